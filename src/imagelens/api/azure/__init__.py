@@ -1,0 +1,1 @@
+"""Azure AI Vision's names and JSON shapes, in one place."""

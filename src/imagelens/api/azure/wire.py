@@ -1,0 +1,98 @@
+"""Library results -> Azure Image Analysis 4.0 JSON (``ImageAnalysisResult``), exactly as Azure names it.
+
+Only requested blocks appear; ``modelVersion`` and ``metadata`` always do. Pixel coordinates are integers,
+confidences floats, text polygons exactly four points, and there is exactly one read block.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from imagelens.types import (
+    AnalysisResult,
+    BoundingBox,
+    Caption,
+    DenseCaption,
+    DetectedObject,
+    Person,
+    Polygon,
+    ReadResult,
+    SmartCrop,
+    Tag,
+)
+
+JSON = dict[str, Any]
+
+
+def box_json(box: BoundingBox, width: int | None = None, height: int | None = None) -> JSON:
+    """Integer ``{x, y, w, h}``: corners rounded (not sizes), then clamped inside the image when its size is given."""
+    x1, y1, x2, y2 = round(box.x), round(box.y), round(box.x2), round(box.y2)
+    if width is not None and height is not None:
+        x1, x2 = min(max(x1, 0), width), min(max(x2, 0), width)
+        y1, y2 = min(max(y1, 0), height), min(max(y2, 0), height)
+    return {"x": int(x1), "y": int(y1), "w": int(max(x2 - x1, 0)), "h": int(max(y2 - y1, 0))}
+
+
+def polygon_json(polygon: Polygon) -> list[JSON]:
+    return [{"x": int(round(p.x)), "y": int(round(p.y))} for p in polygon.points]
+
+
+def tag_json(tag: Tag) -> JSON:
+    return {"name": tag.name, "confidence": float(tag.confidence)}
+
+
+def caption_json(caption: Caption) -> JSON:
+    return {"text": caption.text, "confidence": float(caption.confidence)}
+
+
+def dense_caption_json(dc: DenseCaption, w: int, h: int) -> JSON:
+    return {"text": dc.text, "confidence": float(dc.confidence), "boundingBox": box_json(dc.box, w, h)}
+
+
+def object_json(obj: DetectedObject, w: int, h: int) -> JSON:
+    return {"boundingBox": box_json(obj.box, w, h), "tags": [tag_json(t) for t in obj.tags]}
+
+
+def person_json(person: Person, w: int, h: int) -> JSON:
+    return {"boundingBox": box_json(person.box, w, h), "confidence": float(person.confidence)}
+
+
+def smart_crop_json(crop: SmartCrop, w: int, h: int) -> JSON:
+    return {"aspectRatio": round(float(crop.aspect_ratio), 2), "boundingBox": box_json(crop.box, w, h)}
+
+
+def read_json(read: ReadResult) -> JSON:
+    lines = [
+        {
+            "text": line.text,
+            "boundingPolygon": polygon_json(line.polygon),
+            "words": [
+                {"text": word.text, "boundingPolygon": polygon_json(word.polygon), "confidence": float(word.confidence)}
+                for word in line.words
+            ],
+        }
+        for line in read.lines
+    ]
+    return {"blocks": [{"lines": lines}]}
+
+
+def analysis_result_json(result: AnalysisResult) -> JSON:
+    """The body Azure's ``POST /computervision/imageanalysis:analyze`` returns."""
+    w, h = result.metadata.width, result.metadata.height
+    body: JSON = {"modelVersion": result.model_version}
+    if result.caption is not None:
+        body["captionResult"] = caption_json(result.caption)
+    if result.dense_captions is not None:
+        body["denseCaptionsResult"] = {"values": [dense_caption_json(d, w, h) for d in result.dense_captions]}
+    body["metadata"] = {"width": w, "height": h}
+    if result.objects is not None:
+        body["objectsResult"] = {"values": [object_json(o, w, h) for o in result.objects]}
+    if result.people is not None:
+        body["peopleResult"] = {"values": [person_json(p, w, h) for p in result.people]}
+    if result.read is not None:
+        body["readResult"] = read_json(result.read)
+    if result.smart_crops is not None:
+        body["smartCropsResult"] = {"values": [smart_crop_json(c, w, h) for c in result.smart_crops]}
+    if result.tags is not None:
+        body["tagsResult"] = {"values": [tag_json(t) for t in result.tags]}
+    return body

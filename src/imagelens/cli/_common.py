@@ -1,0 +1,38 @@
+"""What every CLI command shares: error -> exit code mapping, JSON printing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+
+from imagelens.errors import ImageLensError
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_MODEL_UNAVAILABLE = 3
+
+
+def fail(error: ImageLensError) -> typer.Exit:
+    """Print Azure's error code and message on stderr; return the Exit to raise."""
+    typer.echo(f"error: {error.inner_code}: {error.message}", err=True)
+    return typer.Exit(error.exit_code)
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn ImageLensError into the documented exit code (0 ok, 2 bad input, 3 model unavailable)."""
+    try:
+        yield
+    except ImageLensError as error:
+        raise fail(error) from None
+
+
+def print_json(obj: Any) -> None:
+    """One JSON object on one line of stdout."""
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,120 @@
+"""``imagelens analyze``: the same Analyzer the library and the server use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from imagelens.cli._common import EXIT_OK, fail, print_json
+
+
+def _parse_ratios(text: str | None) -> tuple[float, ...] | None:
+    from imagelens.errors import InvalidArgumentError
+
+    if not text:
+        return None
+    try:
+        return tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InvalidArgumentError(f"--aspect-ratios must be comma-separated numbers, got {text!r}") from None
+
+
+def _annotate_path(target: Path, source: str, index: int, many: bool) -> Path:
+    if not many:
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    stem = Path(source.split("?")[0].rstrip("/")).stem or "image"
+    return target / f"{index:04d}-{stem}.png"
+
+
+def _summary(source: str, result: object) -> str:
+    from imagelens.types import AnalysisResult
+
+    assert isinstance(result, AnalysisResult)
+    md = result.metadata
+    out = [f"{source}: {md.width}x{md.height} {md.format}"]
+    if result.read is not None:
+        lines = result.read.lines
+        out.append(f"  read: {len(lines)} lines")
+        for line in lines:
+            conf = sum(w.confidence for w in line.words) / len(line.words) if line.words else 0.0
+            out.append(f"    {line.text}    ({conf:.2f})")
+    if result.smart_crops is not None:
+        out.append("  smart crops:")
+        for crop in result.smart_crops:
+            b = crop.box
+            out.append(f"    ratio {crop.aspect_ratio:.2f}: x={b.x:.0f} y={b.y:.0f} w={b.w:.0f} h={b.h:.0f}")
+    timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
+    out.append(f"  time: {timing}")
+    return "\n".join(out)
+
+
+def analyze_command(
+    images: Annotated[list[str], typer.Argument(help="image files or http(s) URLs")],
+    features: Annotated[str, typer.Option("--features", "-f", help="comma-separated Azure feature names")] = "read,smartCrops",
+    aspect_ratios: Annotated[
+        str | None, typer.Option("--aspect-ratios", help="smart-crop aspect ratios, e.g. 0.9,1.33 (each 0.75..1.8)")
+    ] = None,
+    language: Annotated[str, typer.Option(help="language code")] = "en",
+    gender_neutral_caption: Annotated[bool, typer.Option("--gender-neutral-caption")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print Azure's 4.0 JSON, one object per line per image")] = False,
+    annotate_out: Annotated[
+        Path | None, typer.Option("--annotate", help="write a picture with the results drawn (a folder for many images)")
+    ] = None,
+) -> None:
+    """Analyze images: OCR (read), smart crops and more, offline."""
+    from imagelens.analyze import Analyzer, parse_features
+    from imagelens.annotate import annotate
+    from imagelens.api.azure.wire import analysis_result_json
+    from imagelens.errors import ImageLensError
+    from imagelens.features.base import AnalysisOptions
+
+    try:
+        names = parse_features(features)
+        options = AnalysisOptions(
+            language=language,
+            gender_neutral_caption=gender_neutral_caption,
+            smartcrops_aspect_ratios=_parse_ratios(aspect_ratios),
+        )
+    except ImageLensError as error:
+        raise fail(error) from None
+
+    analyzer = Analyzer()
+    exit_code = EXIT_OK
+    many = len(images) > 1
+    progress = None
+    if many:
+        from rich.progress import Progress
+
+        progress = Progress(transient=True)
+        progress.start()
+        task = progress.add_task("analyzing", total=len(images))
+    try:
+        for index, source in enumerate(images):
+            try:
+                loaded = analyzer.load(source)
+                result = analyzer.analyze(loaded, names, options)
+                if as_json:
+                    print_json(analysis_result_json(result))
+                else:
+                    typer.echo(_summary(source, result))
+                if annotate_out is not None:
+                    target = _annotate_path(annotate_out, source, index, many)
+                    annotate(loaded.image, result).save(target)
+                    typer.echo(f"annotated picture: {target}", err=True)
+            except ImageLensError as error:
+                typer.echo(f"error: {source}: {error.inner_code}: {error.message}", err=True)
+                exit_code = exit_code or error.exit_code
+            if progress is not None:
+                progress.advance(task)
+    finally:
+        if progress is not None:
+            progress.stop()
+        analyzer.close()
+    raise typer.Exit(exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze_command)

@@ -1,0 +1,54 @@
+"""Settings: built once (``Settings()`` reads ``IMAGELENS_*`` environment variables, nested with ``__``), passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ImageLimits(BaseModel):
+    """Azure 4.0's input rules, configurable."""
+
+    max_bytes: int = Field(20 * 1024 * 1024, gt=0)
+    min_side: int = Field(50, ge=1, description="width and height must be strictly greater than this")
+    max_side: int = Field(16000, ge=1, description="width and height must be strictly less than this")
+    max_pixels: int = Field(16000 * 16000, gt=0, description="refused before decoding (decompression bombs)")
+
+
+class UrlFetchSettings(BaseModel):
+    allow_private: bool = False
+    timeout_s: float = Field(10.0, gt=0)
+    max_redirects: int = Field(5, ge=0)
+    user_agent: str = "imagelens"
+
+
+class HubSettings(BaseModel):
+    load_timeout_s: float = Field(300.0, gt=0, description="waiting for another thread's load of the same model")
+    idle_ttl_s: float = Field(1800.0, gt=0, description="unload a model unused for this long")
+    max_loaded: int = Field(8, ge=1)
+    preload: list[str] = Field(default_factory=list, description="model ids loaded at start and never evicted")
+    offline: bool | None = Field(None, description="never download; default: HF_HUB_OFFLINE")
+    cache_dir: Path | None = Field(None, description="Hugging Face cache folder; default: HF_HUB_CACHE / HF_HOME")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="IMAGELENS_", env_nested_delimiter="__", extra="ignore", protected_namespaces=()
+    )
+
+    model_dir: Path | None = Field(None, description="a folder of model folders named by catalog id; searched first")
+    allow_private_urls: bool = Field(False, description="allow image URLs to private, loopback or link-local hosts")
+    limits: ImageLimits = Field(default_factory=ImageLimits)
+    url: UrlFetchSettings = Field(default_factory=UrlFetchSettings)
+    hub: HubSettings = Field(default_factory=HubSettings)
+    models: dict[str, str] = Field(default_factory=dict, description="role -> model id overrides")
+    api_keys: str = Field("", description="comma-separated access keys for the HTTP server")
+    workers: int = Field(2, ge=1, description="threads running analysis work")
+
+    def url_settings(self) -> UrlFetchSettings:
+        """URL fetch settings with the top-level ``IMAGELENS_ALLOW_PRIVATE_URLS`` switch applied."""
+        if self.allow_private_urls and not self.url.allow_private:
+            return self.url.model_copy(update={"allow_private": True})
+        return self.url

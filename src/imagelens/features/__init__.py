@@ -1,0 +1,1 @@
+"""Analysis features: one module each, named by their Azure ``features=`` token."""

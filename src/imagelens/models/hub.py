@@ -1,0 +1,335 @@
+"""The model hub: resolves where a model's files are, loads it lazily, shares it, and evicts idle ones.
+
+Lookup order for a model id:
+1. ``IMAGELENS_MODEL_DIR/<id>/`` (a folder per catalog id; tests put tiny random models here);
+2. for Hub models, the Hugging Face cache (``HF_HOME`` / ``HF_HUB_CACHE``), never touching the network;
+   for package models, the files inside the installed package;
+3. for Hub models, a download of the pinned revision, unless offline (``HF_HUB_OFFLINE=1`` or
+   ``IMAGELENS_HUB__OFFLINE=true``).
+
+Loading takes one lock per model with a timeout, so two requests never load the same model twice and none waits
+forever. Models unused for ``idle_ttl_s`` are unloaded, as are the least recently used beyond ``max_loaded``;
+preloaded ones stay.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imagelens.config import Settings
+from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
+from imagelens.models.adapters.base import Adapter, is_tiny
+from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
+from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """One row of ``imagelens models list``."""
+
+    id: str
+    roles: tuple[str, ...]
+    license: str
+    size_bytes: int | None
+    present: bool
+    location: str
+    tiny: bool
+    loaded: bool
+    default_for: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class _Loaded:
+    adapter: Any
+    last_used: float
+    pinned: bool
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _folder_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def import_adapter(spec: ModelSpec) -> type[Adapter]:
+    module_name, _, class_name = spec.adapter.partition(":")
+    module = importlib.import_module(module_name)
+    cls: type[Adapter] = getattr(module, class_name)
+    return cls
+
+
+class ModelHub:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        catalog: Mapping[str, ModelSpec] | None = None,
+        defaults: Mapping[Role, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._catalog: dict[str, ModelSpec] = dict(catalog if catalog is not None else CATALOG)
+        self._defaults: dict[Role, str] = dict(defaults if defaults is not None else DEFAULT_FOR_ROLE)
+        self._clock = clock
+        self._guard = threading.Lock()  # protects the dicts below; never held while loading
+        self._model_locks: dict[str, threading.Lock] = {}
+        self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
+        for model_id in self.settings.hub.preload:
+            self.get(model_id, pin=True)
+
+    # --- what exists ----------------------------------------------------------------------------------------------
+
+    @property
+    def offline(self) -> bool:
+        if self.settings.hub.offline is not None:
+            return self.settings.hub.offline
+        return _env_true("HF_HUB_OFFLINE")
+
+    def register(self, spec: ModelSpec) -> None:
+        """Add a spec (e.g. a trained custom model) to this hub's catalog."""
+        with self._guard:
+            self._catalog[spec.id] = spec
+
+    def specs(self) -> list[ModelSpec]:
+        return list(self._catalog.values())
+
+    def spec(self, model_id: str) -> ModelSpec:
+        try:
+            return self._catalog[model_id]
+        except KeyError:
+            known = ", ".join(sorted(self._catalog))
+            raise InvalidArgumentError(f"Unknown model '{model_id}'. Known models: {known}.") from None
+
+    def model_for_role(self, role: Role) -> str:
+        override = self.settings.models.get(role.value)
+        if override:
+            self.spec(override)
+            return override
+        if role in self._defaults:
+            return self._defaults[role]
+        for spec in self._catalog.values():
+            if role in spec.roles:
+                return spec.id
+        raise ModelUnavailableError(f"<{role.value}>", f"no model in the catalog has the role '{role.value}'")
+
+    # --- where the files are --------------------------------------------------------------------------------------
+
+    def _model_dir_path(self, model_id: str) -> Path | None:
+        root = self.settings.model_dir
+        if root is None:
+            return None
+        candidate = Path(root).expanduser() / model_id
+        return candidate if candidate.is_dir() else None
+
+    def _hf_cache_path(self, source: HubSource) -> Path | None:
+        from huggingface_hub import snapshot_download
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        try:
+            path = snapshot_download(
+                repo_id=source.repo_id,
+                revision=source.revision,
+                allow_patterns=list(source.allow_patterns) or None,
+                cache_dir=self.settings.hub.cache_dir,
+                local_files_only=True,
+            )
+        except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+            return None
+        return Path(path)
+
+    def locate(self, model_id: str) -> tuple[Path | None, str]:
+        """``(path, where)`` without downloading; raises ModelUnavailableError if the model is nowhere here."""
+        spec = self.spec(model_id)
+        local = self._model_dir_path(model_id)
+        if local is not None:
+            return local, "model-dir"
+        if isinstance(spec.source, PackageSource):
+            if importlib.util.find_spec(spec.source.package) is None:
+                raise ModelUnavailableError(
+                    model_id, f"the package '{spec.source.package}' that ships it is not installed"
+                )
+            return None, f"package:{spec.source.package}"
+        cached = self._hf_cache_path(spec.source)
+        if cached is not None:
+            return cached, "hf-cache"
+        raise ModelUnavailableError(
+            model_id,
+            f"not in IMAGELENS_MODEL_DIR nor in the Hugging Face cache (repo {spec.source.repo_id}"
+            f"@{spec.source.revision[:12]})",
+        )
+
+    def is_present(self, model_id: str) -> bool:
+        try:
+            self.locate(model_id)
+        except ModelUnavailableError:
+            return False
+        return True
+
+    def download(self, model_id: str, *, force: bool = False) -> Path | None:
+        """Fetch a Hub model's pinned revision into the Hugging Face cache (a no-op for package models)."""
+        spec = self.spec(model_id)
+        if isinstance(spec.source, PackageSource):
+            return self.locate(model_id)[0]
+        if self.offline:
+            raise ModelUnavailableError(model_id, "offline mode (HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE) forbids downloads")
+        from huggingface_hub import snapshot_download
+
+        try:
+            path = snapshot_download(
+                repo_id=spec.source.repo_id,
+                revision=spec.source.revision,
+                allow_patterns=list(spec.source.allow_patterns) or None,
+                cache_dir=self.settings.hub.cache_dir,
+                force_download=force,
+            )
+        except Exception as exc:  # network, auth, missing revision: all mean "not available"
+            raise ModelUnavailableError(model_id, f"download from the Hugging Face Hub failed ({type(exc).__name__}: {exc})") from exc
+        return Path(path)
+
+    # --- loading --------------------------------------------------------------------------------------------------
+
+    def get(self, model_id_or_role: str | Role, *, pin: bool = False) -> Any:
+        """The loaded adapter for a model id or a role; loads it on first use."""
+        model_id = self.model_for_role(model_id_or_role) if isinstance(model_id_or_role, Role) else model_id_or_role
+        spec = self.spec(model_id)
+        self.evict_idle()
+        with self._guard:
+            entry = self._loaded.get(model_id)
+            if entry is not None:
+                entry.last_used = self._clock()
+                entry.pinned = entry.pinned or pin
+                self._loaded.move_to_end(model_id)
+                return entry.adapter
+            lock = self._model_locks.setdefault(model_id, threading.Lock())
+        if not lock.acquire(timeout=self.settings.hub.load_timeout_s):
+            raise ModelLoadTimeoutError(
+                f"Model '{model_id}' is still being loaded by another request after "
+                f"{self.settings.hub.load_timeout_s:.0f} s; try again later."
+            )
+        try:
+            with self._guard:  # another thread may have finished loading while we waited
+                entry = self._loaded.get(model_id)
+                if entry is not None:
+                    entry.last_used = self._clock()
+                    return entry.adapter
+            adapter = self._load(spec)
+            with self._guard:
+                self._loaded[model_id] = _Loaded(adapter, self._clock(), pin)
+                self._evict_over_capacity()
+            return adapter
+        finally:
+            lock.release()
+
+    def _load(self, spec: ModelSpec) -> Any:
+        try:
+            path, where = self.locate(spec.id)
+        except ModelUnavailableError:
+            if isinstance(spec.source, PackageSource) or self.offline:
+                raise
+            path, where = self.download(spec.id), "downloaded"
+        cls = import_adapter(spec)
+        try:
+            return cls.load(path, spec)
+        except ModelUnavailableError:
+            raise
+        except Exception as exc:
+            if where in {"hf-cache", "downloaded"} and path is not None and not self.offline:
+                # A corrupt download: delete it and fetch it again, once.
+                shutil.rmtree(path, ignore_errors=True)
+                fresh = self.download(spec.id, force=True)
+                try:
+                    return cls.load(fresh, spec)
+                except Exception as exc2:
+                    raise ModelUnavailableError(spec.id, f"it failed to load after a fresh download ({exc2})") from exc2
+            raise ModelUnavailableError(spec.id, f"it failed to load from {where} ({type(exc).__name__}: {exc})") from exc
+
+    def loaded_ids(self) -> list[str]:
+        with self._guard:
+            return list(self._loaded)
+
+    def unload(self, model_id: str) -> None:
+        with self._guard:
+            entry = self._loaded.pop(model_id, None)
+        if entry is not None:
+            _close(entry.adapter)
+
+    def evict_idle(self) -> None:
+        now = self._clock()
+        ttl = self.settings.hub.idle_ttl_s
+        with self._guard:
+            stale = [mid for mid, e in self._loaded.items() if not e.pinned and now - e.last_used > ttl]
+            evicted = [self._loaded.pop(mid) for mid in stale]
+        for entry in evicted:
+            _close(entry.adapter)
+
+    def _evict_over_capacity(self) -> None:
+        # caller holds self._guard
+        while len(self._loaded) > self.settings.hub.max_loaded:
+            victim = next((mid for mid, e in self._loaded.items() if not e.pinned), None)
+            if victim is None:
+                return
+            _close(self._loaded.pop(victim).adapter)
+
+    def close(self) -> None:
+        with self._guard:
+            entries = list(self._loaded.values())
+            self._loaded.clear()
+        for entry in entries:
+            _close(entry.adapter)
+
+    # --- for people -----------------------------------------------------------------------------------------------
+
+    def describe(self) -> list[ModelInfo]:
+        loaded = set(self.loaded_ids())
+        defaults: dict[str, list[str]] = {}
+        for role in Role:
+            try:
+                defaults.setdefault(self.model_for_role(role), []).append(role.value)
+            except ModelUnavailableError:
+                continue
+        rows = []
+        for spec in self._catalog.values():
+            try:
+                path, where = self.locate(spec.id)
+                present = True
+            except ModelUnavailableError:
+                path, where, present = None, "missing", False
+            if path is not None:
+                size: int | None = _folder_size(path)
+            else:
+                size = spec.source.size_bytes
+            rows.append(
+                ModelInfo(
+                    id=spec.id,
+                    roles=tuple(r.value for r in spec.roles),
+                    license=spec.license,
+                    size_bytes=size,
+                    present=present,
+                    location=where if path is None else f"{where}:{path}",
+                    tiny=is_tiny(path),
+                    loaded=spec.id in loaded,
+                    default_for=tuple(defaults.get(spec.id, ())),
+                )
+            )
+        return rows
+
+
+def _close(adapter: Any) -> None:
+    close = getattr(adapter, "close", None)
+    if callable(close):
+        close()
+
+
+def iter_specs(hub: ModelHub, ids: Iterable[str] | None) -> list[ModelSpec]:
+    return [hub.spec(i) for i in ids] if ids else hub.specs()

@@ -1,0 +1,1 @@
+"""Helpers for tests and for trying imagelens without real weights."""

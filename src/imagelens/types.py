@@ -1,0 +1,193 @@
+"""Result types: frozen dataclasses, in pixels of the original image after EXIF rotation.
+
+``None`` on an :class:`AnalysisResult` field means "not requested"; an empty tuple means "requested, nothing found".
+No heavy imports here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+def _check_confidence(value: float, what: str) -> None:
+    if not (0.0 <= value <= 1.0) or math.isnan(value):
+        raise ValueError(f"{what} must be in [0, 1], got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    x: float
+    y: float
+
+
+@dataclass(frozen=True, slots=True)
+class BoundingBox:
+    """Axis-aligned box: top-left corner and size, in pixels."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+
+    def __post_init__(self) -> None:
+        if self.w < 0 or self.h < 0:
+            raise ValueError(f"box width and height must be >= 0, got w={self.w!r}, h={self.h!r}")
+
+    @property
+    def x2(self) -> float:
+        return self.x + self.w
+
+    @property
+    def y2(self) -> float:
+        return self.y + self.h
+
+    @property
+    def area(self) -> float:
+        return self.w * self.h
+
+    @classmethod
+    def from_xyxy(cls, x1: float, y1: float, x2: float, y2: float) -> BoundingBox:
+        return cls(float(x1), float(y1), float(x2 - x1), float(y2 - y1))
+
+    def xyxy(self) -> tuple[float, float, float, float]:
+        return (self.x, self.y, self.x2, self.y2)
+
+
+@dataclass(frozen=True, slots=True)
+class Polygon:
+    """A closed polygon; text polygons have 4 points, clockwise from the top-left."""
+
+    points: tuple[Point, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.points) < 3:
+            raise ValueError(f"a polygon needs at least 3 points, got {len(self.points)}")
+
+    def bounding_box(self) -> BoundingBox:
+        xs = [p.x for p in self.points]
+        ys = [p.y for p in self.points]
+        return BoundingBox.from_xyxy(min(xs), min(ys), max(xs), max(ys))
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    name: str
+    confidence: float
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.confidence, f"confidence of tag {self.name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedObject:
+    box: BoundingBox
+    tags: tuple[Tag, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Caption:
+    text: str
+    confidence: float
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.confidence, "caption confidence")
+
+
+@dataclass(frozen=True, slots=True)
+class DenseCaption:
+    text: str
+    confidence: float
+    box: BoundingBox
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.confidence, "dense caption confidence")
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    polygon: Polygon
+    confidence: float
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.confidence, f"confidence of word {self.text!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    text: str
+    polygon: Polygon
+    words: tuple[Word, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TextBlock:
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadResult:
+    blocks: tuple[TextBlock, ...]
+
+    @property
+    def lines(self) -> tuple[Line, ...]:
+        return tuple(line for block in self.blocks for line in block.lines)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line.text for line in self.lines)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    box: BoundingBox
+    confidence: float
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.confidence, "person confidence")
+
+
+@dataclass(frozen=True, slots=True)
+class Face:
+    """A face box. Never identity, age or gender."""
+
+    box: BoundingBox
+    confidence: float
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.confidence, "face confidence")
+
+
+@dataclass(frozen=True, slots=True)
+class SmartCrop:
+    aspect_ratio: float
+    box: BoundingBox
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMetadata:
+    width: int
+    height: int
+    format: str
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisResult:
+    """What :func:`imagelens.analyze` returns. ``None``: not requested; ``()``: requested, nothing found."""
+
+    model_version: str
+    metadata: ImageMetadata
+    caption: Caption | None = None
+    dense_captions: tuple[DenseCaption, ...] | None = None
+    tags: tuple[Tag, ...] | None = None
+    objects: tuple[DetectedObject, ...] | None = None
+    people: tuple[Person, ...] | None = None
+    faces: tuple[Face, ...] | None = None
+    read: ReadResult | None = None
+    smart_crops: tuple[SmartCrop, ...] | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)

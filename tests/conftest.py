@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny random models written once per session, loaded through the real hub, offline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+SAMPLE_IMAGE = REPO / "samples" / "shop_receipt.png"
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the network: the Hugging Face hub is offline and nothing leaks in from the environment."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for var in ("IMAGELENS_MODEL_DIR", "IMAGELENS_API_KEYS", "IMAGELENS_ALLOW_PRIVATE_URLS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from imagelens.testing.tiny_models import write_tiny_models
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    write_tiny_models(root, seed=0)
+    return root
+
+
+@pytest.fixture()
+def tiny_settings(tiny_model_dir: Path) -> Iterator[object]:
+    from imagelens.config import HubSettings, Settings
+
+    yield Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True))
+
+
+def shared_data(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test when that data is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not present: {path}")
+    return path

@@ -1,0 +1,197 @@
+"""The hub's lookup order, locking, eviction and errors, with a counting fake adapter (no real weights)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Self
+
+import pytest
+
+from imagelens.config import HubSettings, Settings
+from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
+from imagelens.models.adapters.base import mark_tiny
+from imagelens.models.hub import ModelHub
+from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role
+
+LOADS: list[tuple[str, Path | None]] = []
+
+
+class CountingAdapter:
+    """Loads a folder holding weights.txt; slow on purpose so concurrent loads overlap."""
+
+    delay_s = 0.0
+    closed: list[str] = []
+
+    def __init__(self, spec: ModelSpec, text: str) -> None:
+        self.spec, self.text = spec, text
+
+    @classmethod
+    def load(cls, path: Path | None, spec: ModelSpec) -> Self:
+        LOADS.append((spec.id, path))
+        time.sleep(cls.delay_s)
+        if path is None:
+            return cls(spec, "from-package")
+        return cls(spec, (path / "weights.txt").read_text())
+
+    @classmethod
+    def write_tiny(cls, path: Path, spec: ModelSpec, seed: int = 0) -> None:
+        (path / "weights.txt").write_text(f"tiny-{seed}")
+        mark_tiny(path, spec, seed)
+
+    def close(self) -> None:
+        CountingAdapter.closed.append(self.spec.id)
+
+
+ADAPTER = f"{__name__}:CountingAdapter"
+HUB_SPEC = ModelSpec(
+    id="fake-hub-model",
+    roles=(Role.OCR,),
+    adapter=ADAPTER,
+    source=HubSource(repo_id="example-org/fake-model", revision="0123456789abcdef0123456789abcdef01234567"),
+    license="MIT",
+)
+PKG_SPEC = ModelSpec(
+    id="fake-package-model", roles=(Role.DETECTOR,), adapter=ADAPTER, source=PackageSource("json"), license="MIT"
+)
+MISSING_PKG_SPEC = ModelSpec(
+    id="fake-missing-package", roles=(Role.MATTING,), adapter=ADAPTER,
+    source=PackageSource("no_such_package_xyz"), license="MIT",
+)
+CATALOG = {s.id: s for s in (HUB_SPEC, PKG_SPEC, MISSING_PKG_SPEC)}
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    LOADS.clear()
+    CountingAdapter.closed.clear()
+    CountingAdapter.delay_s = 0.0
+
+
+def make_hub(tmp_path: Path, **hub_kwargs: object) -> ModelHub:
+    settings = Settings(
+        model_dir=tmp_path / "models",
+        hub=HubSettings(offline=True, cache_dir=tmp_path / "hf-cache", **hub_kwargs),  # type: ignore[arg-type]
+    )
+    (tmp_path / "models").mkdir(exist_ok=True)
+    return ModelHub(settings, catalog=CATALOG, defaults={})
+
+
+def test_missing_hub_model_names_model_and_command(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path)
+    with pytest.raises(ModelUnavailableError) as info:
+        hub.get("fake-hub-model")
+    assert "imagelens models pull fake-hub-model" in info.value.message
+    assert info.value.status == 503
+    assert not hub.is_present("fake-hub-model")
+
+
+def test_model_dir_comes_first(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path)
+    target = tmp_path / "models" / "fake-hub-model"
+    target.mkdir()
+    CountingAdapter.write_tiny(target, HUB_SPEC, seed=3)
+    adapter = hub.get("fake-hub-model")
+    assert adapter.text == "tiny-3"
+    assert LOADS == [("fake-hub-model", target)]
+    row = next(r for r in hub.describe() if r.id == "fake-hub-model")
+    assert row.present and row.tiny and row.loaded and row.location.startswith("model-dir:")
+
+
+def test_hf_cache_layout_is_found_offline(tmp_path: Path) -> None:
+    """A snapshot in the Hugging Face cache layout, at the pinned revision, loads without the network."""
+    hub = make_hub(tmp_path)
+    repo = tmp_path / "hf-cache" / "models--example-org--fake-model"
+    snapshot = repo / "snapshots" / HUB_SPEC.source.revision  # type: ignore[union-attr]
+    snapshot.mkdir(parents=True)
+    (snapshot / "weights.txt").write_text("from-cache")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(HUB_SPEC.source.revision)  # type: ignore[union-attr]
+    assert hub.get("fake-hub-model").text == "from-cache"
+    assert hub.locate("fake-hub-model")[1] == "hf-cache"
+
+
+def test_package_model_and_missing_package(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path)
+    assert hub.get("fake-package-model").text == "from-package"
+    with pytest.raises(ModelUnavailableError, match="no_such_package_xyz"):
+        hub.get("fake-missing-package")
+
+
+def test_roles_resolve_and_settings_override(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path)
+    assert hub.model_for_role(Role.DETECTOR) == "fake-package-model"
+    hub.settings.models["ocr"] = "fake-package-model"
+    assert hub.model_for_role(Role.OCR) == "fake-package-model"
+    with pytest.raises(ModelUnavailableError, match="no model in the catalog has the role"):
+        hub.model_for_role(Role.CAPTIONER)
+
+
+def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="Unknown model 'nope'"):
+        make_hub(tmp_path).get("nope")
+
+
+def test_concurrent_gets_load_once(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path)
+    CountingAdapter.delay_s = 0.2
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(hub.get("fake-package-model"))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(LOADS) == 1
+    assert all(r is results[0] for r in results)
+
+
+def test_lock_wait_times_out_instead_of_hanging(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path, load_timeout_s=0.1)
+    CountingAdapter.delay_s = 1.0
+    first = threading.Thread(target=lambda: hub.get("fake-package-model"))
+    first.start()
+    time.sleep(0.05)
+    with pytest.raises(ModelLoadTimeoutError):
+        hub.get("fake-package-model")
+    first.join()
+
+
+def test_idle_models_are_evicted_and_pinned_ones_stay(tmp_path: Path) -> None:
+    now = [0.0]
+    settings = Settings(model_dir=tmp_path, hub=HubSettings(offline=True, idle_ttl_s=10))
+    hub = ModelHub(settings, catalog=CATALOG, defaults={}, clock=lambda: now[0])
+    hub.get("fake-package-model")
+    now[0] = 5.0
+    hub.evict_idle()
+    assert hub.loaded_ids() == ["fake-package-model"]
+    now[0] = 20.0
+    hub.evict_idle()
+    assert hub.loaded_ids() == []
+    assert CountingAdapter.closed == ["fake-package-model"]
+    hub.get("fake-package-model", pin=True)
+    now[0] = 1000.0
+    hub.evict_idle()
+    assert hub.loaded_ids() == ["fake-package-model"]
+
+
+def test_lru_capacity(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path, max_loaded=1)
+    target = tmp_path / "models" / "fake-hub-model"
+    target.mkdir()
+    CountingAdapter.write_tiny(target, HUB_SPEC)
+    hub.get("fake-package-model")
+    hub.get("fake-hub-model")
+    assert hub.loaded_ids() == ["fake-hub-model"]
+
+
+def test_broken_model_folder_is_reported_not_crashed(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path)
+    (tmp_path / "models" / "fake-hub-model").mkdir()  # no weights.txt inside
+    with pytest.raises(ModelUnavailableError, match="failed to load from model-dir"):
+        hub.get("fake-hub-model")
+
+
+def test_offline_download_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError, match="offline"):
+        make_hub(tmp_path).download("fake-hub-model")
