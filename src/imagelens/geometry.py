@@ -153,7 +153,9 @@ def homography_from_points(src: npt.ArrayLike, dst: npt.ArrayLike) -> FloatArray
         raise ValueError(f"need 4 source and 4 destination points, got {s.shape[0]} and {d.shape[0]}")
     for name, pts in (("source", s), ("destination", d)):
         if _has_collinear_triple(pts):
-            raise ValueError(f"the {name} points are degenerate (three of them are collinear): no unique homography")
+            raise ValueError(
+                f"the {name} points are degenerate (three of them are collinear): no unique homography"
+            )
     # Hartley normalisation (centre on the mean, mean distance sqrt(2)) keeps the system well conditioned for
     # pixel coordinates in the thousands; the condition number then only reflects real degeneracy.
     ns, nd = _normalizer(s), _normalizer(d)
@@ -205,7 +207,9 @@ def quad_signed_area(points: npt.ArrayLike) -> float:
     return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
-def convex_quad_issue(points: npt.ArrayLike, *, min_area: float = 1e-9, min_angle_deg: float = 1.0) -> str | None:
+def convex_quad_issue(
+    points: npt.ArrayLike, *, min_area: float = 1e-9, min_angle_deg: float = 1.0
+) -> str | None:
     """Why four points, taken in the given order, are not a usable convex quadrilateral; ``None`` when they are.
 
     The order must be top-left, top-right, bottom-right, bottom-left (clockwise on screen). The reasons name what is
