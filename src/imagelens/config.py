@@ -33,6 +33,12 @@ class HubSettings(BaseModel):
     cache_dir: Path | None = Field(None, description="Hugging Face cache folder; default: HF_HUB_CACHE / HF_HOME")
 
 
+class ServerSettings(BaseModel):
+    max_queue: int = Field(16, ge=0, description="requests waiting beyond the busy workers; more get 429")
+    operation_ttl_s: float = Field(48 * 3600.0, gt=0, description="how long async results (3.2 read) are kept")
+    max_operations: int = Field(1000, ge=1, description="async results kept at most (oldest dropped first)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IMAGELENS_", env_nested_delimiter="__", extra="ignore", protected_namespaces=()
@@ -43,8 +49,13 @@ class Settings(BaseSettings):
     limits: ImageLimits = Field(default_factory=ImageLimits)
     url: UrlFetchSettings = Field(default_factory=UrlFetchSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     models: dict[str, str] = Field(default_factory=dict, description="role -> model id overrides")
     api_keys: str = Field("", description="comma-separated access keys for the HTTP server")
+
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
     workers: int = Field(2, ge=1, description="threads running analysis work")
 
     def url_settings(self) -> UrlFetchSettings:

@@ -1,0 +1,3 @@
+from imagelens.cli import main
+
+main()

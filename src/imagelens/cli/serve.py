@@ -1,0 +1,46 @@
+"""``imagelens serve``: the Azure-compatible HTTP server."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def serve_command(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 5000,
+    allow_unauthenticated_remote: Annotated[
+        bool, typer.Option("--allow-unauthenticated-remote", help="bind beyond loopback with no access keys set")
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Serve Azure AI Vision's REST API (4.0 imageanalysis:analyze and the 3.2 routes) on HOST:PORT."""
+    import logging
+
+    import uvicorn
+
+    from imagelens.api.app import create_app
+    from imagelens.config import Settings
+
+    settings = Settings()
+    keys = settings.api_key_list()
+    if not keys:
+        if host not in LOOPBACK and not allow_unauthenticated_remote:
+            typer.echo(
+                f"error: refusing to bind {host} with no access keys. Set IMAGELENS_API_KEYS=key1,key2 (clients send "
+                "Ocp-Apim-Subscription-Key), or pass --allow-unauthenticated-remote.",
+                err=True,
+            )
+            raise typer.Exit(2)
+        typer.echo(f"imagelens: no access keys set (IMAGELENS_API_KEYS): open to anyone who can reach {host}.", err=True)
+    else:
+        typer.echo(f"imagelens: {len(keys)} access key(s) configured; requests need Ocp-Apim-Subscription-Key.", err=True)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
