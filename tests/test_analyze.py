@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagelens.analyze import Analyzer, parse_features, plan_stages
+from imagelens.analyzer import Analyzer, parse_features, plan_stages
 from imagelens.api.azure.wire import analysis_result_json
 from imagelens.config import Settings
 from imagelens.errors import InvalidRequestError, NotSupportedVisualFeatureError

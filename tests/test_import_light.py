@@ -18,6 +18,7 @@ def test_import_imagelens_is_light() -> None:
 
 def test_public_api_resolves_lazily() -> None:
     import imagelens
+    import imagelens.analyzer  # a submodule import must not hide the analyze() function
 
     assert callable(imagelens.analyze)
     assert imagelens.Analyzer.__name__ == "Analyzer"

@@ -34,14 +34,14 @@ from imagelens.types import (
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from imagelens.analyze import Analyzer, analyze
+    from imagelens.analyzer import Analyzer, analyze
     from imagelens.config import Settings
     from imagelens.features.base import AnalysisOptions
     from imagelens.io import LoadedImage, load_image
 
 _LAZY = {
-    "Analyzer": "imagelens.analyze",
-    "analyze": "imagelens.analyze",
+    "Analyzer": "imagelens.analyzer",
+    "analyze": "imagelens.analyzer",
     "Settings": "imagelens.config",
     "AnalysisOptions": "imagelens.features.base",
     "LoadedImage": "imagelens.io",

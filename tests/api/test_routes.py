@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from imagelens.analyze import Analyzer
+from imagelens.analyzer import Analyzer
 from imagelens.api.app import create_app
 from imagelens.compute.local import LocalPool
 from imagelens.config import Settings

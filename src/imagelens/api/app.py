@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imagelens import __version__
-from imagelens.analyze import Analyzer
+from imagelens.analyzer import Analyzer
 from imagelens.compute.local import LocalPool
 from imagelens.config import Settings
 from imagelens.errors import ImageLensError, TooManyRequestsError, UnauthorizedError

@@ -65,7 +65,7 @@ def analyze_command(
     ] = None,
 ) -> None:
     """Analyze images: OCR (read), smart crops and more, offline."""
-    from imagelens.analyze import Analyzer, parse_features
+    from imagelens.analyzer import Analyzer, parse_features
     from imagelens.annotate import annotate
     from imagelens.api.azure.wire import analysis_result_json
     from imagelens.errors import ImageLensError

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from imagelens.analyze import Analyzer
+from imagelens.analyzer import Analyzer
 from imagelens.api.azure import params, wire32
 from imagelens.api.body import image_source
 from imagelens.errors import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from imagelens.analyze import Analyzer, parse_features
+from imagelens.analyzer import Analyzer, parse_features
 from imagelens.api.azure import params
 from imagelens.api.azure.wire import analysis_result_json
 from imagelens.api.body import image_source

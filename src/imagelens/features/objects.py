@@ -1,0 +1,70 @@
+"""The ``objects`` feature: COCO objects with a box and a one-tag list each (Azure 4.0's shape), from the DETECTOR.
+
+The detector runs once per image for ``objects`` and ``people`` together: its output is the artefact
+``"detections"``, holding every (query, class) pair above the LOWER of the two features' thresholds, and each
+feature filters it (:class:`imagelens.models.adapters.rtdetr.DetectorParams`). Confidences are the detector's own
+sigmoid class scores, unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from imagelens.errors import NotSupportedLanguageError
+from imagelens.features.base import FeatureContext
+from imagelens.models.spec import Role
+from imagelens.types import BoundingBox, DetectedObject, Tag
+
+DETECTIONS_ARTEFACT = "detections"
+
+#: Object names are the detector's English COCO class names.
+OBJECT_LANGUAGES = ("en",)
+
+
+def detector(ctx: FeatureContext) -> Any:
+    """The loaded DETECTOR adapter (the hub loads it once and raises ModelUnavailableError when it is missing)."""
+    return ctx.hub.get(Role.DETECTOR)
+
+
+def detections(ctx: FeatureContext) -> Any:
+    """The detector's :class:`~imagelens.models.adapters.rtdetr.Detections` for this image, computed once per
+    call whoever asks first (``objects`` or ``people``)."""
+    model = detector(ctx)
+    return ctx.artefact(DETECTIONS_ARTEFACT, lambda: model.detect(ctx.image.array()))
+
+
+def box_of(xyxy: Any) -> BoundingBox:
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return BoundingBox.from_xyxy(x1, y1, x2, y2)
+
+
+class ObjectsFeature:
+    """Azure's ``objects``: one entry per detected object, best first, each with its single best COCO name."""
+
+    name: ClassVar[str] = "objects"
+    field: ClassVar[str] = "objects"
+    needs: ClassVar[tuple[Role, ...]] = (Role.DETECTOR,)
+    after: ClassVar[tuple[str, ...]] = ()
+
+    def run(self, ctx: FeatureContext) -> tuple[DetectedObject, ...]:
+        language = ctx.options.language.strip().lower()
+        if language not in OBJECT_LANGUAGES:
+            raise NotSupportedLanguageError(
+                f"The feature 'objects' supports the languages {', '.join(OBJECT_LANGUAGES)}; got language={language!r}."
+            )
+        threshold = detector(ctx).params.score_threshold
+        det = detections(ctx)
+        keep = np.flatnonzero(det.scores >= threshold)
+        # A query can score several classes above the threshold for one box; Azure reports one name per object, so
+        # keep each query's best pair (``det`` is sorted best first, so that is its first occurrence).
+        _, first = np.unique(det.queries[keep], return_index=True)
+        keep = keep[np.sort(first)]
+        names = det.label_names
+        return tuple(
+            DetectedObject(
+                box=box_of(det.boxes[i]), tags=(Tag(names[int(det.labels[i])], float(det.scores[i])),)
+            )
+            for i in keep
+        )

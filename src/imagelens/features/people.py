@@ -1,0 +1,35 @@
+"""The ``people`` feature: person boxes with confidences, from the same detector run as ``objects``.
+
+Azure's people feature reports persons the objects feature would not (it has a lower bar), so the threshold here is
+the detector's ``person_threshold`` (0.3 by default, vs 0.5 for objects), applied to the shared ``"detections"``
+artefact: asking for both features costs one forward pass.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from imagelens.features.base import FeatureContext
+from imagelens.features.objects import box_of, detections, detector
+from imagelens.models.spec import Role
+from imagelens.types import Person
+
+
+class PeopleFeature:
+    """Azure's ``people``: boxes of the class "person", best first."""
+
+    name: ClassVar[str] = "people"
+    field: ClassVar[str] = "people"
+    needs: ClassVar[tuple[Role, ...]] = (Role.DETECTOR,)
+    after: ClassVar[tuple[str, ...]] = ()
+
+    def run(self, ctx: FeatureContext) -> tuple[Person, ...]:
+        params = detector(ctx).params
+        det = detections(ctx)
+        if params.person_label not in det.label_names:
+            return ()
+        person = det.label_names.index(params.person_label)
+        keep = np.flatnonzero((det.labels == person) & (det.scores >= params.person_threshold))
+        return tuple(Person(box=box_of(det.boxes[i]), confidence=float(det.scores[i])) for i in keep)
