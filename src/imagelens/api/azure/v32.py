@@ -144,7 +144,7 @@ async def read_analyze(request: Request) -> Response:
 
 
 @router.get("/read/analyzeResults/{operation_id}", name="read_result")
-@router.get("/read/operations/{operation_id}", include_in_schema=False)
+@router.get("/read/operations/{operation_id}", name="read_operation_alias", include_in_schema=False)
 async def read_result(request: Request, operation_id: str) -> JSONResponse:
     op = request.app.state.operations.get(operation_id)
     if op is None:

@@ -1,0 +1,64 @@
+"""The ``caption`` feature: one sentence for the whole image, with a confidence, from the CAPTIONER model (Florence-2).
+
+The image is encoded once per call: the encoding is the artefact ``"florence_encoding"`` and the caption the artefact
+``"florence_caption"``, so ``denseCaptions`` in the same call reuses both (its first entry *is* this caption). The
+confidence is the decoder's geometric-mean token probability (see :mod:`imagelens.models.adapters.florence2`).
+``gender-neutral-caption=true`` rewrites the text with :func:`imagelens.policy.neutralize_gender`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from imagelens.errors import NotSupportedLanguageError
+from imagelens.features.base import FeatureContext
+from imagelens.models.spec import Role
+from imagelens.policy import neutralize_gender
+from imagelens.types import Caption
+
+#: Languages the captioner writes (Azure: English only for captions and dense captions).
+CAPTION_LANGUAGES = ("en",)
+
+ENCODING_ARTEFACT = "florence_encoding"
+CAPTION_ARTEFACT = "florence_caption"
+
+
+def check_caption_language(language: str, feature: str) -> None:
+    """Raise NotSupportedLanguageError unless captions can be written in ``language``."""
+    if language.strip().lower() not in CAPTION_LANGUAGES:
+        raise NotSupportedLanguageError(
+            f"The feature '{feature}' supports the languages {', '.join(CAPTION_LANGUAGES)}; got language={language!r}."
+        )
+
+
+def captioner(ctx: FeatureContext) -> Any:
+    """The loaded CAPTIONER adapter (the hub loads it once and raises ModelUnavailableError when it is missing)."""
+    return ctx.hub.get(Role.CAPTIONER)
+
+
+def image_encoding(ctx: FeatureContext) -> Any:
+    """The captioner's vision encoding of this image, computed once per call whoever asks first."""
+    model = captioner(ctx)
+    return ctx.artefact(ENCODING_ARTEFACT, lambda: model.encode(ctx.image.array()))
+
+
+def whole_image_caption(ctx: FeatureContext) -> tuple[str, float]:
+    """``(text, confidence)`` of the whole-image caption, before any policy rewriting; computed once per call."""
+    model = captioner(ctx)
+    return ctx.artefact(CAPTION_ARTEFACT, lambda: model.caption(image_encoding(ctx), detailed=False))
+
+
+class CaptionFeature:
+    """Azure's ``caption``: ``{"text", "confidence"}`` for the whole image."""
+
+    name: ClassVar[str] = "caption"
+    field: ClassVar[str] = "caption"
+    needs: ClassVar[tuple[Role, ...]] = (Role.CAPTIONER,)
+    after: ClassVar[tuple[str, ...]] = ()
+
+    def run(self, ctx: FeatureContext) -> Caption:
+        check_caption_language(ctx.options.language, self.name)
+        text, confidence = whole_image_caption(ctx)
+        if ctx.options.gender_neutral_caption:
+            text = neutralize_gender(text)
+        return Caption(text=text, confidence=float(confidence))

@@ -1,0 +1,45 @@
+"""The ``denseCaptions`` feature: up to 10 captions with boxes; the first describes the whole image (as Azure does).
+
+The first entry is the whole-image caption (shared with ``caption`` through the ``"florence_caption"`` artefact) with
+the whole image's box; the others are Florence-2's ``<DENSE_REGION_CAPTION>`` regions in original pixels, by
+decreasing confidence. Boxes come back from the adapter as ``(x1, y1, x2, y2)`` clipped to the image.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from imagelens.features.base import FeatureContext
+from imagelens.features.caption import captioner, check_caption_language, image_encoding, whole_image_caption
+from imagelens.models.spec import Role
+from imagelens.policy import neutralize_gender
+from imagelens.types import BoundingBox, DenseCaption
+
+#: Azure returns at most this many dense captions, the whole-image one included.
+MAX_DENSE_CAPTIONS = 10
+
+
+class DenseCaptionsFeature:
+    """Azure's ``denseCaptions``: ``values[]`` of ``{"text", "confidence", "boundingBox"}``."""
+
+    name: ClassVar[str] = "denseCaptions"
+    field: ClassVar[str] = "dense_captions"
+    needs: ClassVar[tuple[Role, ...]] = (Role.CAPTIONER,)
+    after: ClassVar[tuple[str, ...]] = ()
+
+    def run(self, ctx: FeatureContext) -> tuple[DenseCaption, ...]:
+        check_caption_language(ctx.options.language, self.name)
+        model = captioner(ctx)
+        regions = model.dense_captions(
+            image_encoding(ctx), whole_image=whole_image_caption(ctx), max_results=MAX_DENSE_CAPTIONS
+        )
+        out = []
+        for text, confidence, (x1, y1, x2, y2) in regions[:MAX_DENSE_CAPTIONS]:
+            if ctx.options.gender_neutral_caption:
+                text = neutralize_gender(text)
+            out.append(
+                DenseCaption(
+                    text=text, confidence=float(confidence), box=BoundingBox.from_xyxy(x1, y1, x2, y2)
+                )
+            )
+        return tuple(out)
