@@ -7,9 +7,9 @@ runs independent ones concurrently, applies the policy once, and times each feat
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from imagelens import __version__
 from imagelens.config import Settings
@@ -21,6 +21,7 @@ from imagelens.models.hub import ModelHub
 from imagelens.types import AnalysisResult, ImageMetadata
 
 MODEL_VERSION = f"imagelens-{__version__}"
+T = TypeVar("T")
 
 
 def parse_features(features: str | Iterable[str]) -> tuple[str, ...]:
@@ -55,6 +56,16 @@ def plan_stages(names: Sequence[str]) -> list[list[str]]:
     return stages
 
 
+def _in_use(hub: ModelHub, fn: Callable[[str], T]) -> Callable[[str], T]:
+    """Run ``fn`` in a pool thread as a user of the hub's models (the guard counts per thread)."""
+
+    def wrapped(arg: str) -> T:
+        with hub.using():
+            return fn(arg)
+
+    return wrapped
+
+
 class Analyzer:
     """Holds the settings and the model hub; thread-safe, share one per process."""
 
@@ -78,21 +89,27 @@ class Analyzer:
         timings: dict[str, float] = {"load": (time.perf_counter() - started) * 1000.0}
         ctx = FeatureContext(image, self.hub, options, frozenset(names))
         instances: dict[str, Feature] = {n: feature_class(n)() for n in names}
+        t0 = time.perf_counter()
+        for name in names:  # load every model first, outside hub.using(): loads and inference never overlap
+            for role in instances[name].needs:
+                self.hub.get(role)
+        timings["models"] = (time.perf_counter() - t0) * 1000.0
 
         def run_one(name: str) -> tuple[str, Any, float]:
             t0 = time.perf_counter()
             value = instances[name].run(ctx)
             return name, value, (time.perf_counter() - t0) * 1000.0
 
-        for stage in plan_stages(names):
-            if len(stage) == 1:
-                outcomes = [run_one(stage[0])]
-            else:
-                with ThreadPoolExecutor(max_workers=min(len(stage), self.settings.workers)) as pool:
-                    outcomes = list(pool.map(run_one, stage))
-            for name, value, ms in outcomes:
-                ctx.results[name] = value
-                timings[name] = ms
+        with self.hub.using():
+            for stage in plan_stages(names):
+                if len(stage) == 1:
+                    outcomes = [run_one(stage[0])]
+                else:
+                    with ThreadPoolExecutor(max_workers=min(len(stage), self.settings.workers)) as pool:
+                        outcomes = list(pool.map(_in_use(self.hub, run_one), stage))
+                for name, value, ms in outcomes:
+                    ctx.results[name] = value
+                    timings[name] = ms
 
         fields = {instances[n].field: ctx.results[n] for n in names}
         timings["total"] = (time.perf_counter() - started) * 1000.0

@@ -235,8 +235,30 @@ def test_v32_ocr_thumbnail_aoi(tiny_settings: Settings) -> None:
     assert 0 <= box["x"] and box["x"] + box["w"] <= 1280 and box["w"] > 0 and box["h"] > 0
 
 
+def test_v32_analyze_family_shapes(tiny_settings: Settings) -> None:
+    c = client(tiny_settings)
+    r = c.post("/vision/v3.2/analyze?visualFeatures=Description,Objects,Faces,Tags", content=SAMPLE, headers=OCTET)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert {"description", "objects", "faces", "tags", "requestId", "metadata", "modelVersion"} <= set(body)
+    assert body["metadata"] == {"width": 1280, "height": 720, "format": "Png"}
+    assert len(body["description"]["captions"]) <= 1
+    for face in body["faces"]:
+        assert set(face) == {"faceRectangle"}  # boxes only: never age, gender or identity
+    for obj in body["objects"]:
+        assert set(obj["rectangle"]) == {"x", "y", "w", "h"} and 0 <= obj["confidence"] <= 1
+    r = c.post("/vision/v3.2/describe?maxCandidates=2", content=SAMPLE, headers=OCTET)
+    assert r.status_code == 200 and set(r.json()["description"]) == {"tags", "captions"}
+    assert set(c.post("/vision/v3.2/tag", content=SAMPLE, headers=OCTET).json()) >= {"tags", "requestId"}
+    assert set(c.post("/vision/v3.2/detect", content=SAMPLE, headers=OCTET).json()) >= {"objects", "requestId"}
+    assert_azure_error(c.post("/vision/v3.2/describe?maxCandidates=99", content=SAMPLE, headers=OCTET), 400,
+                       "BadArgument")
+
+
 def test_v32_declined_and_not_yet(tiny_settings: Settings) -> None:
     c = client(tiny_settings)
+    assert_azure_error(c.post("/vision/v3.2/analyze?visualFeatures=Adult", content=SAMPLE, headers=OCTET), 400,
+                       "NotSupportedVisualFeature")
     assert_azure_error(c.post("/vision/v3.2/analyze?visualFeatures=Tags&details=Celebrities", content=SAMPLE,
                               headers=OCTET), 400, "NotSupportedFeature")
     assert_azure_error(c.post("/vision/v3.2/models/celebrities/analyze", content=SAMPLE, headers=OCTET), 400,

@@ -195,3 +195,39 @@ def test_broken_model_folder_is_reported_not_crashed(tmp_path: Path) -> None:
 def test_offline_download_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailableError, match="offline"):
         make_hub(tmp_path).download("fake-hub-model")
+
+
+def test_loads_wait_until_no_model_is_in_use(tmp_path: Path) -> None:
+    """transformers builds models on the meta device: a load must never overlap another thread's inference."""
+    hub = make_hub(tmp_path)
+    events: list[str] = []
+    inside = threading.Event()
+    release = threading.Event()
+
+    def user() -> None:
+        with hub.using():
+            inside.set()
+            release.wait(5)
+            events.append("use-done")
+
+    def loader() -> None:
+        hub.get("fake-package-model")
+        events.append("loaded")
+
+    t1 = threading.Thread(target=user)
+    t1.start()
+    assert inside.wait(5)
+    t2 = threading.Thread(target=loader)
+    t2.start()
+    time.sleep(0.2)
+    assert events == []  # the load is waiting
+    release.set()
+    t1.join(5)
+    t2.join(5)
+    assert events == ["use-done", "loaded"]
+
+
+def test_a_user_thread_may_load_without_deadlock(tmp_path: Path) -> None:
+    hub = make_hub(tmp_path)
+    with hub.using():
+        assert hub.get("fake-package-model").text == "from-package"

@@ -21,7 +21,8 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,52 @@ from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelU
 from imagelens.models.adapters.base import Adapter, is_tiny
 from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
 from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role
+
+
+class _UseLoadGuard:
+    """Loads exclude inference; inference runs alongside inference.
+
+    transformers builds models on the ``meta`` device while loading, which is not safe while another thread runs a
+    model (seen here: "Tensor.item() cannot be called on meta tensors" in a concurrent Florence-2 decode). So a load
+    waits until no model is in use, and uses wait until no load runs. A thread already inside ``using()`` that must
+    load (an optional model found late) loads without waiting for itself, rather than deadlock.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._users = 0
+        self._loading = False
+        self._local = threading.local()
+
+    def _depth(self) -> int:
+        return getattr(self._local, "depth", 0)
+
+    def acquire_use(self) -> None:
+        if self._depth() == 0:
+            with self._cond:
+                self._cond.wait_for(lambda: not self._loading)
+                self._users += 1
+        self._local.depth = self._depth() + 1
+
+    def release_use(self) -> None:
+        self._local.depth = self._depth() - 1
+        if self._depth() == 0:
+            with self._cond:
+                self._users -= 1
+                self._cond.notify_all()
+
+    def acquire_load(self, timeout_s: float) -> bool:
+        mine = 1 if self._depth() > 0 else 0  # this thread's own use does not block its load
+        with self._cond:
+            ok = self._cond.wait_for(lambda: not self._loading and self._users <= mine, timeout=timeout_s)
+            if ok:
+                self._loading = True
+            return ok
+
+    def release_load(self) -> None:
+        with self._cond:
+            self._loading = False
+            self._cond.notify_all()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +132,7 @@ class ModelHub:
         self._guard = threading.Lock()  # protects the dicts below; never held while loading
         self._model_locks: dict[str, threading.Lock] = {}
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
+        self._guard_use_load = _UseLoadGuard()
         for model_id in self.settings.hub.preload:
             self.get(model_id, pin=True)
 
@@ -223,13 +271,30 @@ class ModelHub:
                 if entry is not None:
                     entry.last_used = self._clock()
                     return entry.adapter
-            adapter = self._load(spec)
+            if not self._guard_use_load.acquire_load(self.settings.hub.load_timeout_s):
+                raise ModelLoadTimeoutError(
+                    f"Model '{model_id}' could not start loading within {self.settings.hub.load_timeout_s:.0f} s "
+                    "because other models stayed in use; try again later."
+                )
+            try:
+                adapter = self._load(spec)
+            finally:
+                self._guard_use_load.release_load()
             with self._guard:
                 self._loaded[model_id] = _Loaded(adapter, self._clock(), pin)
                 self._evict_over_capacity()
             return adapter
         finally:
             lock.release()
+
+    @contextmanager
+    def using(self) -> Iterator[None]:
+        """Hold while running loaded models: no model load (in any thread) overlaps it."""
+        self._guard_use_load.acquire_use()
+        try:
+            yield
+        finally:
+            self._guard_use_load.release_use()
 
     def _load(self, spec: ModelSpec) -> Any:
         try:

@@ -224,7 +224,7 @@ async def create_run(request: Request, model_name: str, run_name: str) -> JSONRe
             runs.succeed(model_name, run_name, result.to_azure())
         except ImageLensError as error:
             runs.fail(model_name, run_name, error.to_azure()["error"])
-        except Exception:  # a background run has no request to fail: record it instead of hanging in "running"
+        except Exception:  # no request to fail in the background: record it rather than stay "running"
             log.exception("product recognition run %s/%s failed", model_name, run_name)
             runs.fail(model_name, run_name, _internal_error())
 
@@ -285,7 +285,9 @@ def detections_with_tags(detected: Any) -> Any:
             tags = []
             for j, c in enumerate(classes):
                 if not isinstance(c, Mapping) or not isinstance(c.get("label"), str):
-                    raise InvalidArgumentError(f"{where}[{j}] must be an object with a string 'label', got {c!r}")
+                    raise InvalidArgumentError(
+                        f"{where}[{j}] must be an object with a string 'label', got {c!r}"
+                    )
                 tags.append({"name": c["label"], "confidence": c.get("confidence")})
             item["tags"] = tags
     return out

@@ -25,16 +25,16 @@ from imagelens.features.base import AnalysisOptions
 
 router = APIRouter(tags=["Computer Vision 3.2"])
 
-# v3.2 visualFeatures -> imagelens feature tokens (None: not built yet)
-VISUAL_FEATURES_32: dict[str, str | None] = {
+# v3.2 visualFeatures -> the imagelens features they need (None: not built yet)
+VISUAL_FEATURES_32: dict[str, tuple[str, ...] | None] = {
     "categories": None,
-    "tags": None,
-    "description": None,
-    "faces": None,
+    "tags": ("tags",),
+    "description": ("caption", "tags"),
+    "faces": ("faces",),
     "imagetype": None,
     "color": None,
     "adult": None,
-    "objects": None,
+    "objects": ("objects",),
     "brands": None,
 }
 DETAILS_32 = {"celebrities", "landmarks"}
@@ -58,7 +58,7 @@ def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def _check_visual_features(features: list[str], details: list[str]) -> None:
+def _check_details(details: list[str]) -> None:
     for detail in details:
         lowered = detail.lower()
         if lowered == "celebrities":
@@ -66,8 +66,14 @@ def _check_visual_features(features: list[str], details: list[str]) -> None:
         if lowered not in DETAILS_32:
             raise InvalidArgumentError(f"The detail '{detail}' is not valid. Valid: Celebrities, Landmarks.")
         raise NotSupportedVisualFeatureError("The 'Landmarks' detail is not supported by this imagelens version yet.")
+
+
+def _plan(features: list[str]) -> tuple[list[str], list[str]]:
+    """v3.2 visual features (lower-case) and the imagelens features that compute them."""
     if not features:
         raise InvalidArgumentError("At least one visual feature must be given in 'visualFeatures'.")
+    wanted: list[str] = []
+    tokens: list[str] = []
     for feature in features:
         key = feature.lower()
         if key not in VISUAL_FEATURES_32:
@@ -75,32 +81,48 @@ def _check_visual_features(features: list[str], details: list[str]) -> None:
                 f"The visual feature '{feature}' is not valid. Valid: Categories, Tags, Description, Faces, "
                 "ImageType, Color, Adult, Objects, Brands."
             )
-        if VISUAL_FEATURES_32[key] is None:
+        needs = VISUAL_FEATURES_32[key]
+        if needs is None:
             raise NotSupportedVisualFeatureError(
                 f"The visual feature '{feature}' is not supported by this imagelens version yet."
             )
+        wanted.append(key)
+        tokens.extend(t for t in needs if t not in tokens)
+    return wanted, tokens
+
+
+async def _run(request: Request, features: list[str], max_candidates: int = 1) -> JSONResponse:
+    q = request.query_params
+    language = params.check_language(q.get("language"))
+    wanted, tokens = _plan(features)
+    analyzer = _analyzer(request)
+    image = await _load(request)
+    options = AnalysisOptions(language=language)
+    result = await request.app.state.pool.run(lambda: analyzer.analyze(image, tokens, options))
+    return JSONResponse(wire32.analysis_json(result, request.state.request_id, wanted, max_candidates))
 
 
 @router.post("/analyze")
 async def analyze(request: Request) -> JSONResponse:
     q = request.query_params
-    _check_visual_features(_split(q.get("visualFeatures")), _split(q.get("details")))
-    raise NotSupportedVisualFeatureError("No 3.2 visual feature is supported by this imagelens version yet.")
+    _check_details(_split(q.get("details")))
+    return await _run(request, _split(q.get("visualFeatures")))
 
 
 @router.post("/describe")
 async def describe(request: Request) -> JSONResponse:
-    raise NotSupportedVisualFeatureError("Describe (captions) is not supported by this imagelens version yet.")
+    max_candidates = params.parse_int(request.query_params.get("maxCandidates"), "maxCandidates", 1, 10, default=1)
+    return await _run(request, ["Description"], max_candidates)
 
 
 @router.post("/tag")
 async def tag(request: Request) -> JSONResponse:
-    raise NotSupportedVisualFeatureError("Tagging is not supported by this imagelens version yet.")
+    return await _run(request, ["Tags"])
 
 
 @router.post("/detect")
 async def detect(request: Request) -> JSONResponse:
-    raise NotSupportedVisualFeatureError("Object detection is not supported by this imagelens version yet.")
+    return await _run(request, ["Objects"])
 
 
 @router.post("/ocr")

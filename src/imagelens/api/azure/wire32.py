@@ -5,7 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from imagelens.types import BoundingBox, ImageMetadata, Line, Polygon, ReadResult
+from imagelens.api.azure.hierarchy import parent_chain
+from imagelens.types import (
+    AnalysisResult,
+    BoundingBox,
+    Caption,
+    DetectedObject,
+    Face,
+    ImageMetadata,
+    Line,
+    Polygon,
+    ReadResult,
+    Tag,
+)
 
 JSON = dict[str, Any]
 READ_MODEL_VERSION = "imagelens-read-2022-04-30"
@@ -69,3 +81,55 @@ def legacy_ocr_json(read: ReadResult, language: str) -> JSON:
 
 def metadata_json(metadata: ImageMetadata) -> JSON:
     return {"width": metadata.width, "height": metadata.height, "format": metadata.format.capitalize()}
+
+
+def rect_json(box: BoundingBox) -> JSON:
+    return {"x": round(box.x), "y": round(box.y), "w": round(box.w), "h": round(box.h)}
+
+
+def tags_json(tags: tuple[Tag, ...]) -> list[JSON]:
+    return [{"name": t.name, "confidence": float(t.confidence)} for t in tags]
+
+
+def description_json(caption: Caption | None, tags: tuple[Tag, ...] | None, max_candidates: int = 1) -> JSON:
+    captions = [{"text": caption.text, "confidence": float(caption.confidence)}] if caption else []
+    return {"tags": [t.name for t in tags or ()], "captions": captions[:max_candidates]}
+
+
+def objects_json(objects: tuple[DetectedObject, ...]) -> list[JSON]:
+    out = []
+    for obj in objects:
+        if not obj.tags:
+            continue
+        item: JSON = {"rectangle": rect_json(obj.box), "object": obj.tags[0].name,
+                      "confidence": float(obj.tags[0].confidence)}
+        parent = parent_chain(obj.tags[0].name)
+        if parent is not None:
+            item["parent"] = parent
+        out.append(item)
+    return out
+
+
+def faces_json(faces: tuple[Face, ...]) -> list[JSON]:
+    """Face rectangles only: never age, gender or identity."""
+    return [
+        {"faceRectangle": {"left": round(f.box.x), "top": round(f.box.y), "width": round(f.box.w), "height": round(f.box.h)}}
+        for f in faces
+    ]
+
+
+def analysis_json(result: AnalysisResult, request_id: str, features: list[str], max_candidates: int = 1) -> JSON:
+    """``POST /vision/v3.2/analyze`` (and describe/tag/detect, which are its subsets)."""
+    body: JSON = {}
+    if "tags" in features and result.tags is not None:
+        body["tags"] = tags_json(result.tags)
+    if "description" in features:
+        body["description"] = description_json(result.caption, result.tags, max_candidates)
+    if "faces" in features and result.faces is not None:
+        body["faces"] = faces_json(result.faces)
+    if "objects" in features and result.objects is not None:
+        body["objects"] = objects_json(result.objects)
+    body["requestId"] = request_id
+    body["metadata"] = metadata_json(result.metadata)
+    body["modelVersion"] = result.model_version
+    return body
