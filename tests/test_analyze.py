@@ -80,3 +80,13 @@ def test_real_ocr_on_the_sample_image() -> None:
         for word in line["words"]:
             assert len(word["boundingPolygon"]) == 4
             assert 0.0 <= word["confidence"] <= 1.0
+
+
+def test_unsupported_language_fails_before_any_model_loads(tiny_settings: Settings) -> None:
+    from imagelens.errors import NotSupportedLanguageError
+
+    analyzer = Analyzer(tiny_settings)
+    for features in (["caption"], ["denseCaptions"], ["objects"], ["tags"]):
+        with pytest.raises(NotSupportedLanguageError):
+            analyzer.analyze(SAMPLE_IMAGE, features, AnalysisOptions(language="xx"))
+    assert analyzer.hub.loaded_ids() == []

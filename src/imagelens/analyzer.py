@@ -9,16 +9,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagelens import __version__
 from imagelens.config import Settings
-from imagelens.errors import InvalidRequestError
+from imagelens.errors import InvalidRequestError, NotSupportedFeatureError
 from imagelens.features.base import AnalysisOptions, Feature, FeatureContext
 from imagelens.features.registry import feature_class
 from imagelens.io import ImageSource, LoadedImage, load_image
 from imagelens.models.hub import ModelHub
 from imagelens.types import AnalysisResult, ImageMetadata
+
+if TYPE_CHECKING:
+    from imagelens.store.base import CustomizationStore
 
 MODEL_VERSION = f"imagelens-{__version__}"
 T = TypeVar("T")
@@ -66,12 +69,45 @@ def _in_use(hub: ModelHub, fn: Callable[[str], T]) -> Callable[[str], T]:
     return wrapped
 
 
-class Analyzer:
-    """Holds the settings and the model hub; thread-safe, share one per process."""
+def check_model_name(features: str | Iterable[str] | None, model_name: str | None) -> None:
+    """Azure runs a custom model alone: ``model-name`` and ``features`` are not combined (its docs: "To use a custom
+    model, don't use the features query parameter"), and one of the two is required."""
+    has_features = features is not None and bool(
+        features.strip() if isinstance(features, str) else [f for f in features if str(f).strip()]
+    )
+    if model_name and has_features:
+        raise NotSupportedFeatureError(
+            f"The custom model '{model_name}' runs alone: do not combine 'model-name' with 'features' "
+            "(make a separate call for the standard features)."
+        )
+    if model_name is not None and not model_name.strip():
+        raise InvalidRequestError("The 'model-name' parameter is empty.")
+    if not model_name and not has_features:
+        raise InvalidRequestError("Either 'features' or 'model-name' needs to be specified in the query parameter.")
 
-    def __init__(self, settings: Settings | None = None, hub: ModelHub | None = None) -> None:
+
+class Analyzer:
+    """Holds the settings, the model hub and (opened on first use of a custom model) the customization store;
+    thread-safe, share one per process."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        hub: ModelHub | None = None,
+        store: CustomizationStore | None = None,
+    ) -> None:
         self.settings = settings or Settings()
         self.hub = hub or ModelHub(self.settings)
+        self._store = store
+
+    @property
+    def store(self) -> CustomizationStore:
+        """Where custom models are recorded (``IMAGELENS_STORE_DIR``), opened on first use."""
+        if self._store is None:
+            from imagelens.store import open_store
+
+            self._store = open_store(self.settings)
+        return self._store
 
     def load(self, source: ImageSource) -> LoadedImage:
         return load_image(source, self.settings.limits, self.settings.url_settings())
@@ -79,9 +115,17 @@ class Analyzer:
     def analyze(
         self,
         source: ImageSource | LoadedImage,
-        features: str | Iterable[str],
+        features: str | Iterable[str] | None = None,
         options: AnalysisOptions | None = None,
+        *,
+        model_name: str | None = None,
     ) -> AnalysisResult:
+        """The requested ``features``, or, with ``model_name``, the prediction of that trained custom model."""
+        if model_name is not None or not features:
+            check_model_name(features, model_name)
+        if model_name:
+            return self.predict_custom(source, model_name)
+        assert features is not None
         names = parse_features(features)
         options = options or AnalysisOptions()
         started = time.perf_counter()
@@ -89,6 +133,10 @@ class Analyzer:
         timings: dict[str, float] = {"load": (time.perf_counter() - started) * 1000.0}
         ctx = FeatureContext(image, self.hub, options, frozenset(names))
         instances: dict[str, Feature] = {n: feature_class(n)() for n in names}
+        for name in names:  # bad options fail before any model loads
+            validate = getattr(instances[name], "validate", None)
+            if validate is not None:
+                validate(options, self.hub)
         t0 = time.perf_counter()
         for name in names:  # load every model first, outside hub.using(): loads and inference never overlap
             for role in instances[name].needs:
@@ -120,6 +168,25 @@ class Analyzer:
             **fields,
         )
 
+    def predict_custom(self, source: ImageSource | LoadedImage, model_name: str) -> AnalysisResult:
+        """Azure's ``model-name=``: the custom model's tags or objects (``custom_model``), nothing else."""
+        from imagelens.customize.predict import predict_pixels, resolve
+
+        started = time.perf_counter()
+        record, adapter = resolve(self.hub, self.store, model_name)  # 404/409 before the image is read
+        image = source if isinstance(source, LoadedImage) else self.load(source)
+        timings: dict[str, float] = {"load": (time.perf_counter() - started) * 1000.0}
+        t0 = time.perf_counter()
+        custom = predict_pixels(self.hub, record, adapter, image.array())
+        timings["customModel"] = (time.perf_counter() - t0) * 1000.0
+        timings["total"] = (time.perf_counter() - started) * 1000.0
+        return AnalysisResult(
+            model_version=MODEL_VERSION,
+            metadata=ImageMetadata(width=image.width, height=image.height, format=image.format),
+            custom_model=custom,
+            timings_ms=timings,
+        )
+
     def close(self) -> None:
         self.hub.close()
 
@@ -129,17 +196,19 @@ _default: Analyzer | None = None
 
 def analyze(
     source: ImageSource,
-    features: str | Iterable[str] = ("read", "smartCrops"),
+    features: str | Iterable[str] | None = ("read", "smartCrops"),
     *,
     analyzer: Analyzer | None = None,
     language: str = "en",
     gender_neutral_caption: bool = False,
     smartcrops_aspect_ratios: Sequence[float] | None = None,
     model_version: str = "latest",
+    model_name: str | None = None,
 ) -> AnalysisResult:
     """Analyze one image (bytes, path, URL, PIL image, numpy RGB array or file object).
 
-    Uses a process-wide default :class:`Analyzer` (settings from ``IMAGELENS_*``) unless one is given.
+    With ``model_name`` (and ``features=None``) the trained custom model of that name runs instead of the standard
+    features. Uses a process-wide default :class:`Analyzer` (settings from ``IMAGELENS_*``) unless one is given.
     """
     global _default
     if analyzer is None:
@@ -152,4 +221,7 @@ def analyze(
         smartcrops_aspect_ratios=tuple(float(r) for r in smartcrops_aspect_ratios) if smartcrops_aspect_ratios else None,
         model_version=model_version,
     )
+    if model_name is not None:
+        default = ("read", "smartCrops")
+        return analyzer.analyze(source, None if features == default else features, options, model_name=model_name)
     return analyzer.analyze(source, features, options)

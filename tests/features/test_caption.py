@@ -82,6 +82,11 @@ class ScriptedHub:
         assert model_id_or_role == Role.CAPTIONER
         return self.captioner
 
+    def using(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def close(self) -> None:
         pass
 

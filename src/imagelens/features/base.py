@@ -39,6 +39,9 @@ class Feature(Protocol):
 
     def run(self, ctx: FeatureContext) -> Any: ...
 
+    # Optional: ``def validate(self, options: AnalysisOptions, hub: ModelHub) -> None`` raises for options the feature
+    # cannot honour (e.g. an unsupported language). The Analyzer calls it before loading any model.
+
 
 class FeatureContext:
     """One image, its options, the hub, and the artefacts computed so far (thread-safe memo)."""

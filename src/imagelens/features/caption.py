@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from imagelens.errors import NotSupportedLanguageError
-from imagelens.features.base import FeatureContext
+from imagelens.features.base import AnalysisOptions, FeatureContext
+from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
 from imagelens.policy import neutralize_gender
 from imagelens.types import Caption
@@ -55,6 +56,9 @@ class CaptionFeature:
     field: ClassVar[str] = "caption"
     needs: ClassVar[tuple[Role, ...]] = (Role.CAPTIONER,)
     after: ClassVar[tuple[str, ...]] = ()
+
+    def validate(self, options: AnalysisOptions, hub: ModelHub) -> None:
+        check_caption_language(options.language, self.name)
 
     def run(self, ctx: FeatureContext) -> Caption:
         check_caption_language(ctx.options.language, self.name)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from imagelens.features.base import FeatureContext
+from imagelens.features.base import AnalysisOptions, FeatureContext
 from imagelens.features.caption import captioner, check_caption_language, image_encoding, whole_image_caption
+from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
 from imagelens.policy import neutralize_gender
 from imagelens.types import BoundingBox, DenseCaption
@@ -26,6 +27,9 @@ class DenseCaptionsFeature:
     field: ClassVar[str] = "dense_captions"
     needs: ClassVar[tuple[Role, ...]] = (Role.CAPTIONER,)
     after: ClassVar[tuple[str, ...]] = ()
+
+    def validate(self, options: AnalysisOptions, hub: ModelHub) -> None:
+        check_caption_language(options.language, self.name)
 
     def run(self, ctx: FeatureContext) -> tuple[DenseCaption, ...]:
         check_caption_language(ctx.options.language, self.name)

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from imagelens.errors import NotSupportedLanguageError
-from imagelens.features.base import FeatureContext
+from imagelens.features.base import AnalysisOptions, FeatureContext
+from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
 from imagelens.types import BoundingBox, DetectedObject, Tag
 
@@ -48,12 +49,15 @@ class ObjectsFeature:
     needs: ClassVar[tuple[Role, ...]] = (Role.DETECTOR,)
     after: ClassVar[tuple[str, ...]] = ()
 
-    def run(self, ctx: FeatureContext) -> tuple[DetectedObject, ...]:
-        language = ctx.options.language.strip().lower()
+    def validate(self, options: AnalysisOptions, hub: ModelHub) -> None:
+        language = options.language.strip().lower()
         if language not in OBJECT_LANGUAGES:
             raise NotSupportedLanguageError(
                 f"The feature 'objects' supports the languages {', '.join(OBJECT_LANGUAGES)}; got language={language!r}."
             )
+
+    def run(self, ctx: FeatureContext) -> tuple[DetectedObject, ...]:
+        self.validate(ctx.options, ctx.hub)
         threshold = detector(ctx).params.score_threshold
         det = detections(ctx)
         keep = np.flatnonzero(det.scores >= threshold)
