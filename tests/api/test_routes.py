@@ -97,6 +97,10 @@ def test_analyze_url_private_refused_then_allowed(tiny_settings: Settings, file_
          "InvalidRequest"),
         ("api-version=2024-02-01&features=smartCrops", b'{"url": "file:///etc/passwd"}',
          {"content-type": "application/json"}, 400, "InvalidImageUrl"),
+        ("api-version=2024-02-01&features=smartCrops", b'{"url": "samples/shop_receipt.png"}',
+         {"content-type": "application/json"}, 400, "InvalidImageUrl"),  # never a path on the server's disk
+        ("api-version=2024-02-01&features=smartCrops", b'{"url": "/etc/passwd"}',
+         {"content-type": "application/json"}, 400, "InvalidImageUrl"),
         ("api-version=2024-02-01&features=smartCrops", b'{"url": "http://169.254.169.254/latest"}',
          {"content-type": "application/json"}, 400, "InvalidImageUrl"),
         ("api-version=2024-02-01&features=read&model-name=mine", SAMPLE, OCTET, 400, "NotSupportedFeature"),
@@ -198,7 +202,11 @@ def test_server_answers_429_with_retry_after(tiny_settings: Settings) -> None:
 
 
 def test_v32_read_polling(tiny_settings: Settings) -> None:
-    c = client(tiny_settings)
+    with TestClient(create_app(tiny_settings)) as c:  # one event loop for the whole test: the background work runs
+        _poll_read(c)
+
+
+def _poll_read(c: TestClient) -> None:
     r = c.post("/vision/v3.2/read/analyze", content=SAMPLE, headers=OCTET)
     assert r.status_code == 202, r.text
     location = r.headers["Operation-Location"]

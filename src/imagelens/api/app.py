@@ -52,7 +52,7 @@ def _http_error(status: int, message: str) -> dict[str, Any]:
 def create_app(
     settings: Settings | None = None, *, analyzer: Analyzer | None = None, pool: LocalPool | None = None
 ) -> FastAPI:
-    from imagelens.api.azure import v32, v40
+    from imagelens.api.azure import shelf, v32, v40
     from imagelens.api.operations import OperationStore
 
     settings = settings or Settings()
@@ -125,6 +125,7 @@ def create_app(
         return JSONResponse({"status": "ready", "pending": pool.pending, "models": models})
 
     app.include_router(v40.router, prefix="/computervision")
+    app.include_router(shelf.router, prefix="/computervision")
     app.include_router(v32.router, prefix="/vision/v3.2")
 
     @app.on_event("shutdown")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from imagelens.errors import InvalidImageSizeError, InvalidRequestError
+from imagelens.errors import InvalidImageSizeError, InvalidImageUrlError, InvalidRequestError
 
 
 async def read_capped(request: Request, max_bytes: int) -> bytes:
@@ -36,7 +37,11 @@ def _url_from_json(raw: bytes) -> str:
     url = lowered.get("url")
     if not isinstance(url, str) or not url.strip():
         raise InvalidRequestError('The JSON body must contain a non-empty "url" string.')
-    return url.strip()
+    url = url.strip()
+    # Only absolute http(s) URLs: a bare string would otherwise be read as a path on the server's disk.
+    if urlsplit(url).scheme.lower() not in {"http", "https"}:
+        raise InvalidImageUrlError(f"Image URL is badly formatted: only absolute http(s) URLs are accepted, got {url!r}.")
+    return url
 
 
 async def image_source(request: Request, max_bytes: int) -> bytes | str:

@@ -13,6 +13,7 @@ from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role
 _PPOCR = "imagelens.models.adapters.ppocr:PPOCRAdapter"
 
 CATALOG_SPECS: tuple[ModelSpec, ...] = (
+    # --- OCR ---
     ModelSpec(
         id="ppocr-v6-small",
         roles=(Role.OCR,),
@@ -49,8 +50,181 @@ CATALOG_SPECS: tuple[ModelSpec, ...] = (
             "ocr_version": "PP-OCRv5",
         },
     ),
+    # --- captioner (Florence-2) ---
+    # transformers-native ports of microsoft/Florence-2-* (same weights, no remote code). Sizes: the safetensors
+    # weights as published in fp16 by Microsoft (the ports' tensors were reported byte-identical); approximate.
+    ModelSpec(
+        id="florence-2-base",
+        roles=(Role.CAPTIONER,),
+        adapter="imagelens.models.adapters.florence2:Florence2Adapter",
+        source=HubSource(
+            repo_id="florence-community/Florence-2-base",
+            revision="00921df66db728a9ceb750f5eca43e5c203a2051",
+            allow_patterns=("*.json", "*.safetensors", "*.txt"),
+            size_bytes=465_000_000,
+        ),
+        license="MIT",
+        description="Florence-2 base (0.23B): captions and dense region captions; confidences from the decoder's "
+        "token probabilities.",
+        options={"caption_max_new_tokens": 40, "dense_max_new_tokens": 256, "dense_stop_after_boxes": 16},
+    ),
+    ModelSpec(
+        id="florence-2-large",
+        roles=(Role.CAPTIONER,),
+        adapter="imagelens.models.adapters.florence2:Florence2Adapter",
+        source=HubSource(
+            repo_id="florence-community/Florence-2-large",
+            revision="4271c66b88cdbc05735372ec13b2360108de5317",
+            allow_patterns=("*.json", "*.safetensors", "*.txt"),
+            size_bytes=1_550_000_000,
+        ),
+        license="MIT",
+        description="Florence-2 large (0.77B): better captions than base at about 3x the CPU time.",
+        options={"caption_max_new_tokens": 40, "dense_max_new_tokens": 256, "dense_stop_after_boxes": 16},
+    ),
+    # --- image-text embedding (SigLIP 2 / CLIP) ---
+    ModelSpec(
+        id="siglip2-base-patch16-224",
+        roles=(Role.IMAGE_TEXT_EMBEDDING,),
+        adapter="imagelens.models.adapters.siglip:SiglipAdapter",
+        source=HubSource(
+            repo_id="google/siglip2-base-patch16-224",
+            revision="75de2d55ec2d0b4efc50b3e9ad70dba96a7b2fa2",
+            allow_patterns=(
+                "config.json",
+                "model.safetensors",
+                "preprocessor_config.json",
+                "special_tokens_map.json",
+                "tokenizer.json",
+                "tokenizer.model",
+                "tokenizer_config.json",
+            ),
+            size_bytes=1_540_000_000,  # model.safetensors is 1,500,800,904 bytes; tokenizer files ~40 MB
+        ),
+        license="Apache-2.0",
+        description="SigLIP 2 ViT-B/16 at 224 px (fixed resolution, a SiglipModel with a Gemma tokenizer): image and "
+        "text embeddings; sigmoid(scale * cos + bias) is its native multi-label score. Feeds tags and retrieval.",
+        options={
+            "family": "siglip",  # what write_tiny builds; load reads config.json's model_type
+            "lowercase_text": True,  # SigLIP 2 was trained on lower-cased text
+            "vocabulary": "ram",
+            "templates": ["a photo of a {}."],
+            "threshold": 0.5,  # on the calibrated probability
+            "max_tags": 50,
+            "calibration": {"a": 1.0, "b": 0.0},  # identity: NOT fitted, see benchmarks/tags_calibration.md
+        },
+    ),
+    # --- detector (RT-DETRv2 / D-FINE) ---
+    # Both output sigmoid (focal-loss) class scores; thresholds: objects 0.5, people 0.3 (one forward pass serves both).
+    ModelSpec(
+        id="rtdetr-v2-r18",
+        roles=(Role.DETECTOR,),
+        adapter="imagelens.models.adapters.rtdetr:RTDetrAdapter",
+        source=HubSource(
+            repo_id="PekingU/rtdetr_v2_r18vd",
+            revision="5650961749fa93567c0d46fc7f43ea4f9e914107",
+            allow_patterns=("config.json", "preprocessor_config.json", "model.safetensors"),
+            size_bytes=80_904_640,  # model.safetensors; the two configs add a few kB
+        ),
+        license="Apache-2.0",
+        description="RT-DETRv2-S (ResNet-18, 20M parameters, 48.1 COCO AP as published): COCO objects and people.",
+        options={
+            "architecture": "rt_detr_v2",
+            "score_threshold": 0.5,
+            "person_threshold": 0.3,
+            "max_detections": 100,
+            "nms_iou": None,
+        },
+    ),
+    ModelSpec(
+        id="dfine-s",
+        roles=(Role.DETECTOR,),
+        adapter="imagelens.models.adapters.rtdetr:RTDetrAdapter",
+        source=HubSource(
+            repo_id="ustc-community/dfine-small-coco",
+            revision="f79e65b5fbb33ceb9d3ebba042955d7410c608f8",
+            allow_patterns=("config.json", "preprocessor_config.json", "model.safetensors"),
+            size_bytes=41_600_000,  # approximate: 10.4M fp32 parameters
+        ),
+        license="Apache-2.0",
+        description="D-FINE-S (HGNetV2, 10M parameters, 48.5 COCO AP as published): COCO objects and people.",
+        options={
+            "architecture": "d_fine",
+            "score_threshold": 0.5,
+            "person_threshold": 0.3,
+            "max_detections": 100,
+            "nms_iou": None,
+        },
+    ),
+    # --- open-vocabulary detector (OWLv2) ---
+    ModelSpec(
+        id="owlv2-base-patch16-ensemble",
+        roles=(Role.OPEN_VOCAB_DETECTOR,),
+        adapter="imagelens.models.adapters.owlv2:Owlv2Adapter",
+        source=HubSource(
+            repo_id="google/owlv2-base-patch16-ensemble",
+            revision="cfd3195ba4ea9592eec887ded089f4c08eff231d",
+            allow_patterns=(
+                "config.json",
+                "model.safetensors",
+                "preprocessor_config.json",
+                "special_tokens_map.json",
+                "tokenizer_config.json",
+                "tokenizer.json",
+                "vocab.json",
+                "merges.txt",
+            ),
+            size_bytes=622_000_000,  # model.safetensors ~619.9 MB (155M fp32 parameters); tokenizer files ~2 MB
+        ),
+        license="Apache-2.0",
+        description="OWLv2 base/16 ensemble (960 px, text-queried open-vocabulary boxes): the generic product "
+        "detector behind product recognition (prompts below; label = the best prompt's key).",
+        options={
+            "prompts": {
+                "product": "a product on a shelf",
+                "bottle": "a bottle",
+                "box": "a box",
+                "can": "a can",
+                "package": "a package",
+            },
+            "score_threshold": 0.1,  # OWL-ViT's demos use 0.1 for text queries (not tuned here: no shelf labels)
+            "nms_iou": 0.5,  # class-agnostic: one box per facing whichever prompt won
+            "max_detections": 300,
+        },
+    ),
+    # --- face detector (YuNet) ---
+    ModelSpec(
+        id="yunet-2023mar",
+        roles=(Role.FACE_DETECTOR,),
+        adapter="imagelens.models.adapters.yunet:YuNetAdapter",
+        source=HubSource(
+            repo_id="opencv/face_detection_yunet",
+            revision="3cc26e7f1014a5ee5d74a42acee58bafc9d0a310",
+            allow_patterns=("face_detection_yunet_2023mar.onnx",),
+            size_bytes=232_589,
+        ),
+        license="MIT",
+        description="YuNet 2023mar (OpenCV Zoo, 75k parameters): face boxes only, never identity, age or gender.",
+        options={
+            "file": "face_detection_yunet_2023mar.onnx",
+            "score_threshold": 0.7,  # OpenCV's demo uses 0.9; lower keeps smaller and turned faces (not tuned here)
+            "nms_iou": 0.3,
+            "max_faces": 100,
+            "max_side": 640,
+        },
+    ),
 )
 
 CATALOG: MappingProxyType[str, ModelSpec] = MappingProxyType({spec.id: spec for spec in CATALOG_SPECS})
 
-DEFAULT_FOR_ROLE: MappingProxyType[Role, str] = MappingProxyType({Role.OCR: "ppocr-v6-small"})
+DEFAULT_FOR_ROLE: MappingProxyType[Role, str] = MappingProxyType(
+    {
+        Role.OCR: "ppocr-v6-small",
+        # --- defaults for the other roles ---
+        Role.IMAGE_TEXT_EMBEDDING: "siglip2-base-patch16-224",
+        Role.DETECTOR: "rtdetr-v2-r18",
+        Role.FACE_DETECTOR: "yunet-2023mar",
+        Role.OPEN_VOCAB_DETECTOR: "owlv2-base-patch16-ensemble",
+        Role.CAPTIONER: "florence-2-base",
+    }
+)

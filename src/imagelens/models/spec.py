@@ -16,6 +16,7 @@ class Role(StrEnum):
     DETECTOR = "detector"
     FACE_DETECTOR = "face-detector"
     MATTING = "matting"
+    OPEN_VOCAB_DETECTOR = "open-vocab-detector"
 
 
 @dataclass(frozen=True, slots=True)

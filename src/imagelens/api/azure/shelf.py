@@ -211,7 +211,7 @@ async def create_run(request: Request, model_name: str, run_name: str) -> JSONRe
     if isinstance(source, str):
         source = _absolute_url(source, "url")
     image = await request.app.state.pool.run(lambda: _load_rgb(source, settings))
-    run = runs.create(model_name, run_name)
+    runs.create(model_name, run_name)
     hub = request.app.state.analyzer.hub
 
     def work() -> None:
@@ -220,7 +220,9 @@ async def create_run(request: Request, model_name: str, run_name: str) -> JSONRe
 
         runs.mark_running(model_name, run_name)
         try:
-            result = recognize_products(image, hub.get(Role.OPEN_VOCAB_DETECTOR))
+            detector = hub.get(Role.OPEN_VOCAB_DETECTOR)
+            with hub.using():  # no model load in another thread overlaps the forward pass
+                result = recognize_products(image, detector)
             runs.succeed(model_name, run_name, result.to_azure())
         except ImageLensError as error:
             runs.fail(model_name, run_name, error.to_azure()["error"])
@@ -228,17 +230,18 @@ async def create_run(request: Request, model_name: str, run_name: str) -> JSONRe
             log.exception("product recognition run %s/%s failed", model_name, run_name)
             runs.fail(model_name, run_name, _internal_error())
 
-    async def execute() -> None:
-        try:
-            await request.app.state.pool.run(work)
-        except ImageLensError as error:  # e.g. the queue is full: the run fails rather than never starting
-            runs.fail(model_name, run_name, error.to_azure()["error"])
-
     tasks: set[asyncio.Task[None]] = request.app.state.background_tasks
-    task = asyncio.create_task(execute())
+    task = asyncio.create_task(request.app.state.pool.run(work))
+    # One yield lets the task take its first step: the pool either queues ``work`` or, when full, refuses at once.
+    # A refusal is answered here with 429 and the run forgotten, as if it had never been asked for, rather than
+    # left to fail unseen. (Runs live as long as the event loop: stopping it cancels work not yet started.)
+    await asyncio.sleep(0)
+    if task.done() and task.exception() is not None:
+        runs.delete(model_name, run_name)
+        raise task.exception()  # type: ignore[misc]
     tasks.add(task)  # keep a reference until done
     task.add_done_callback(tasks.discard)
-    return JSONResponse(run_json(run), status_code=201)
+    return JSONResponse(run_json(runs.get(model_name, run_name)), status_code=201)
 
 
 def _internal_error() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from imagelens.types import (
     AnalysisResult,
     BoundingBox,
     Caption,
+    CustomModelResult,
     DenseCaption,
     DetectedObject,
     Person,
@@ -76,10 +77,20 @@ def read_json(read: ReadResult) -> JSON:
     return {"blocks": [{"lines": lines}]}
 
 
+def custom_model_json(custom: CustomModelResult, w: int, h: int) -> JSON:
+    """Azure's ``customModelResult``: both blocks always, the one the model kind does not produce empty."""
+    return {
+        "tagsResult": {"values": [tag_json(t) for t in custom.tags]},
+        "objectsResult": {"values": [object_json(o, w, h) for o in custom.objects]},
+    }
+
+
 def analysis_result_json(result: AnalysisResult) -> JSON:
     """The body Azure's ``POST /computervision/imageanalysis:analyze`` returns."""
     w, h = result.metadata.width, result.metadata.height
     body: JSON = {"modelVersion": result.model_version}
+    if result.custom_model is not None:
+        body["customModelResult"] = custom_model_json(result.custom_model, w, h)
     if result.caption is not None:
         body["captionResult"] = caption_json(result.caption)
     if result.dense_captions is not None:
