@@ -166,6 +166,21 @@ class SmartCrop:
 
 
 @dataclass(frozen=True, slots=True)
+class ColorInfo:
+    """v3.2 ``color``: Azure's colour names, the accent colour as hex (no ``#``), black-and-white or not."""
+
+    dominant_foreground: str
+    dominant_background: str
+    dominant_colors: tuple[str, ...]
+    accent_color: str
+    is_bw: bool
+
+    def __post_init__(self) -> None:
+        if len(self.accent_color) != 6:
+            raise ValueError(f"accent colour must be 6 hex digits, got {self.accent_color!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class ImageMetadata:
     width: int
     height: int
@@ -174,6 +189,15 @@ class ImageMetadata:
     def __post_init__(self) -> None:
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
+
+
+@dataclass(frozen=True, slots=True)
+class CustomModelResult:
+    """What a trained custom model found (Azure's ``customModelResult``): whole-image tags from a classifier, best
+    first, or objects from a detector. The kind the model does not produce is an empty tuple."""
+
+    tags: tuple[Tag, ...] = ()
+    objects: tuple[DetectedObject, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,4 +214,6 @@ class AnalysisResult:
     faces: tuple[Face, ...] | None = None
     read: ReadResult | None = None
     smart_crops: tuple[SmartCrop, ...] | None = None
+    color: ColorInfo | None = None
+    custom_model: CustomModelResult | None = None
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)

@@ -19,6 +19,7 @@ FEATURES: MappingProxyType[str, str] = MappingProxyType(
         "objects": "imagelens.features.objects:ObjectsFeature",
         "people": "imagelens.features.people:PeopleFeature",
         "faces": "imagelens.features.faces:FacesFeature",
+        "color": "imagelens.features.color:ColorFeature",
     }
 )
 

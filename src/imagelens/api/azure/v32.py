@@ -32,7 +32,7 @@ VISUAL_FEATURES_32: dict[str, tuple[str, ...] | None] = {
     "description": ("caption", "tags"),
     "faces": ("faces",),
     "imagetype": None,
-    "color": None,
+    "color": ("color",),
     "adult": None,
     "objects": ("objects",),
     "brands": None,

@@ -129,6 +129,16 @@ def analysis_json(result: AnalysisResult, request_id: str, features: list[str], 
         body["faces"] = faces_json(result.faces)
     if "objects" in features and result.objects is not None:
         body["objects"] = objects_json(result.objects)
+    if "color" in features and result.color is not None:
+        c = result.color
+        body["color"] = {
+            "dominantColorForeground": c.dominant_foreground,
+            "dominantColorBackground": c.dominant_background,
+            "dominantColors": list(c.dominant_colors),
+            "accentColor": c.accent_color,
+            "isBwImg": c.is_bw,
+            "isBWImg": c.is_bw,
+        }
     body["requestId"] = request_id
     body["metadata"] = metadata_json(result.metadata)
     body["modelVersion"] = result.model_version
