@@ -52,7 +52,7 @@ def _http_error(status: int, message: str) -> dict[str, Any]:
 def create_app(
     settings: Settings | None = None, *, analyzer: Analyzer | None = None, pool: LocalPool | None = None
 ) -> FastAPI:
-    from imagelens.api.azure import shelf, v32, v40
+    from imagelens.api.azure import customization, shelf, v32, v40
     from imagelens.api.operations import OperationStore
 
     settings = settings or Settings()
@@ -126,10 +126,16 @@ def create_app(
 
     app.include_router(v40.router, prefix="/computervision")
     app.include_router(shelf.router, prefix="/computervision")
+    app.include_router(customization.router, prefix="/computervision")
+
+    @app.on_event("startup")
+    async def startup() -> None:
+        customization.start(app)  # recover training jobs a restart interrupted
     app.include_router(v32.router, prefix="/vision/v3.2")
 
     @app.on_event("shutdown")
     async def shutdown() -> None:
+        customization.stop(app)
         pool.close()
         analyzer.close()
 

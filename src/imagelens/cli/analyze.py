@@ -46,6 +46,16 @@ def _summary(source: str, result: object) -> str:
         for crop in result.smart_crops:
             b = crop.box
             out.append(f"    ratio {crop.aspect_ratio:.2f}: x={b.x:.0f} y={b.y:.0f} w={b.w:.0f} h={b.h:.0f}")
+    if result.custom_model is not None:
+        custom = result.custom_model
+        if custom.tags:
+            best = ", ".join(f"{t.name} ({t.confidence:.2f})" for t in custom.tags[:5])
+            out.append(f"  custom model tags: {best}")
+        out.append(f"  custom model objects: {len(custom.objects)}")
+        for obj in custom.objects:
+            b, tag = obj.box, obj.tags[0]
+            where = f"x={b.x:.0f} y={b.y:.0f} w={b.w:.0f} h={b.h:.0f}"
+            out.append(f"    {tag.name} ({tag.confidence:.2f}): {where}")
     timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
     out.append(f"  time: {timing}")
     return "\n".join(out)
@@ -53,7 +63,13 @@ def _summary(source: str, result: object) -> str:
 
 def analyze_command(
     images: Annotated[list[str], typer.Argument(help="image files or http(s) URLs")],
-    features: Annotated[str, typer.Option("--features", "-f", help="comma-separated Azure feature names")] = "read,smartCrops",
+    features: Annotated[
+        str | None,
+        typer.Option("--features", "-f", help="comma-separated Azure feature names [default: read,smartCrops]"),
+    ] = None,
+    model_name: Annotated[
+        str | None, typer.Option("--model-name", help="run this trained custom model instead of --features")
+    ] = None,
     aspect_ratios: Annotated[
         str | None, typer.Option("--aspect-ratios", help="smart-crop aspect ratios, e.g. 0.9,1.33 (each 0.75..1.8)")
     ] = None,
@@ -65,14 +81,16 @@ def analyze_command(
     ] = None,
 ) -> None:
     """Analyze images: OCR (read), smart crops and more, offline."""
-    from imagelens.analyzer import Analyzer, parse_features
+    from imagelens.analyzer import Analyzer, check_model_name, parse_features
     from imagelens.annotate import annotate
     from imagelens.api.azure.wire import analysis_result_json
     from imagelens.errors import ImageLensError
     from imagelens.features.base import AnalysisOptions
 
     try:
-        names = parse_features(features)
+        if model_name is not None:
+            check_model_name(features, model_name)
+        names = () if model_name else parse_features(features or "read,smartCrops")
         options = AnalysisOptions(
             language=language,
             gender_neutral_caption=gender_neutral_caption,
@@ -95,7 +113,11 @@ def analyze_command(
         for index, source in enumerate(images):
             try:
                 loaded = analyzer.load(source)
-                result = analyzer.analyze(loaded, names, options)
+                result = (
+                    analyzer.analyze(loaded, model_name=model_name)
+                    if model_name
+                    else analyzer.analyze(loaded, names, options)
+                )
                 if as_json:
                     print_json(analysis_result_json(result))
                 else:

@@ -26,6 +26,7 @@ async def analyze(request: Request) -> JSONResponse:
     model_name = q.get("model-name")
     if model_name is not None:
         return await _analyze_custom(request, model_name)
+    check_model_name(q.get("features"), None)  # neither features nor model-name: Azure's message
     names = parse_features(q.get("features") or "")
     for name in names:
         if name not in params.FEATURES_40:

@@ -1,0 +1,161 @@
+"""What the customization store keeps, and the contract every implementation meets.
+
+Three kinds of record, named as Azure's model-customization API names them: datasets (COCO annotation files
+registered under a name), models (a training job and, once it succeeded, a trained model), and evaluations (a model
+scored on a dataset). Records are frozen dataclasses; a store hands out copies and changes rows atomically, so the
+HTTP server, the job threads and a CLI in another process can share one store.
+
+A model's files (the trained head or detector, checkpoints while training) live in folders the store owns:
+:meth:`CustomizationStore.model_dir` and :meth:`CustomizationStore.work_dir`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from imagelens.errors import InvalidArgumentError
+
+AnnotationKind = Literal["imageClassification", "imageObjectDetection"]
+ModelKind = Literal["Generic-Classifier", "Generic-Detector"]
+ModelStatus = Literal["notStarted", "training", "succeeded", "failed", "cancelling", "cancelled"]
+EvaluationStatus = Literal["notStarted", "running", "succeeded", "failed"]
+
+ANNOTATION_KINDS: tuple[AnnotationKind, ...] = ("imageClassification", "imageObjectDetection")
+MODEL_KINDS: tuple[ModelKind, ...] = ("Generic-Classifier", "Generic-Detector")
+#: The dataset annotation kind each model kind trains on.
+KIND_NEEDS: dict[ModelKind, AnnotationKind] = {
+    "Generic-Classifier": "imageClassification",
+    "Generic-Detector": "imageObjectDetection",
+}
+ACTIVE_STATUSES: frozenset[str] = frozenset({"notStarted", "training", "cancelling"})
+FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+
+MAX_NAME_LENGTH = 64
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Names travel in URL paths and become folder names: 1..64 letters, digits, '.', '_' or '-', starting with a
+    letter or digit (so never '..', a slash or a hidden file)."""
+    if not isinstance(name, str) or not 1 <= len(name) <= MAX_NAME_LENGTH or not _NAME.match(name):
+        raise InvalidArgumentError(
+            f"The {what} must be 1 to {MAX_NAME_LENGTH} letters, digits, '.', '_' or '-', starting with a letter or "
+            f"digit; got {name!r}."
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRecord:
+    name: str
+    annotation_kind: AnnotationKind
+    annotation_file_uris: tuple[str, ...]
+    created: str  # ISO 8601 UTC, e.g. "2026-11-03T10:00:00Z"
+    updated: str
+    custom_properties: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.annotation_kind not in ANNOTATION_KINDS:
+            raise ValueError(
+                f"annotation_kind must be one of {ANNOTATION_KINDS}, got {self.annotation_kind!r}"
+            )
+        if not self.annotation_file_uris:
+            raise ValueError(f"dataset {self.name!r} needs at least one annotation file URI")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRecord:
+    """A training job and its outcome.
+
+    ``owner`` names the process running the job (``host:pid:token``) and ``heartbeat`` when it last reported (Unix
+    time); both are ``None`` when no process runs it. ``training_seconds`` adds up the time spent training over every
+    attempt (Azure's ``trainingCostInMinutes``). ``progress`` is free-form (stage, epoch ...), for people.
+    """
+
+    name: str
+    kind: ModelKind
+    dataset_name: str
+    time_budget_hours: float
+    created: str
+    updated: str
+    status: ModelStatus = "notStarted"
+    test_dataset_name: str | None = None
+    performance: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    owner: str | None = None
+    heartbeat: float | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    training_seconds: float = 0.0
+    progress: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # what the trainer wrote: backbone, classes, files
+
+    def __post_init__(self) -> None:
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"kind must be one of {MODEL_KINDS}, got {self.kind!r}")
+        if self.time_budget_hours <= 0:
+            raise ValueError(f"time_budget_hours must be > 0, got {self.time_budget_hours!r}")
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationRecord:
+    model_name: str
+    name: str
+    test_dataset_name: str
+    created: str
+    updated: str
+    status: EvaluationStatus = "notStarted"
+    performance: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+@runtime_checkable
+class CustomizationStore(Protocol):
+    """Datasets, models and evaluations, with atomic updates. Missing names raise ``NotFoundError`` and duplicates
+    ``ConflictError`` (both from :mod:`imagelens.errors`)."""
+
+    root: Path
+
+    # --- datasets ---
+    def create_dataset(self, record: DatasetRecord) -> DatasetRecord: ...
+    def get_dataset(self, name: str) -> DatasetRecord: ...
+    def list_datasets(self) -> list[DatasetRecord]: ...
+    def update_dataset(self, name: str, **changes: Any) -> DatasetRecord: ...
+    def delete_dataset(self, name: str) -> None: ...
+
+    # --- models ---
+    def create_model(self, record: ModelRecord) -> ModelRecord: ...
+    def get_model(self, name: str) -> ModelRecord: ...
+    def list_models(self) -> list[ModelRecord]: ...
+    def update_model(
+        self, name: str, *, expect: Mapping[str, Any] | None = None, **changes: Any
+    ) -> ModelRecord | None:
+        """Change fields atomically; with ``expect`` only if those fields still have those values (compare and set:
+        ``None`` is returned when they do not)."""
+        ...
+
+    def claim_model(self, name: str, owner: str, statuses: frozenset[str]) -> ModelRecord | None:
+        """Make ``owner`` the job's owner if nobody owns it and its status is one of ``statuses`` (atomically);
+        ``None`` when another process got there first."""
+        ...
+
+    def delete_model(self, name: str) -> None: ...
+    def model_dir(self, name: str) -> Path: ...
+    def work_dir(self, name: str) -> Path: ...
+
+    # --- evaluations ---
+    def create_evaluation(self, record: EvaluationRecord) -> EvaluationRecord: ...
+    def get_evaluation(self, model_name: str, name: str) -> EvaluationRecord: ...
+    def list_evaluations(self, model_name: str | None = None) -> list[EvaluationRecord]: ...
+    def update_evaluation(self, model_name: str, name: str, **changes: Any) -> EvaluationRecord: ...
+    def delete_evaluation(self, model_name: str, name: str) -> None: ...
+
+    def close(self) -> None: ...
