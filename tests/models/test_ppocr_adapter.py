@@ -1,0 +1,194 @@
+"""PPOCRAdapter: tiny random models load through the real hub offline; the shipped model reads real text."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from imagelens.config import HubSettings, Settings
+from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.geometry import polygon_array
+from imagelens.models.adapters.base import TINY_MARKER, is_tiny
+from imagelens.models.adapters.ppocr import OcrParams, PPOCRAdapter, crop_line
+from imagelens.models.catalog import CATALOG
+from imagelens.models.hub import ModelHub
+from imagelens.types import ReadResult
+
+OCR_SPECS = [spec.id for spec in CATALOG.values() if spec.adapter.endswith("ppocr:PPOCRAdapter")]
+
+
+def bars_image() -> np.ndarray:
+    """White page with dark bars: something for a random detector to respond to."""
+    img = np.full((160, 320, 3), 255, np.uint8)
+    img[30:52, 20:300] = 0
+    img[90:112, 40:220] = 30
+    return img
+
+
+def text_image(text: str, size: int = 40) -> np.ndarray:
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = font.getbbox(text)
+    img = Image.new("RGB", (right - left + 80, bottom - top + 80), "white")
+    ImageDraw.Draw(img).text((40 - left, 40 - top), text, fill="black", font=font)
+    return np.asarray(img)
+
+
+def files_digest(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def assert_valid(result: ReadResult, width: int, height: int) -> None:
+    assert isinstance(result, ReadResult)
+    assert len(result.blocks) == 1, "Azure's shape: one block holding every line"
+    for line in result.lines:
+        assert line.text == " ".join(w.text for w in line.words)
+        for poly in [line.polygon, *(w.polygon for w in line.words)]:
+            pts = polygon_array(poly)
+            assert pts.shape == (4, 2)
+            assert (pts[:, 0] >= 0).all() and (pts[:, 0] <= width).all()
+            assert (pts[:, 1] >= 0).all() and (pts[:, 1] <= height).all()
+            assert np.argmin(pts.sum(axis=1)) == 0, "polygons start at the top-left point"
+        for word in line.words:
+            assert word.text and not any(ch.isspace() for ch in word.text)
+            assert 0.0 <= word.confidence <= 1.0
+
+
+@pytest.fixture(scope="module")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("ppocr-tiny")
+    for model_id in OCR_SPECS:
+        PPOCRAdapter.write_tiny(root / model_id, CATALOG[model_id], seed=0)
+    return root
+
+
+@pytest.fixture()
+def tiny_hub(tiny_root: Path, monkeypatch: pytest.MonkeyPatch) -> ModelHub:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return ModelHub(Settings(model_dir=tiny_root))
+
+
+def test_both_catalog_ocr_specs_are_covered() -> None:
+    assert set(OCR_SPECS) >= {"ppocr-v6-small", "ppocr-v5-server-en"}
+
+
+@pytest.mark.parametrize("model_id", OCR_SPECS)
+def test_tiny_model_is_written_at_the_spec_paths(tiny_root: Path, model_id: str) -> None:
+    spec = CATALOG[model_id]
+    folder = tiny_root / model_id
+    for key in ("det", "rec", "cls", "keys"):
+        rel = spec.options.get(key)
+        if rel is not None:
+            assert (folder / rel).is_file(), f"{key} file missing at {rel}"
+    assert is_tiny(folder) and (folder / TINY_MARKER).is_file()
+
+
+@pytest.mark.parametrize("model_id", OCR_SPECS)
+def test_tiny_model_loads_offline_through_the_hub_and_reads(tiny_hub: ModelHub, model_id: str) -> None:
+    assert tiny_hub.offline
+    adapter = tiny_hub.get(model_id)
+    assert isinstance(adapter, PPOCRAdapter)
+    img = bars_image()
+    result = adapter.read(img)
+    assert_valid(result, img.shape[1], img.shape[0])
+    # seed 0 responds to the bars: the contract checks above ran on real lines, not on an empty result
+    assert len(result.lines) >= 1
+    info = {row.id: row for row in tiny_hub.describe()}[model_id]
+    assert info.tiny and info.loaded and info.location.startswith("model-dir")
+
+
+@pytest.mark.parametrize("model_id", OCR_SPECS)
+def test_tiny_models_are_deterministic_in_the_seed(tmp_path: Path, model_id: str) -> None:
+    spec = CATALOG[model_id]
+    PPOCRAdapter.write_tiny(tmp_path / "a", spec, seed=3)
+    PPOCRAdapter.write_tiny(tmp_path / "b", spec, seed=3)
+    PPOCRAdapter.write_tiny(tmp_path / "c", spec, seed=4)
+    a, b, c = (files_digest(tmp_path / k) for k in "abc")
+    onnx_files = [k for k in a if k.endswith(".onnx")]
+    assert onnx_files
+    assert all(a[k] == b[k] for k in onnx_files)
+    assert all(a[k] != c[k] for k in onnx_files)
+    first = PPOCRAdapter.load(tmp_path / "a", spec).read(bars_image())
+    second = PPOCRAdapter.load(tmp_path / "b", spec).read(bars_image())
+    assert first == second
+
+
+def test_reads_from_several_threads_match_a_sequential_read(tiny_hub: ModelHub) -> None:
+    adapter = tiny_hub.get("ppocr-v6-small")
+    images = [bars_image(), bars_image()[:, ::-1].copy(), bars_image()[::-1].copy()]
+    expected = [adapter.read(img) for img in images]
+    got: dict[int, ReadResult] = {}
+
+    def work(k: int) -> None:
+        got[k] = adapter.read(images[k % len(images)])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(got[k] == expected[k % len(images)] for k in range(6))
+
+
+def test_missing_model_file_is_model_unavailable(tmp_path: Path) -> None:
+    spec = CATALOG["ppocr-v5-server-en"]
+    PPOCRAdapter.write_tiny(tmp_path, spec, seed=0)
+    (tmp_path / spec.options["keys"]).unlink()
+    with pytest.raises(ModelUnavailableError, match="keys file"):
+        PPOCRAdapter.load(tmp_path, spec)
+
+
+def test_rejects_arrays_that_are_not_rgb_uint8(tiny_hub: ModelHub) -> None:
+    adapter = tiny_hub.get("ppocr-v6-small")
+    with pytest.raises(InvalidArgumentError, match=r"shape \(H, W, 3\).*\(60, 80\)"):
+        adapter.read(np.zeros((60, 80), np.uint8))
+    with pytest.raises(InvalidArgumentError, match="float32"):
+        adapter.read(np.zeros((60, 80, 3), np.float32))
+
+
+def test_a_closed_adapter_says_so(tiny_root: Path) -> None:
+    adapter = PPOCRAdapter.load(tiny_root / "ppocr-v6-small", CATALOG["ppocr-v6-small"])
+    adapter.close()
+    assert adapter.closed
+    with pytest.raises(ModelUnavailableError, match="closed"):
+        adapter.read(bars_image())
+
+
+def test_bad_params_are_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="charset"):
+        OcrParams(charset="klingon")  # type: ignore[arg-type]
+
+
+def test_crop_line_straightens_the_quad() -> None:
+    img = np.zeros((200, 100, 3), np.uint8)
+    img[10:190, 10:40] = 255
+    crop = crop_line(img, np.asarray([[10, 10], [40, 10], [40, 190], [10, 190]], dtype=np.float64))
+    assert crop.shape == (180, 30, 3) and crop.min() == 255
+    crop = crop_line(img, np.asarray([[10, 10], [90, 10], [90, 30], [10, 30]], dtype=np.float64))
+    assert crop.shape == (20, 80, 3)
+
+
+@pytest.mark.realdata
+def test_package_model_loads_the_real_weights_and_reads_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    hub = ModelHub(Settings(hub=HubSettings(offline=True)))
+    path, where = hub.locate("ppocr-v6-small")
+    assert path is None and where == "package:rapidocr"
+    adapter = hub.get("ppocr-v6-small")
+    assert len(adapter.vocabulary) > 10_000, "the real recogniser carries its ~18k characters"
+    img = text_image("TOTAL 12.50")
+    result = adapter.read(img)
+    assert_valid(result, img.shape[1], img.shape[0])
+    words = [w for line in result.lines for w in line.words]
+    assert [w.text for w in words] == ["TOTAL", "12.50"]
+    total, amount = words
+    assert polygon_array(total.polygon)[:, 0].max() <= polygon_array(amount.polygon)[:, 0].min() + 2
+    assert min(total.confidence, amount.confidence) > 0.8
