@@ -69,7 +69,7 @@ def alnum_runs(chars: Sequence[CtcChar]) -> list[list[int]]:
 
 
 def fix_confusions(
-    chars: Sequence[CtcChar], alternatives: Alternatives, *, min_ratio: float = 0.1
+    chars: Sequence[CtcChar], alternatives: Alternatives, *, min_ratio: float = 0.05
 ) -> tuple[CtcChar, ...]:
     """``chars`` (one word) with suspicious characters replaced by the model's best reading of the other kind.
 

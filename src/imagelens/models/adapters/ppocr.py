@@ -264,7 +264,9 @@ class PPOCRAdapter:
         """
         p = params or self.params
         if self.closed:
-            raise ModelUnavailableError(self.spec.id, "this adapter was closed (the hub unloaded it); get it again")
+            raise ModelUnavailableError(
+                self.spec.id, "this adapter was closed (the hub unloaded it); get it again"
+            )
         h, w = prepared.bgr.shape[:2]
         quads = self._detect(prepared, p)
         if not quads:
