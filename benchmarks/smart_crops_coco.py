@@ -43,7 +43,11 @@ def main() -> None:
     by_image: dict[int, list[list[float]]] = {}
     for ann in coco["annotations"]:
         by_image.setdefault(ann["image_id"], []).append(ann["bbox"])
-    rows: dict[str, list[tuple[float, float]]] = {"smart (pixels)": [], "centred": [], "smart (+ object boxes)": []}
+    rows: dict[str, list[tuple[float, float]]] = {
+        "smart (pixels)": [],
+        "centred": [],
+        "smart (+ object boxes)": [],
+    }
     seconds = []
     for image in coco["images"][: args.images]:
         rgb = np.asarray(Image.open(DATA / "images" / image["file_name"]).convert("RGB"))
@@ -59,7 +63,9 @@ def main() -> None:
             rows["smart (pixels)"].append(kept(crop.box, gts))
             rows["centred"].append(kept(cropping.centred_crop(width, height, crop.aspect_ratio), gts))
             rows["smart (+ object boxes)"].append(kept(with_boxes.box, gts))
-    print(f"{len(seconds)} images x {len(RATIOS)} ratios; smart_crops {np.mean(seconds) * 1000:.0f} ms/image (3 ratios)")
+    print(
+        f"{len(seconds)} images x {len(RATIOS)} ratios; smart_crops {np.mean(seconds) * 1000:.0f} ms/image (3 ratios)"
+    )
     print("| method | mean share of each object kept | objects kept whole |")
     print("|---|---|---|")
     for name, values in rows.items():

@@ -33,9 +33,13 @@ def test_a_feature_whose_module_is_absent_is_not_supported_yet(monkeypatch: pyte
     from imagelens.features import registry
 
     monkeypatch.setattr(
-        registry, "FEATURES", MappingProxyType({**registry.FEATURES, "future": "imagelens.features.no_such_module:F"})
+        registry,
+        "FEATURES",
+        MappingProxyType({**registry.FEATURES, "future": "imagelens.features.no_such_module:F"}),
     )
-    with pytest.raises(NotSupportedVisualFeatureError, match="'future' is not supported by this imagelens version yet"):
+    with pytest.raises(
+        NotSupportedVisualFeatureError, match="'future' is not supported by this imagelens version yet"
+    ):
         parse_features(["future"])
 
 
@@ -46,14 +50,18 @@ def test_smart_crops_run_after_read() -> None:
 
 def test_analyze_on_tiny_models(tiny_settings: Settings) -> None:
     analyzer = Analyzer(tiny_settings)
-    result = analyzer.analyze(SAMPLE_IMAGE, ["read", "smartCrops"], AnalysisOptions(smartcrops_aspect_ratios=(0.9, 1.33)))
+    result = analyzer.analyze(
+        SAMPLE_IMAGE, ["read", "smartCrops"], AnalysisOptions(smartcrops_aspect_ratios=(0.9, 1.33))
+    )
     assert isinstance(result, AnalysisResult)
     assert (result.metadata.width, result.metadata.height, result.metadata.format) == (1280, 720, "png")
     assert isinstance(result.read, ReadResult)
     assert result.caption is None and result.tags is None  # not requested
     assert [c.aspect_ratio for c in result.smart_crops or ()] == pytest.approx([0.9, 1.33], abs=0.01)
     assert {"load", "read", "smartCrops", "total"} <= set(result.timings_ms)
-    again = analyzer.analyze(SAMPLE_IMAGE, ["read", "smartCrops"], AnalysisOptions(smartcrops_aspect_ratios=(0.9, 1.33)))
+    again = analyzer.analyze(
+        SAMPLE_IMAGE, ["read", "smartCrops"], AnalysisOptions(smartcrops_aspect_ratios=(0.9, 1.33))
+    )
     assert again == result  # deterministic (timings are excluded from equality)
 
 

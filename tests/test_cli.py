@@ -16,7 +16,11 @@ from .conftest import SAMPLE_IMAGE
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "imagelens.cli", *args], capture_output=True, text=True, env=full_env, timeout=240
+        [sys.executable, "-m", "imagelens.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=240,
     )
 
 
@@ -30,8 +34,16 @@ def test_help_lists_commands() -> None:
 def test_analyze_json_is_azure_shaped(tiny_model_dir: Path, tmp_path: Path) -> None:
     annotated = tmp_path / "a.png"
     out = run_cli(
-        "analyze", str(SAMPLE_IMAGE), "--features", "read,smartCrops", "--aspect-ratios", "0.9,1.33", "--json",
-        "--annotate", str(annotated), env={"IMAGELENS_MODEL_DIR": str(tiny_model_dir)},
+        "analyze",
+        str(SAMPLE_IMAGE),
+        "--features",
+        "read,smartCrops",
+        "--aspect-ratios",
+        "0.9,1.33",
+        "--json",
+        "--annotate",
+        str(annotated),
+        env={"IMAGELENS_MODEL_DIR": str(tiny_model_dir)},
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
@@ -44,7 +56,12 @@ def test_analyze_json_is_azure_shaped(tiny_model_dir: Path, tmp_path: Path) -> N
 
 def test_analyze_many_images_one_line_each(tiny_model_dir: Path) -> None:
     out = run_cli(
-        "analyze", str(SAMPLE_IMAGE), str(SAMPLE_IMAGE), "--features", "smartCrops", "--json",
+        "analyze",
+        str(SAMPLE_IMAGE),
+        str(SAMPLE_IMAGE),
+        "--features",
+        "smartCrops",
+        "--json",
         env={"IMAGELENS_MODEL_DIR": str(tiny_model_dir)},
     )
     assert out.returncode == 0, out.stderr
@@ -75,8 +92,11 @@ def test_bad_image_exit_2(tmp_path: Path) -> None:
 
 def test_missing_model_exit_3(tmp_path: Path) -> None:
     out = run_cli(
-        "analyze", str(SAMPLE_IMAGE), "--features", "read", env={"IMAGELENS_MODELS__OCR": "ppocr-v5-server-en",
-                                                                "HF_HOME": str(tmp_path / "hf")},
+        "analyze",
+        str(SAMPLE_IMAGE),
+        "--features",
+        "read",
+        env={"IMAGELENS_MODELS__OCR": "ppocr-v5-server-en", "HF_HOME": str(tmp_path / "hf")},
     )
     assert out.returncode == 3, out.stderr
     assert "imagelens models pull ppocr-v5-server-en" in out.stderr

@@ -34,8 +34,14 @@ def test_every_error_renders_azure_body(cls: type[errors.ImageLensError]) -> Non
 
 
 def test_client_errors_are_4xx_and_exit_2() -> None:
-    for cls in (errors.InvalidImageFormatError, errors.InvalidImageSizeError, errors.InvalidImageUrlError,
-                errors.NotSupportedVisualFeatureError, errors.NotSupportedLanguageError, errors.InvalidArgumentError):
+    for cls in (
+        errors.InvalidImageFormatError,
+        errors.InvalidImageSizeError,
+        errors.InvalidImageUrlError,
+        errors.NotSupportedVisualFeatureError,
+        errors.NotSupportedLanguageError,
+        errors.InvalidArgumentError,
+    ):
         assert cls.status == 400
         assert cls.code == "InvalidRequest"
         assert cls.exit_code == 2

@@ -36,7 +36,9 @@ def parse_features(features: str | Iterable[str]) -> tuple[str, ...]:
         if token and token not in tokens:
             tokens.append(token)
     if not tokens:
-        raise InvalidRequestError("At least one visual feature must be specified (e.g. features=read,smartCrops).")
+        raise InvalidRequestError(
+            "At least one visual feature must be specified (e.g. features=read,smartCrops)."
+        )
     for token in tokens:
         feature_class(token)  # raises NotSupportedVisualFeatureError for unknown tokens
     return tuple(tokens)
@@ -177,7 +179,9 @@ class Analyzer:
         started = time.perf_counter()
         record, adapter = resolve(self.hub, self.store, model_name)  # 404/409 before the image is read
         if record.kind == "Generic-Classifier":
-            self.hub.get(adapter.backbone_id)  # loaded before inference starts (loads and inference never overlap)
+            self.hub.get(
+                adapter.backbone_id
+            )  # loaded before inference starts (loads and inference never overlap)
         timings: dict[str, float] = {"models": (time.perf_counter() - started) * 1000.0}
         t0 = time.perf_counter()
         image = source if isinstance(source, LoadedImage) else self.load(source)
@@ -225,7 +229,9 @@ def analyze(
     options = AnalysisOptions(
         language=language,
         gender_neutral_caption=gender_neutral_caption,
-        smartcrops_aspect_ratios=tuple(float(r) for r in smartcrops_aspect_ratios) if smartcrops_aspect_ratios else None,
+        smartcrops_aspect_ratios=tuple(float(r) for r in smartcrops_aspect_ratios)
+        if smartcrops_aspect_ratios
+        else None,
         model_version=model_version,
     )
     if model_name is not None:

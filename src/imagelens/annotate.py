@@ -40,7 +40,11 @@ def annotate(image: Image.Image, result: AnalysisResult) -> Image.Image:
     for obj in result.objects or ():
         draw.rectangle(_rect(obj.box), outline=_OBJECT, width=thick)
         if obj.tags:
-            draw.text((obj.box.x + 3, obj.box.y + 2), f"{obj.tags[0].name} {obj.tags[0].confidence:.2f}", fill=_OBJECT)
+            draw.text(
+                (obj.box.x + 3, obj.box.y + 2),
+                f"{obj.tags[0].name} {obj.tags[0].confidence:.2f}",
+                fill=_OBJECT,
+            )
     for person in result.people or ():
         draw.rectangle(_rect(person.box), outline=_PERSON, width=thick)
     for face in result.faces or ():

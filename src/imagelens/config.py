@@ -26,17 +26,25 @@ class UrlFetchSettings(BaseModel):
 
 
 class HubSettings(BaseModel):
-    load_timeout_s: float = Field(300.0, gt=0, description="waiting for another thread's load of the same model")
+    load_timeout_s: float = Field(
+        300.0, gt=0, description="waiting for another thread's load of the same model"
+    )
     idle_ttl_s: float = Field(1800.0, gt=0, description="unload a model unused for this long")
     max_loaded: int = Field(8, ge=1)
-    preload: list[str] = Field(default_factory=list, description="model ids loaded at start and never evicted")
+    preload: list[str] = Field(
+        default_factory=list, description="model ids loaded at start and never evicted"
+    )
     offline: bool | None = Field(None, description="never download; default: HF_HUB_OFFLINE")
-    cache_dir: Path | None = Field(None, description="Hugging Face cache folder; default: HF_HUB_CACHE / HF_HOME")
+    cache_dir: Path | None = Field(
+        None, description="Hugging Face cache folder; default: HF_HUB_CACHE / HF_HOME"
+    )
 
 
 class ServerSettings(BaseModel):
     max_queue: int = Field(16, ge=0, description="requests waiting beyond the busy workers; more get 429")
-    operation_ttl_s: float = Field(48 * 3600.0, gt=0, description="how long async results (3.2 read) are kept")
+    operation_ttl_s: float = Field(
+        48 * 3600.0, gt=0, description="how long async results (3.2 read) are kept"
+    )
     max_operations: int = Field(1000, ge=1, description="async results kept at most (oldest dropped first)")
 
 
@@ -74,8 +82,12 @@ class Settings(BaseSettings):
         env_prefix="IMAGELENS_", env_nested_delimiter="__", extra="ignore", protected_namespaces=()
     )
 
-    model_dir: Path | None = Field(None, description="a folder of model folders named by catalog id; searched first")
-    allow_private_urls: bool = Field(False, description="allow image URLs to private, loopback or link-local hosts")
+    model_dir: Path | None = Field(
+        None, description="a folder of model folders named by catalog id; searched first"
+    )
+    allow_private_urls: bool = Field(
+        False, description="allow image URLs to private, loopback or link-local hosts"
+    )
     limits: ImageLimits = Field(default_factory=ImageLimits)
     url: UrlFetchSettings = Field(default_factory=UrlFetchSettings)
     hub: HubSettings = Field(default_factory=HubSettings)

@@ -127,7 +127,9 @@ class ModelUnavailableError(ImageLensError):
     exit_code = 3
 
     def __init__(self, model_id: str, reason: str, detail: dict[str, Any] | None = None) -> None:
-        message = f"Model '{model_id}' is not available: {reason}. Fetch it with: imagelens models pull {model_id}"
+        message = (
+            f"Model '{model_id}' is not available: {reason}. Fetch it with: imagelens models pull {model_id}"
+        )
         super().__init__(message, {"model": model_id, **(detail or {})})
         self.model_id = model_id
 

@@ -42,7 +42,8 @@ def assert_azure_error(response: object, status: int, inner: str) -> dict:
 def test_analyze_octet_stream(tiny_settings: Settings) -> None:
     r = client(tiny_settings).post(
         f"{V40}?api-version=2024-02-01&features=read,smartCrops&smartcrops-aspect-ratios=0.9,1.33",
-        content=SAMPLE, headers=OCTET,
+        content=SAMPLE,
+        headers=OCTET,
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -55,7 +56,9 @@ def test_analyze_octet_stream(tiny_settings: Settings) -> None:
 
 def test_analyze_multipart_and_chunked(tiny_settings: Settings) -> None:
     c = client(tiny_settings)
-    r = c.post(f"{V40}?api-version=2023-10-01&features=smartCrops", files={"file": ("a.png", SAMPLE, "image/png")})
+    r = c.post(
+        f"{V40}?api-version=2023-10-01&features=smartCrops", files={"file": ("a.png", SAMPLE, "image/png")}
+    )
     assert r.status_code == 200, r.text
 
     def chunks():  # no content-length: chunked transfer
@@ -66,7 +69,9 @@ def test_analyze_multipart_and_chunked(tiny_settings: Settings) -> None:
     assert r.status_code == 200, r.text
 
 
-def test_analyze_url_private_refused_then_allowed(tiny_settings: Settings, file_server: tuple[str, Path]) -> None:
+def test_analyze_url_private_refused_then_allowed(
+    tiny_settings: Settings, file_server: tuple[str, Path]
+) -> None:
     base, folder = file_server
     (folder / "img.png").write_bytes(SAMPLE)
     url = f"{V40}?api-version=2024-02-01&features=smartCrops"
@@ -86,23 +91,72 @@ def test_analyze_url_private_refused_then_allowed(tiny_settings: Settings, file_
         ("api-version=2024-02-01", SAMPLE, OCTET, 400, "InvalidRequest"),  # no features
         ("api-version=2024-02-01&features=Read", SAMPLE, OCTET, 400, "NotSupportedVisualFeature"),
         ("api-version=2024-02-01&features=faces", SAMPLE, OCTET, 400, "NotSupportedVisualFeature"),
-        ("api-version=2024-02-01&features=smartCrops&smartcrops-aspect-ratios=5", SAMPLE, OCTET, 400, "BadArgument"),
-        ("api-version=2024-02-01&features=smartCrops&smartcrops-aspect-ratios=a", SAMPLE, OCTET, 400, "BadArgument"),
-        ("api-version=2024-02-01&features=smartCrops&gender-neutral-caption=maybe", SAMPLE, OCTET, 400, "BadArgument"),
+        (
+            "api-version=2024-02-01&features=smartCrops&smartcrops-aspect-ratios=5",
+            SAMPLE,
+            OCTET,
+            400,
+            "BadArgument",
+        ),
+        (
+            "api-version=2024-02-01&features=smartCrops&smartcrops-aspect-ratios=a",
+            SAMPLE,
+            OCTET,
+            400,
+            "BadArgument",
+        ),
+        (
+            "api-version=2024-02-01&features=smartCrops&gender-neutral-caption=maybe",
+            SAMPLE,
+            OCTET,
+            400,
+            "BadArgument",
+        ),
         ("api-version=2024-02-01&features=smartCrops&language=%21%21", SAMPLE, OCTET, 400, "BadArgument"),
         ("api-version=2024-02-01&features=smartCrops", b"", OCTET, 400, "InvalidRequest"),
         ("api-version=2024-02-01&features=smartCrops", b"garbage", OCTET, 400, "InvalidImageFormat"),
-        ("api-version=2024-02-01&features=smartCrops", b"{", {"content-type": "application/json"}, 400, "InvalidRequest"),
-        ("api-version=2024-02-01&features=smartCrops", b'{"uri": 1}', {"content-type": "application/json"}, 400,
-         "InvalidRequest"),
-        ("api-version=2024-02-01&features=smartCrops", b'{"url": "file:///etc/passwd"}',
-         {"content-type": "application/json"}, 400, "InvalidImageUrl"),
-        ("api-version=2024-02-01&features=smartCrops", b'{"url": "samples/shop_receipt.png"}',
-         {"content-type": "application/json"}, 400, "InvalidImageUrl"),  # never a path on the server's disk
-        ("api-version=2024-02-01&features=smartCrops", b'{"url": "/etc/passwd"}',
-         {"content-type": "application/json"}, 400, "InvalidImageUrl"),
-        ("api-version=2024-02-01&features=smartCrops", b'{"url": "http://169.254.169.254/latest"}',
-         {"content-type": "application/json"}, 400, "InvalidImageUrl"),
+        (
+            "api-version=2024-02-01&features=smartCrops",
+            b"{",
+            {"content-type": "application/json"},
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "api-version=2024-02-01&features=smartCrops",
+            b'{"uri": 1}',
+            {"content-type": "application/json"},
+            400,
+            "InvalidRequest",
+        ),
+        (
+            "api-version=2024-02-01&features=smartCrops",
+            b'{"url": "file:///etc/passwd"}',
+            {"content-type": "application/json"},
+            400,
+            "InvalidImageUrl",
+        ),
+        (
+            "api-version=2024-02-01&features=smartCrops",
+            b'{"url": "samples/shop_receipt.png"}',
+            {"content-type": "application/json"},
+            400,
+            "InvalidImageUrl",
+        ),  # never a path on the server's disk
+        (
+            "api-version=2024-02-01&features=smartCrops",
+            b'{"url": "/etc/passwd"}',
+            {"content-type": "application/json"},
+            400,
+            "InvalidImageUrl",
+        ),
+        (
+            "api-version=2024-02-01&features=smartCrops",
+            b'{"url": "http://169.254.169.254/latest"}',
+            {"content-type": "application/json"},
+            400,
+            "InvalidImageUrl",
+        ),
         ("api-version=2024-02-01&features=read&model-name=mine", SAMPLE, OCTET, 400, "NotSupportedFeature"),
     ],
 )
@@ -114,7 +168,9 @@ def test_v40_errors_have_azure_body(
 
 
 def test_too_large_body_refused_early(tiny_settings: Settings) -> None:
-    small = tiny_settings.model_copy(update={"limits": tiny_settings.limits.model_copy(update={"max_bytes": 1000})})
+    small = tiny_settings.model_copy(
+        update={"limits": tiny_settings.limits.model_copy(update={"max_bytes": 1000})}
+    )
     r = client(small).post(f"{V40}?api-version=2024-02-01&features=smartCrops", content=SAMPLE, headers=OCTET)
     assert_azure_error(r, 400, "InvalidImageSize")
 
@@ -131,9 +187,12 @@ def test_keys_required_when_configured(tiny_settings: Settings) -> None:
     c = client(keyed)
     url = f"{V40}?api-version=2024-02-01&features=smartCrops"
     assert_azure_error(c.post(url, content=SAMPLE, headers=OCTET), 401, "Unauthorized")
-    assert_azure_error(c.post(url, content=SAMPLE, headers={**OCTET, "Ocp-Apim-Subscription-Key": "k3"}), 401,
-                       "Unauthorized")
-    assert c.post(url, content=SAMPLE, headers={**OCTET, "Ocp-Apim-Subscription-Key": "k2"}).status_code == 200
+    assert_azure_error(
+        c.post(url, content=SAMPLE, headers={**OCTET, "Ocp-Apim-Subscription-Key": "k3"}), 401, "Unauthorized"
+    )
+    assert (
+        c.post(url, content=SAMPLE, headers={**OCTET, "Ocp-Apim-Subscription-Key": "k2"}).status_code == 200
+    )
     assert c.get("/health").status_code == 200  # open
 
 
@@ -146,8 +205,11 @@ def test_health_ready_openapi(tiny_settings: Settings) -> None:
 
 
 def test_missing_model_is_503_naming_it(tiny_settings: Settings, tmp_path: Path) -> None:
-    settings = Settings(model_dir=tmp_path, models={"ocr": "ppocr-v5-server-en"},
-                        hub=tiny_settings.hub.model_copy(update={"cache_dir": tmp_path / "hf"}))
+    settings = Settings(
+        model_dir=tmp_path,
+        models={"ocr": "ppocr-v5-server-en"},
+        hub=tiny_settings.hub.model_copy(update={"cache_dir": tmp_path / "hf"}),
+    )
     r = client(settings).post(f"{V40}?api-version=2024-02-01&features=read", content=SAMPLE, headers=OCTET)
     body = assert_azure_error(r, 503, "ModelUnavailable")
     assert "ppocr-v5-server-en" in body["error"]["message"]
@@ -187,7 +249,9 @@ def test_server_answers_429_with_retry_after(tiny_settings: Settings) -> None:
     url = f"{V40}?api-version=2024-02-01&features=smartCrops"
     results: list[int] = []
     with TestClient(app) as c:
-        t = threading.Thread(target=lambda: results.append(c.post(url, content=SAMPLE, headers=OCTET).status_code))
+        t = threading.Thread(
+            target=lambda: results.append(c.post(url, content=SAMPLE, headers=OCTET).status_code)
+        )
         t.start()
         assert slow_started.wait(10)
         r = c.post(url, content=SAMPLE, headers=OCTET)
@@ -202,7 +266,9 @@ def test_server_answers_429_with_retry_after(tiny_settings: Settings) -> None:
 
 
 def test_v32_read_polling(tiny_settings: Settings) -> None:
-    with TestClient(create_app(tiny_settings)) as c:  # one event loop for the whole test: the background work runs
+    with TestClient(
+        create_app(tiny_settings)
+    ) as c:  # one event loop for the whole test: the background work runs
         _poll_read(c)
 
 
@@ -233,19 +299,26 @@ def test_v32_ocr_thumbnail_aoi(tiny_settings: Settings) -> None:
     c = client(tiny_settings)
     r = c.post("/vision/v3.2/ocr?language=en&detectOrientation=true", content=SAMPLE, headers=OCTET)
     assert r.status_code == 200 and r.json()["orientation"] == "Up"
-    r = c.post("/vision/v3.2/generateThumbnail?width=100&height=80&smartCropping=true", content=SAMPLE, headers=OCTET)
+    r = c.post(
+        "/vision/v3.2/generateThumbnail?width=100&height=80&smartCropping=true", content=SAMPLE, headers=OCTET
+    )
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(r.content)).size == (100, 80)
-    assert_azure_error(c.post("/vision/v3.2/generateThumbnail?width=0&height=80", content=SAMPLE, headers=OCTET),
-                       400, "BadArgument")
+    assert_azure_error(
+        c.post("/vision/v3.2/generateThumbnail?width=0&height=80", content=SAMPLE, headers=OCTET),
+        400,
+        "BadArgument",
+    )
     r = c.post("/vision/v3.2/areaOfInterest", content=SAMPLE, headers=OCTET)
     box = r.json()["areaOfInterest"]
-    assert 0 <= box["x"] and box["x"] + box["w"] <= 1280 and box["w"] > 0 and box["h"] > 0
+    assert box["x"] >= 0 and box["x"] + box["w"] <= 1280 and box["w"] > 0 and box["h"] > 0
 
 
 def test_v32_analyze_family_shapes(tiny_settings: Settings) -> None:
     c = client(tiny_settings)
-    r = c.post("/vision/v3.2/analyze?visualFeatures=Description,Objects,Faces,Tags", content=SAMPLE, headers=OCTET)
+    r = c.post(
+        "/vision/v3.2/analyze?visualFeatures=Description,Objects,Faces,Tags", content=SAMPLE, headers=OCTET
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     assert {"description", "objects", "faces", "tags", "requestId", "metadata", "modelVersion"} <= set(body)
@@ -258,18 +331,32 @@ def test_v32_analyze_family_shapes(tiny_settings: Settings) -> None:
     r = c.post("/vision/v3.2/describe?maxCandidates=2", content=SAMPLE, headers=OCTET)
     assert r.status_code == 200 and set(r.json()["description"]) == {"tags", "captions"}
     assert set(c.post("/vision/v3.2/tag", content=SAMPLE, headers=OCTET).json()) >= {"tags", "requestId"}
-    assert set(c.post("/vision/v3.2/detect", content=SAMPLE, headers=OCTET).json()) >= {"objects", "requestId"}
-    assert_azure_error(c.post("/vision/v3.2/describe?maxCandidates=99", content=SAMPLE, headers=OCTET), 400,
-                       "BadArgument")
+    assert set(c.post("/vision/v3.2/detect", content=SAMPLE, headers=OCTET).json()) >= {
+        "objects",
+        "requestId",
+    }
+    assert_azure_error(
+        c.post("/vision/v3.2/describe?maxCandidates=99", content=SAMPLE, headers=OCTET), 400, "BadArgument"
+    )
 
 
 def test_v32_declined_and_not_yet(tiny_settings: Settings) -> None:
     c = client(tiny_settings)
-    assert_azure_error(c.post("/vision/v3.2/analyze?visualFeatures=Adult", content=SAMPLE, headers=OCTET), 400,
-                       "NotSupportedVisualFeature")
-    assert_azure_error(c.post("/vision/v3.2/analyze?visualFeatures=Tags&details=Celebrities", content=SAMPLE,
-                              headers=OCTET), 400, "NotSupportedFeature")
-    assert_azure_error(c.post("/vision/v3.2/models/celebrities/analyze", content=SAMPLE, headers=OCTET), 400,
-                       "NotSupportedFeature")
-    assert_azure_error(c.post("/vision/v3.2/analyze?visualFeatures=Bogus", content=SAMPLE, headers=OCTET), 400,
-                       "BadArgument")
+    assert_azure_error(
+        c.post("/vision/v3.2/analyze?visualFeatures=Adult", content=SAMPLE, headers=OCTET),
+        400,
+        "NotSupportedVisualFeature",
+    )
+    assert_azure_error(
+        c.post("/vision/v3.2/analyze?visualFeatures=Tags&details=Celebrities", content=SAMPLE, headers=OCTET),
+        400,
+        "NotSupportedFeature",
+    )
+    assert_azure_error(
+        c.post("/vision/v3.2/models/celebrities/analyze", content=SAMPLE, headers=OCTET),
+        400,
+        "NotSupportedFeature",
+    )
+    assert_azure_error(
+        c.post("/vision/v3.2/analyze?visualFeatures=Bogus", content=SAMPLE, headers=OCTET), 400, "BadArgument"
+    )

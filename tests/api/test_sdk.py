@@ -55,7 +55,9 @@ def test_image_analysis_sdk_from_bytes_and_url(endpoint: str, file_server: tuple
 
     base, folder = file_server
     (folder / "sample.png").write_bytes(SAMPLE_IMAGE.read_bytes())
-    result = sdk.analyze_from_url(image_url=f"{base}/sample.png", visual_features=[VisualFeatures.SMART_CROPS])
+    result = sdk.analyze_from_url(
+        image_url=f"{base}/sample.png", visual_features=[VisualFeatures.SMART_CROPS]
+    )
     assert result.smart_crops is not None and len(result.smart_crops.list) == 1
 
 
@@ -77,7 +79,9 @@ def test_image_analysis_sdk_errors(endpoint: str) -> None:
         sdk.analyze(image_data=b"not an image", visual_features=[VisualFeatures.READ])
     assert info.value.status_code == 400
     with pytest.raises(HttpResponseError) as info:
-        sdk.analyze(image_data=SAMPLE_IMAGE.read_bytes(), visual_features=[VisualFeatures.CAPTION], language="xx")
+        sdk.analyze(
+            image_data=SAMPLE_IMAGE.read_bytes(), visual_features=[VisualFeatures.CAPTION], language="xx"
+        )
     assert info.value.status_code == 400 and "NotSupportedLanguage" in str(info.value)
 
 
@@ -110,7 +114,10 @@ def test_computer_vision_sdk_read_thumbnail_aoi(endpoint: str) -> None:
 
 def test_computer_vision_sdk_describe_tag_detect_analyze(endpoint: str) -> None:
     from azure.cognitiveservices.vision.computervision import ComputerVisionClient
-    from azure.cognitiveservices.vision.computervision.models import ComputerVisionErrorResponseException, VisualFeatureTypes
+    from azure.cognitiveservices.vision.computervision.models import (
+        ComputerVisionErrorResponseException,
+        VisualFeatureTypes,
+    )
     from msrest.authentication import CognitiveServicesCredentials
 
     cv = ComputerVisionClient(endpoint, CognitiveServicesCredentials(KEY))
@@ -131,8 +138,13 @@ def test_computer_vision_sdk_describe_tag_detect_analyze(endpoint: str) -> None:
         assert obj.rectangle.x + obj.rectangle.w <= 1280 and obj.object_property
     with stream() as fh:
         analysis = cv.analyze_image_in_stream(
-            fh, visual_features=[VisualFeatureTypes.tags, VisualFeatureTypes.description, VisualFeatureTypes.objects,
-                                 VisualFeatureTypes.faces]
+            fh,
+            visual_features=[
+                VisualFeatureTypes.tags,
+                VisualFeatureTypes.description,
+                VisualFeatureTypes.objects,
+                VisualFeatureTypes.faces,
+            ],
         )
     assert analysis.description.captions and analysis.metadata.height == 720
     for face in analysis.faces:

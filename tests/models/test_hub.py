@@ -53,11 +53,18 @@ HUB_SPEC = ModelSpec(
     license="MIT",
 )
 PKG_SPEC = ModelSpec(
-    id="fake-package-model", roles=(Role.DETECTOR,), adapter=ADAPTER, source=PackageSource("json"), license="MIT"
+    id="fake-package-model",
+    roles=(Role.DETECTOR,),
+    adapter=ADAPTER,
+    source=PackageSource("json"),
+    license="MIT",
 )
 MISSING_PKG_SPEC = ModelSpec(
-    id="fake-missing-package", roles=(Role.MATTING,), adapter=ADAPTER,
-    source=PackageSource("no_such_package_xyz"), license="MIT",
+    id="fake-missing-package",
+    roles=(Role.MATTING,),
+    adapter=ADAPTER,
+    source=PackageSource("no_such_package_xyz"),
+    license="MIT",
 )
 CATALOG = {s.id: s for s in (HUB_SPEC, PKG_SPEC, MISSING_PKG_SPEC)}
 
@@ -94,7 +101,7 @@ def test_model_dir_comes_first(tmp_path: Path) -> None:
     CountingAdapter.write_tiny(target, HUB_SPEC, seed=3)
     adapter = hub.get("fake-hub-model")
     assert adapter.text == "tiny-3"
-    assert LOADS == [("fake-hub-model", target)]
+    assert [("fake-hub-model", target)] == LOADS
     row = next(r for r in hub.describe() if r.id == "fake-hub-model")
     assert row.present and row.tiny and row.loaded and row.location.startswith("model-dir:")
 
@@ -137,7 +144,9 @@ def test_concurrent_gets_load_once(tmp_path: Path) -> None:
     hub = make_hub(tmp_path)
     CountingAdapter.delay_s = 0.2
     results: list[object] = []
-    threads = [threading.Thread(target=lambda: results.append(hub.get("fake-package-model"))) for _ in range(6)]
+    threads = [
+        threading.Thread(target=lambda: results.append(hub.get("fake-package-model"))) for _ in range(6)
+    ]
     for t in threads:
         t.start()
     for t in threads:

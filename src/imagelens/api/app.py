@@ -102,8 +102,13 @@ def create_app(
             where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "header"))
             parts.append(f"{where}: {err.get('msg')}" if where else str(err.get("msg")))
         message = "Invalid request: " + "; ".join(parts)
-        body = {"error": {"code": "InvalidRequest", "message": message,
-                          "innererror": {"code": "BadArgument", "message": message}}}
+        body = {
+            "error": {
+                "code": "InvalidRequest",
+                "message": message,
+                "innererror": {"code": "BadArgument", "message": message},
+            }
+        }
         return JSONResponse(body, status_code=400)
 
     @app.exception_handler(StarletteHTTPException)
@@ -111,8 +116,11 @@ def create_app(
         message = exc.detail if isinstance(exc.detail, str) else "Request failed."
         if exc.status_code == 404:
             message = "Resource not found."
-        return JSONResponse(_http_error(exc.status_code, message), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            _http_error(exc.status_code, message),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -131,6 +139,7 @@ def create_app(
     @app.on_event("startup")
     async def startup() -> None:
         customization.start(app)  # recover training jobs a restart interrupted
+
     app.include_router(v32.router, prefix="/vision/v3.2")
 
     @app.on_event("shutdown")

@@ -15,7 +15,9 @@ async def read_capped(request: Request, max_bytes: int) -> bytes:
     """The whole body, refusing (without buffering the rest) as soon as it passes ``max_bytes``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise InvalidImageSizeError(f"The input data is {int(declared)} bytes; the maximum is {max_bytes} bytes.")
+        raise InvalidImageSizeError(
+            f"The input data is {int(declared)} bytes; the maximum is {max_bytes} bytes."
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -40,7 +42,9 @@ def _url_from_json(raw: bytes) -> str:
     url = url.strip()
     # Only absolute http(s) URLs: a bare string would otherwise be read as a path on the server's disk.
     if urlsplit(url).scheme.lower() not in {"http", "https"}:
-        raise InvalidImageUrlError(f"Image URL is badly formatted: only absolute http(s) URLs are accepted, got {url!r}.")
+        raise InvalidImageUrlError(
+            f"Image URL is badly formatted: only absolute http(s) URLs are accepted, got {url!r}."
+        )
     return url
 
 
@@ -56,7 +60,9 @@ async def image_source(request: Request, max_bytes: int) -> bytes | str:
                 if hasattr(value, "read"):
                     data: bytes = await value.read(max_bytes + 1)
                     if len(data) > max_bytes:
-                        raise InvalidImageSizeError(f"The input data is larger than the maximum of {max_bytes} bytes.")
+                        raise InvalidImageSizeError(
+                            f"The input data is larger than the maximum of {max_bytes} bytes."
+                        )
                     return data
                 if isinstance(value, str) and value.startswith(("http://", "https://")):
                     return value
@@ -65,5 +71,7 @@ async def image_source(request: Request, max_bytes: int) -> bytes | str:
         raise InvalidRequestError("The multipart body holds no image file.")
     body = await read_capped(request, max_bytes)
     if not body:
-        raise InvalidRequestError("The request body is empty: send the image bytes or a JSON {\"url\": ...} body.")
+        raise InvalidRequestError(
+            'The request body is empty: send the image bytes or a JSON {"url": ...} body.'
+        )
     return body

@@ -65,19 +65,25 @@ def analyze_command(
     images: Annotated[list[str], typer.Argument(help="image files or http(s) URLs")],
     features: Annotated[
         str | None,
-        typer.Option("--features", "-f", help="comma-separated Azure feature names [default: read,smartCrops]"),
+        typer.Option(
+            "--features", "-f", help="comma-separated Azure feature names [default: read,smartCrops]"
+        ),
     ] = None,
     model_name: Annotated[
         str | None, typer.Option("--model-name", help="run this trained custom model instead of --features")
     ] = None,
     aspect_ratios: Annotated[
-        str | None, typer.Option("--aspect-ratios", help="smart-crop aspect ratios, e.g. 0.9,1.33 (each 0.75..1.8)")
+        str | None,
+        typer.Option("--aspect-ratios", help="smart-crop aspect ratios, e.g. 0.9,1.33 (each 0.75..1.8)"),
     ] = None,
     language: Annotated[str, typer.Option(help="language code")] = "en",
     gender_neutral_caption: Annotated[bool, typer.Option("--gender-neutral-caption")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print Azure's 4.0 JSON, one object per line per image")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print Azure's 4.0 JSON, one object per line per image")
+    ] = False,
     annotate_out: Annotated[
-        Path | None, typer.Option("--annotate", help="write a picture with the results drawn (a folder for many images)")
+        Path | None,
+        typer.Option("--annotate", help="write a picture with the results drawn (a folder for many images)"),
     ] = None,
 ) -> None:
     """Analyze images: OCR (read), smart crops and more, offline."""

@@ -42,13 +42,23 @@ def list_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
         table.add_column(col)
     for r in rows:
         present = ("yes (TINY RANDOM)" if r.tiny else "yes") if r.present else "no"
-        table.add_row(r.id, ",".join(r.roles), r.license, _size(r.size_bytes), present, ",".join(r.default_for), r.location)
+        table.add_row(
+            r.id,
+            ",".join(r.roles),
+            r.license,
+            _size(r.size_bytes),
+            present,
+            ",".join(r.default_for),
+            r.location,
+        )
     Console().print(table)
 
 
 @models_app.command("pull")
 def pull_command(
-    ids: Annotated[list[str] | None, typer.Argument(help="model ids (default: the default model of every role)")] = None,
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="model ids (default: the default model of every role)")
+    ] = None,
     force: Annotated[bool, typer.Option(help="download again even if cached")] = False,
 ) -> None:
     """Download models' pinned revisions into the Hugging Face cache (progress bars from huggingface_hub)."""
@@ -62,7 +72,9 @@ def pull_command(
             spec = hub.spec(model_id)
             if isinstance(spec.source, PackageSource):
                 hub.locate(model_id)
-                typer.echo(f"{model_id}: ships inside the '{spec.source.package}' package; nothing to download")
+                typer.echo(
+                    f"{model_id}: ships inside the '{spec.source.package}' package; nothing to download"
+                )
                 continue
             path = hub.download(model_id, force=force)
             typer.echo(f"{model_id}: {path}")

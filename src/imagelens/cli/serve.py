@@ -13,7 +13,8 @@ def serve_command(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 5000,
     allow_unauthenticated_remote: Annotated[
-        bool, typer.Option("--allow-unauthenticated-remote", help="bind beyond loopback with no access keys set")
+        bool,
+        typer.Option("--allow-unauthenticated-remote", help="bind beyond loopback with no access keys set"),
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
 ) -> None:
@@ -35,9 +36,15 @@ def serve_command(
                 err=True,
             )
             raise typer.Exit(2)
-        typer.echo(f"imagelens: no access keys set (IMAGELENS_API_KEYS): open to anyone who can reach {host}.", err=True)
+        typer.echo(
+            f"imagelens: no access keys set (IMAGELENS_API_KEYS): open to anyone who can reach {host}.",
+            err=True,
+        )
     else:
-        typer.echo(f"imagelens: {len(keys)} access key(s) configured; requests need Ocp-Apim-Subscription-Key.", err=True)
+        typer.echo(
+            f"imagelens: {len(keys)} access key(s) configured; requests need Ocp-Apim-Subscription-Key.",
+            err=True,
+        )
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
 

@@ -46,7 +46,9 @@ class Feature(Protocol):
 class FeatureContext:
     """One image, its options, the hub, and the artefacts computed so far (thread-safe memo)."""
 
-    def __init__(self, image: LoadedImage, hub: ModelHub, options: AnalysisOptions, requested: frozenset[str]) -> None:
+    def __init__(
+        self, image: LoadedImage, hub: ModelHub, options: AnalysisOptions, requested: frozenset[str]
+    ) -> None:
         self.image = image
         self.hub = hub
         self.options = options

@@ -46,7 +46,8 @@ def _lab(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
     import cv2
 
     flat = rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0
-    return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(-1, 3)
+    lab: npt.NDArray[np.float32] = cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(-1, 3).astype(np.float32)
+    return lab
 
 
 _REF_LAB = _lab(np.asarray(list(REFERENCE_COLOURS.values()), dtype=np.uint8))
@@ -68,7 +69,8 @@ def analyze_colour(rgb: npt.NDArray[np.uint8]) -> ColorInfo:
     height, width = rgb.shape[:2]
     scale = SAMPLE_SIDE / max(height, width)
     if scale < 1:
-        rgb = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)  # type: ignore[assignment]
     h, w = rgb.shape[:2]
     lab = _lab(rgb).reshape(h, w, 3)
     names = _name_indices(lab.reshape(-1, 3)).reshape(h, w)

@@ -230,7 +230,9 @@ class ModelHub:
         if isinstance(spec.source, PackageSource):
             return self.locate(model_id)[0]
         if self.offline:
-            raise ModelUnavailableError(model_id, "offline mode (HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE) forbids downloads")
+            raise ModelUnavailableError(
+                model_id, "offline mode (HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE) forbids downloads"
+            )
         from huggingface_hub import snapshot_download
 
         try:
@@ -242,14 +244,18 @@ class ModelHub:
                 force_download=force,
             )
         except Exception as exc:  # network, auth, missing revision: all mean "not available"
-            raise ModelUnavailableError(model_id, f"download from the Hugging Face Hub failed ({type(exc).__name__}: {exc})") from exc
+            raise ModelUnavailableError(
+                model_id, f"download from the Hugging Face Hub failed ({type(exc).__name__}: {exc})"
+            ) from exc
         return Path(path)
 
     # --- loading --------------------------------------------------------------------------------------------------
 
     def get(self, model_id_or_role: str | Role, *, pin: bool = False) -> Any:
         """The loaded adapter for a model id or a role; loads it on first use."""
-        model_id = self.model_for_role(model_id_or_role) if isinstance(model_id_or_role, Role) else model_id_or_role
+        model_id = (
+            self.model_for_role(model_id_or_role) if isinstance(model_id_or_role, Role) else model_id_or_role
+        )
         spec = self.spec(model_id)
         self.evict_idle()
         with self._guard:
@@ -316,8 +322,12 @@ class ModelHub:
                 try:
                     return cls.load(fresh, spec)
                 except Exception as exc2:
-                    raise ModelUnavailableError(spec.id, f"it failed to load after a fresh download ({exc2})") from exc2
-            raise ModelUnavailableError(spec.id, f"it failed to load from {where} ({type(exc).__name__}: {exc})") from exc
+                    raise ModelUnavailableError(
+                        spec.id, f"it failed to load after a fresh download ({exc2})"
+                    ) from exc2
+            raise ModelUnavailableError(
+                spec.id, f"it failed to load from {where} ({type(exc).__name__}: {exc})"
+            ) from exc
 
     def loaded_ids(self) -> list[str]:
         with self._guard:

@@ -36,7 +36,9 @@ def write_tiny_models(root: Path, seed: int = 0, only: Iterable[str] | None = No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imagelens.testing.tiny_models", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m imagelens.testing.tiny_models", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", nargs="*", default=None)

@@ -65,7 +65,9 @@ def _check_details(details: list[str]) -> None:
             raise NotSupportedFeatureError(CELEBRITIES_DECLINED)
         if lowered not in DETAILS_32:
             raise InvalidArgumentError(f"The detail '{detail}' is not valid. Valid: Celebrities, Landmarks.")
-        raise NotSupportedVisualFeatureError("The 'Landmarks' detail is not supported by this imagelens version yet.")
+        raise NotSupportedVisualFeatureError(
+            "The 'Landmarks' detail is not supported by this imagelens version yet."
+        )
 
 
 def _plan(features: list[str]) -> tuple[list[str], list[str]]:
@@ -111,7 +113,9 @@ async def analyze(request: Request) -> JSONResponse:
 
 @router.post("/describe")
 async def describe(request: Request) -> JSONResponse:
-    max_candidates = params.parse_int(request.query_params.get("maxCandidates"), "maxCandidates", 1, 10, default=1)
+    max_candidates = params.parse_int(
+        request.query_params.get("maxCandidates"), "maxCandidates", 1, 10, default=1
+    )
     return await _run(request, ["Description"], max_candidates)
 
 
@@ -153,7 +157,9 @@ async def read_analyze(request: Request) -> Response:
         try:
             result = analyzer.analyze(image, ["read"], AnalysisOptions())
             assert result.read is not None
-            store.update(op_id, status="succeeded", result=wire32.read_results_json(result.read, result.metadata))
+            store.update(
+                op_id, status="succeeded", result=wire32.read_results_json(result.read, result.metadata)
+            )
         except ImageLensError as error:
             store.update(op_id, status="failed", error=error.to_azure()["error"])
 
@@ -229,5 +235,7 @@ async def analyze_domain(request: Request, model: str) -> JSONResponse:
     if model.lower() == "celebrities":
         raise NotSupportedFeatureError(CELEBRITIES_DECLINED)
     if model.lower() == "landmarks":
-        raise NotSupportedVisualFeatureError("The 'landmarks' model is not supported by this imagelens version yet.")
+        raise NotSupportedVisualFeatureError(
+            "The 'landmarks' model is not supported by this imagelens version yet."
+        )
     raise NotFoundError(f"The domain model '{model}' does not exist. Valid: celebrities, landmarks.")

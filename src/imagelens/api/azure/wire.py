@@ -68,7 +68,11 @@ def read_json(read: ReadResult) -> JSON:
             "text": line.text,
             "boundingPolygon": polygon_json(line.polygon),
             "words": [
-                {"text": word.text, "boundingPolygon": polygon_json(word.polygon), "confidence": float(word.confidence)}
+                {
+                    "text": word.text,
+                    "boundingPolygon": polygon_json(word.polygon),
+                    "confidence": float(word.confidence),
+                }
                 for word in line.words
             ],
         }

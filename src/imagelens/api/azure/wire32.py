@@ -50,13 +50,24 @@ def read_results_json(read: ReadResult, metadata: ImageMetadata) -> JSON:
             "text": line.text,
             "appearance": {"style": {"name": "other", "confidence": round(_line_confidence(line), 3)}},
             "words": [
-                {"boundingBox": flat_polygon(w.polygon), "text": w.text, "confidence": round(float(w.confidence), 3)}
+                {
+                    "boundingBox": flat_polygon(w.polygon),
+                    "text": w.text,
+                    "confidence": round(float(w.confidence), 3),
+                }
                 for w in line.words
             ],
         }
         for line in read.lines
     ]
-    page = {"page": 1, "angle": 0.0, "width": metadata.width, "height": metadata.height, "unit": "pixel", "lines": lines}
+    page = {
+        "page": 1,
+        "angle": 0.0,
+        "width": metadata.width,
+        "height": metadata.height,
+        "unit": "pixel",
+        "lines": lines,
+    }
     return {"version": "3.2.0", "modelVersion": READ_MODEL_VERSION, "readResults": [page]}
 
 
@@ -73,7 +84,10 @@ def legacy_ocr_json(read: ReadResult, language: str) -> JSON:
     if lines:
         boxes = [line.polygon.bounding_box() for line in read.lines]
         region = BoundingBox.from_xyxy(
-            min(b.x for b in boxes), min(b.y for b in boxes), max(b.x2 for b in boxes), max(b.y2 for b in boxes)
+            min(b.x for b in boxes),
+            min(b.y for b in boxes),
+            max(b.x2 for b in boxes),
+            max(b.y2 for b in boxes),
         )
         regions.append({"boundingBox": csv_box(region), "lines": lines})
     return {"language": language, "textAngle": 0.0, "orientation": "Up", "regions": regions}
@@ -101,8 +115,11 @@ def objects_json(objects: tuple[DetectedObject, ...]) -> list[JSON]:
     for obj in objects:
         if not obj.tags:
             continue
-        item: JSON = {"rectangle": rect_json(obj.box), "object": obj.tags[0].name,
-                      "confidence": float(obj.tags[0].confidence)}
+        item: JSON = {
+            "rectangle": rect_json(obj.box),
+            "object": obj.tags[0].name,
+            "confidence": float(obj.tags[0].confidence),
+        }
         parent = parent_chain(obj.tags[0].name)
         if parent is not None:
             item["parent"] = parent
@@ -113,12 +130,21 @@ def objects_json(objects: tuple[DetectedObject, ...]) -> list[JSON]:
 def faces_json(faces: tuple[Face, ...]) -> list[JSON]:
     """Face rectangles only: never age, gender or identity."""
     return [
-        {"faceRectangle": {"left": round(f.box.x), "top": round(f.box.y), "width": round(f.box.w), "height": round(f.box.h)}}
+        {
+            "faceRectangle": {
+                "left": round(f.box.x),
+                "top": round(f.box.y),
+                "width": round(f.box.w),
+                "height": round(f.box.h),
+            }
+        }
         for f in faces
     ]
 
 
-def analysis_json(result: AnalysisResult, request_id: str, features: list[str], max_candidates: int = 1) -> JSON:
+def analysis_json(
+    result: AnalysisResult, request_id: str, features: list[str], max_candidates: int = 1
+) -> JSON:
     """``POST /vision/v3.2/analyze`` (and describe/tag/detect, which are its subsets)."""
     body: JSON = {}
     if "tags" in features and result.tags is not None:
