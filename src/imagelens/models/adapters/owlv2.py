@@ -35,6 +35,7 @@ import numpy.typing as npt
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.geometry import clip_xyxy, nms
 from imagelens.models.adapters.base import mark_tiny
+from imagelens.models.adapters.tiny_tokenizers import byte_level_clip_tokenizer
 from imagelens.models.spec import ModelSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -469,7 +470,7 @@ class Owlv2Adapter:
 
         root = Path(path)
         root.mkdir(parents=True, exist_ok=True)
-        tokenizer = _byte_level_clip_tokenizer()
+        tokenizer = byte_level_clip_tokenizer()
         vocab_size = len(tokenizer)
         config = Owlv2Config(
             text_config={
@@ -508,27 +509,3 @@ class Owlv2Adapter:
         tokenizer.save_pretrained(str(root))
         Owlv2ImageProcessorPil(size={"height": 48, "width": 48}).save_pretrained(str(root))
         mark_tiny(root, spec, seed)
-
-
-def _byte_level_clip_tokenizer() -> Any:
-    """A CLIP tokenizer built in code: the 256 byte-level symbols, their ``</w>`` variants, the two specials last."""
-    from transformers import CLIPTokenizer
-
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    codes = {b: b for b in printable}
-    shifted = 0
-    for b in range(256):
-        if b not in codes:
-            codes[b] = 256 + shifted
-            shifted += 1
-    symbols = [chr(codes[b]) for b in range(256)]
-    vocab = {s: i for i, s in enumerate(symbols)}
-    for s in symbols:
-        vocab[s + "</w>"] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[])

@@ -41,6 +41,7 @@ import numpy.typing as npt
 
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.adapters.base import mark_tiny
+from imagelens.models.adapters.tiny_tokenizers import byte_level_clip_tokenizer
 from imagelens.models.spec import HubSource, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -536,36 +537,6 @@ def _gemma_tokenizer() -> Any:
     )
 
 
-def _byte_level_symbols() -> list[str]:
-    """The 256 printable stand-ins byte-level BPE uses for bytes (GPT-2's table): printable Latin-1 bytes stand for
-    themselves, the others are shifted past U+0100."""
-    printable = [
-        *range(ord("!"), ord("~") + 1),
-        *range(ord("¡"), ord("¬") + 1),
-        *range(ord("®"), ord("ÿ") + 1),
-    ]
-    codes = {b: b for b in printable}
-    shifted = 0
-    for b in range(256):
-        if b not in codes:
-            codes[b] = 256 + shifted
-            shifted += 1
-    return [chr(codes[b]) for b in range(256)]
-
-
-def _clip_tokenizer() -> Any:
-    """A byte-level CLIP tokenizer: the 256 byte symbols and their ``</w>`` variants, the two specials **last**."""
-    from transformers import CLIPTokenizer
-
-    symbols = _byte_level_symbols()
-    vocab = {s: i for i, s in enumerate(symbols)}
-    for s in symbols:
-        vocab[s + "</w>"] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    return CLIPTokenizer(vocab=vocab, merges=[])
-
-
 def write_tiny_model(path: Path, family: Family, seed: int = 0) -> None:
     """Write config, random weights, tokenizer and preprocessor config of a tiny ``family`` model to ``path``."""
     import torch
@@ -582,7 +553,7 @@ def write_tiny_model(path: Path, family: Family, seed: int = 0) -> None:
         from transformers import CLIPConfig, CLIPModel
         from transformers.models.clip import CLIPImageProcessorPil
 
-        tokenizer = _clip_tokenizer()
+        tokenizer = byte_level_clip_tokenizer()
         bos, eos = tokenizer.convert_tokens_to_ids(["<|startoftext|>", "<|endoftext|>"])
         config: Any = CLIPConfig(
             text_config={**block, "vocab_size": len(tokenizer), "max_position_embeddings": _TINY_TEXT_LENGTH,
