@@ -78,3 +78,32 @@ def test_train_refuses_a_bad_kind_and_an_invalid_dataset(
     args = ["train", "--dataset", str(broken), "--name", "m", "--kind", "Generic-Classifier", "--wait"]
     out = runner.invoke(app, args, env=env)  # type: ignore[arg-type]
     assert out.exit_code == 2 and "error" in out.output
+
+
+def test_suggest_labels_ranks_the_least_certain_images_first(
+    cli: tuple[object, dict[str, str]], tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    app, env = cli
+    runner = CliRunner()
+    coco = write_classification(tmp_path / "data", per_class=3)
+    args = ["train", "--dataset", str(coco), "--name", "colours", "--kind", "Generic-Classifier", "--wait"]
+    assert runner.invoke(app, args, env=env).exit_code == 0  # type: ignore[arg-type]
+    pool = tmp_path / "unlabelled"
+    pool.mkdir()
+    rng = np.random.default_rng(5)
+    names = list(COLOURS)
+    clear = colour_image(COLOURS[names[0]], rng)
+    mixed = (colour_image(COLOURS[names[0]], rng) // 2 + colour_image(COLOURS[names[1]], rng) // 2).astype(
+        np.uint8
+    )
+    Image.fromarray(clear).save(pool / "clear.png")
+    Image.fromarray(mixed).save(pool / "mixed.png")
+    out = runner.invoke(app, ["suggest-labels", str(pool), "--model-name", "colours", "--json"], env=env)  # type: ignore[arg-type]
+    assert out.exit_code == 0, out.output
+    rows = [json.loads(line) for line in out.stdout.strip().splitlines()]
+    assert [r["image"] for r in rows] == ["mixed.png", "clear.png"]
+    assert rows[0]["uncertainty"] >= rows[1]["uncertainty"]
+    out = runner.invoke(app, ["suggest-labels", str(pool), "--model-name", "nope"], env=env)  # type: ignore[arg-type]
+    assert out.exit_code != 0
