@@ -71,10 +71,8 @@ def suggest_command(
             classes = sorted(names)
             probs = np.asarray([[row.get(c, 0.0) for c in classes] for row in rows])
             probs[probs.sum(axis=1) == 0] = 1.0 / len(classes)
-            ranked = [
-                (c.image_id, c.uncertainty)
-                for c in rank_for_labeling(probs, method=method, image_ids=ids, top=top)
-            ]  # type: ignore[arg-type]
+            chosen = rank_for_labeling(probs, method=method, image_ids=ids, top=top)  # type: ignore[arg-type]
+            ranked = [(str(c.image_id), c.uncertainty) for c in chosen]
         else:
             order = np.argsort(-np.asarray(box_scores), kind="stable")[:top]
             ranked = [(ids[i], float(box_scores[i])) for i in order]
