@@ -623,12 +623,6 @@ class Series:
     def median(self, key: str) -> float:
         return statistics.median(r[key] for r in self.runs if key in r)
 
-    def keys(self) -> list[str]:
-        seen: list[str] = []
-        for run in self.runs:
-            seen += [k for k in run if k not in seen]
-        return seen
-
 
 @contextmanager
 def quiet() -> Iterator[None]:
@@ -706,8 +700,8 @@ def render(args: argparse.Namespace, a: Series, b: Series, kids: Children, work:
         quick
         + f"1 warm-up each, then {len(a.runs)} runs of (a) and (b) interleaved (a, b, a, b, ...); medians. "
         f"Load average (1 min) before the runs: {min(loads):.1f} to {max(loads):.1f} on {os.cpu_count()} cores "
-        "(other engineers' tests and benchmarks were running: absolute seconds are several times a quiet "
-        "machine's; the interleaved ratio and the FLOP counts are the figures to compare).",
+        "(this benchmark's own two torch threads make about 2 of it; anything above is other work on the "
+        "machine, which the interleaving spreads over (a) and (b) alike).",
         "",
         "## Result",
         "",
@@ -792,7 +786,7 @@ def render(args: argparse.Namespace, a: Series, b: Series, kids: Children, work:
     lines += [
         _row(["total", f"{ga:.0f}", f"{gb:.0f}"]),
         "",
-        "## Where (a)'s time goes: its stages one at a time on one thread (one run, wall seconds)",
+        "## Where (a)'s time goes: its stages one after another (torch's threads each; one run, wall seconds)",
         "",
         "| stage | wall s | GFLOPs | GFLOP/s |",
         "|---|---|---|---|",
@@ -807,6 +801,8 @@ def render(args: argparse.Namespace, a: Series, b: Series, kids: Children, work:
         warm_s=statistics.median(warm["later_total_s"]), tuned_s=statistics.median(tuned["later_total_s"]),
         n=n_tags, texts_tf=gt / 1000, texts_share=gt / gb, enc=work.stages[0][2] or 0.0,
         saving=1 - ga / (gb - gt), enc_share=(work.stages[0][2] or 0.0) / (gb - gt),
+        stage_sum=sum(w for _, w, _ in work.stages), a_total=a_total,
+        enc_rate=(work.stages[0][2] or 0.0) / work.stages[0][1],
     )]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -819,8 +815,11 @@ reads the prompt embeddings from the cache. Seen in `/proc/self/smaps_rollup` of
 file-backed (the weights touched, 1.33 GB: Florence-2 0.88, SigLIP vision 0.37, RT-DETR 0.08; and library code), the
 rest anonymous (Python, torch, onnxruntime, activations), growing from call to call: glibc keeps freed tensor memory,
 because its mmap threshold rises after large frees and later tensors then come from the heap. With `MALLOC_MMAP_THRESHOLD_=1048576` set for the server process the warm peak was {tuned:.0f} MB instead of
-{warm:.0f} MB (per call {tuned_s:.1f} s vs {warm_s:.1f} s in those children, under the same load). That is a
-deployment setting, not library code; it is not applied to the figures above.
+{warm:.0f} MB, and the RSS stayed flat from call to call (per call {tuned_s:.1f} s vs {warm_s:.1f} s in those
+children). That is a deployment setting, not library code; it is not applied to the figures above. Measured
+separately (2026-11-26, two rounds of children of 5 calls each, load about 1.5): default 2.60 and 2.87 GB peak
+(still rising), 1 MiB 2.15 GB at about 10 % more time per call, 16 MiB 2.45-2.46 GB at no measurable cost,
+`MALLOC_ARENA_MAX=2` 2.42-2.54 GB.
 
 ## Method
 
@@ -854,12 +853,14 @@ deployment setting, not library code; it is not applied to the figures above.
   detector twice, and (a) does {saving:.0%} fewer FLOPs than that remainder; the wall ratio against it is in the
   table (under load it swings with how hard the memory-bound decoding is hit). In FLOPs, 0.3 of that remainder is
   out of reach without changing outputs: the one Florence-2 vision encoding (a) cannot skip is {enc_share:.2f} of it.
-- What is left in (a): the Florence-2 vision encoder (381 GFLOPs) and decoding, which is memory-bound (each step
-  reads the decoder and the {vocab:,} x 768 output layer, about 0.38 GB of fp32 weights, for 0.3 GFLOPs). The stage
-  table shows decoding running at a small fraction of the encoder's GFLOP/s; it suffers most when other processes
-  share the memory bus. Tried and dropped: overlapping the caption and dense-caption decodings in two threads
-  (no measurable change: both are bound by the same memory bandwidth). Not done, because they change outputs:
-  bf16 or int8 weights, batching the two task prompts through one BART encoder pass, `torch.compile`.
+- What is left in (a) is close to what this CPU can do for these outputs. Its stages one after another take
+  {stage_sum:.1f} s (the analyze call: {a_total:.1f} s). The vision encoder runs at {enc_rate:.0f} GFLOP/s, near the
+  fp32 matmul bound of these 2 cores (about 197). Decoding is memory-bound: each step reads the decoder and the
+  {vocab:,} x 768 output layer, about 0.38 GB of fp32 weights, for 0.3 GFLOPs; (a) and (b) decode the same 80 tokens,
+  which is why the wall ratio without the prompts is above the FLOP ratio. Tried and dropped (no measurable
+  change): decoding the caption and the dense captions in two threads at once (both bound by the same memory
+  bandwidth), and running the six features on 1 worker instead of 2. Not done, because they change outputs:
+  bf16 or int8 weights, one BART encoder pass for both task prompts (batched, padded), `torch.compile`.
 """
 
 

@@ -1,6 +1,6 @@
 """Tag vocabularies: the concepts an open-vocabulary tagger scores, their names per language, the tags switched off.
 
-The default is RAM's 4,585-tag list (Recognize Anything, Apache-2.0), shipped inside the package
+The default is RAM's 4,585-tag list (Recognize Anything, Apache-2.0; 4,574 scored once RAM's 11 disabled tags are dropped), shipped inside the package
 (``imagelens/data/ram_tags``) so tagging works for a user who has nothing but the wheel. Its English names are the
 text that is embedded and scored; other languages only change the *names shown* (RAM carries Chinese names), so
 ``language=zh`` returns the same tags with the same confidences as ``language=en``. A language the vocabulary has

@@ -11,12 +11,12 @@ M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
 
 
 def _return_freed_tensor_memory() -> None:
-    """Pin glibc's mmap threshold at 1 MiB, as ``MALLOC_MMAP_THRESHOLD_=1048576`` does.
+    """Pin glibc's mmap threshold at 16 MiB, as ``MALLOC_MMAP_THRESHOLD_=16777216`` does.
 
     glibc raises the threshold after large frees, so later tensors come from the heap and freed memory stays with the
-    process: RSS grows from call to call. benchmarks/vision_pipeline.md measured the warm peak of one analyze call
-    with six features at 2577 MB by default and 2158 MB with the environment variable set. Skipped when the variable
-    is set or libc is not glibc.
+    process: RSS grows from call to call. Measured for one analyze call with six features (benchmarks/
+    vision_pipeline.md and its notes): warm peak 2577 MB by default; 2.45-2.46 GB at 16 MiB with no measurable
+    slowdown; 2158 MB at 1 MiB but 10-20 % slower per call. Skipped when the variable is set or libc is not glibc.
     """
     import ctypes
     import os
@@ -24,7 +24,7 @@ def _return_freed_tensor_memory() -> None:
     if "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return
     try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 1 << 20)
+        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 16 << 20)
     except (OSError, AttributeError):
         return
 
