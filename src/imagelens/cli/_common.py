@@ -15,6 +15,7 @@ from imagelens.errors import ImageLensError
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_MODEL_UNAVAILABLE = 3
+EXIT_MISSING_EXTRA = 4
 
 
 def fail(error: ImageLensError) -> typer.Exit:
@@ -30,6 +31,23 @@ def cli_errors() -> Iterator[None]:
         yield
     except ImageLensError as error:
         raise fail(error) from None
+
+
+def require_extra(extra: str, *modules: str) -> None:
+    """Exit with one line naming the extra to install when an optional dependency is missing (never a traceback).
+
+    ``require_extra("server", "fastapi", "uvicorn")``: each module is looked up without importing it.
+    """
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        typer.echo(
+            f"error: this command needs the '{extra}' extra ({', '.join(missing)} not installed): "
+            f'pip install "imagelens[{extra}]"',
+            err=True,
+        )
+        raise typer.Exit(EXIT_MISSING_EXTRA)
 
 
 def print_json(obj: Any) -> None:
