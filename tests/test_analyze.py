@@ -35,7 +35,14 @@ def test_a_feature_whose_module_is_absent_is_not_supported_yet(monkeypatch: pyte
     monkeypatch.setattr(
         registry,
         "FEATURES",
-        MappingProxyType({**registry.FEATURES, "future": "imagelens.features.no_such_module:F"}),
+        MappingProxyType(
+            {
+                **registry.FEATURES,
+                "future": registry.FeatureInfo(
+                    "future", "future", "imagelens.features.no_such_module:F", False, "not built"
+                ),
+            }
+        ),
     )
     with pytest.raises(
         NotSupportedVisualFeatureError, match="'future' is not supported by this imagelens version yet"

@@ -9,7 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from imagelens import __version__
 from imagelens.config import Settings
@@ -18,9 +22,10 @@ from imagelens.features.base import AnalysisOptions, Feature, FeatureContext
 from imagelens.features.registry import feature_class
 from imagelens.io import ImageSource, LoadedImage, load_image
 from imagelens.models.hub import ModelHub
-from imagelens.types import AnalysisResult, ImageMetadata
+from imagelens.types import AnalysisResult, BoundingBox, ImageMetadata
 
 if TYPE_CHECKING:
+    from imagelens.shelf.products import ProductRecognitionResult
     from imagelens.store.base import CustomizationStore
 
 MODEL_VERSION = f"imagelens-{__version__}"
@@ -88,6 +93,37 @@ def check_model_name(features: str | Iterable[str] | None, model_name: str | Non
         raise InvalidRequestError(
             "Either 'features' or 'model-name' needs to be specified in the query parameter."
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailResult:
+    """A thumbnail (``height x width x 3`` RGB uint8) of an image described by ``metadata``."""
+
+    metadata: ImageMetadata
+    pixels: npt.NDArray[np.uint8]
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AreaOfInterestResult:
+    """The region of an image holding its important content (Azure v3.2 ``areaOfInterest``)."""
+
+    metadata: ImageMetadata
+    box: BoundingBox
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductsResult:
+    """Products and gaps found on a shelf image, with the image's metadata."""
+
+    metadata: ImageMetadata
+    recognition: ProductRecognitionResult
+    timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def _metadata(image: LoadedImage) -> ImageMetadata:
+    return ImageMetadata(width=image.width, height=image.height, format=image.format)
 
 
 class Analyzer:
@@ -167,7 +203,7 @@ class Analyzer:
         timings["total"] = (time.perf_counter() - started) * 1000.0
         return AnalysisResult(
             model_version=MODEL_VERSION,
-            metadata=ImageMetadata(width=image.width, height=image.height, format=image.format),
+            metadata=_metadata(image),
             timings_ms=timings,
             **fields,
         )
@@ -193,10 +229,77 @@ class Analyzer:
         timings["total"] = (time.perf_counter() - started) * 1000.0
         return AnalysisResult(
             model_version=MODEL_VERSION,
-            metadata=ImageMetadata(width=image.width, height=image.height, format=image.format),
+            metadata=_metadata(image),
             custom_model=custom,
             timings_ms=timings,
         )
+
+    def _image(self, source: ImageSource | LoadedImage, timings: dict[str, float]) -> LoadedImage:
+        t0 = time.perf_counter()
+        image = source if isinstance(source, LoadedImage) else self.load(source)
+        timings["load"] = (time.perf_counter() - t0) * 1000.0
+        return image
+
+    def thumbnail(
+        self, source: ImageSource | LoadedImage, width: int, height: int, *, smart: bool = True
+    ) -> ThumbnailResult:
+        """Azure v3.2 ``generateThumbnail``: exactly ``width x height``, smart-cropped (or centre-cropped) first."""
+        from imagelens.cropping import check_thumbnail_size, thumbnail
+
+        started = time.perf_counter()
+        check_thumbnail_size(width, height)  # bad sizes fail before the image is read
+        timings: dict[str, float] = {}
+        image = self._image(source, timings)
+        t0 = time.perf_counter()
+        pixels = thumbnail(image.array(), width, height, smart=smart)
+        timings["thumbnail"] = (time.perf_counter() - t0) * 1000.0
+        timings["total"] = (time.perf_counter() - started) * 1000.0
+        return ThumbnailResult(metadata=_metadata(image), pixels=pixels, timings_ms=timings)
+
+    def area_of_interest(self, source: ImageSource | LoadedImage) -> AreaOfInterestResult:
+        """Azure v3.2 ``areaOfInterest``: the box around the image's important content."""
+        from imagelens.cropping import area_of_interest
+
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        image = self._image(source, timings)
+        t0 = time.perf_counter()
+        box = area_of_interest(image.array())
+        timings["areaOfInterest"] = (time.perf_counter() - t0) * 1000.0
+        timings["total"] = (time.perf_counter() - started) * 1000.0
+        return AreaOfInterestResult(metadata=_metadata(image), box=box, timings_ms=timings)
+
+    def recognize_products(
+        self,
+        source: ImageSource | LoadedImage,
+        *,
+        prompts: Sequence[str] | dict[str, str] | None = None,
+        threshold: float | None = None,
+        min_gap_fraction: float = 0.5,
+        model_id: str | None = None,
+    ) -> ProductsResult:
+        """Products and gaps on a shelf image, from the OPEN_VOCAB_DETECTOR (Azure's product recognition)."""
+        from imagelens.shelf.products import recognize_products
+
+        started = time.perf_counter()
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise InvalidRequestError(f"threshold must be in [0, 1], got {threshold!r}")
+        t0 = time.perf_counter()
+        detector = self.hub.open_vocab_detector(model_id)  # loaded before inference: loads never overlap it
+        timings: dict[str, float] = {"models": (time.perf_counter() - t0) * 1000.0}
+        image = self._image(source, timings)
+        t0 = time.perf_counter()
+        with self.hub.using():
+            recognition = recognize_products(
+                image.array(),
+                detector,
+                prompts=prompts,
+                threshold=threshold,
+                min_gap_fraction=min_gap_fraction,
+            )
+        timings["products"] = (time.perf_counter() - t0) * 1000.0
+        timings["total"] = (time.perf_counter() - started) * 1000.0
+        return ProductsResult(metadata=_metadata(image), recognition=recognition, timings_ms=timings)
 
     def close(self) -> None:
         self.hub.close()

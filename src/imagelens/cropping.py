@@ -618,6 +618,11 @@ def _check_thumbnail_side(name: str, value: int) -> int:
     return int(value)
 
 
+def check_thumbnail_size(width: int, height: int) -> tuple[int, int]:
+    """``(width, height)`` checked (integers in ``1..THUMBNAIL_MAX_SIDE``), before any pixel is read."""
+    return _check_thumbnail_side("width", width), _check_thumbnail_side("height", height)
+
+
 def thumbnail(
     rgb: npt.ArrayLike,
     width: int,

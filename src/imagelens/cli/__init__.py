@@ -16,7 +16,17 @@ app = typer.Typer(
 def _register() -> None:
     import importlib
 
-    for module in ("analyze", "models", "serve", "evaluate", "dataset", "shelf", "products", "train", "suggest"):
+    for module in (
+        "analyze",
+        "models",
+        "serve",
+        "evaluate",
+        "dataset",
+        "shelf",
+        "products",
+        "train",
+        "suggest",
+    ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")
         except ModuleNotFoundError as exc:  # an area not built yet

@@ -25,13 +25,26 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
 from imagelens.models.adapters.base import Adapter, is_tiny
 from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
+from imagelens.models.roles import (
+    ROLE_PROTOCOLS,
+    Captioner,
+    Detector,
+    FaceDetector,
+    ImageTextEmbedder,
+    Matting,
+    Model,
+    OpenVocabDetector,
+    TextReader,
+)
 from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role
+
+M = TypeVar("M", bound=Model)
 
 
 class _UseLoadGuard:
@@ -292,6 +305,50 @@ class ModelHub:
             return adapter
         finally:
             lock.release()
+
+    # --- typed accessors, one per role ------------------------------------------------------------------------------
+
+    def model(self, role: Role, protocol: type[M], model_id: str | None = None) -> M:
+        """The loaded adapter for ``role`` (the role's configured model, or ``model_id``), checked against the
+        role's Protocol: a model that cannot serve the role is refused with a clear error, never half-used."""
+        target = model_id or self.model_for_role(role)
+        spec = self.spec(target)
+        if role not in spec.roles:
+            raise InvalidArgumentError(
+                f"The model '{target}' cannot serve as {role.value}: its roles are "
+                f"{', '.join(r.value for r in spec.roles)}."
+            )
+        adapter = self.get(target)
+        if not isinstance(adapter, protocol):
+            raise ModelUnavailableError(
+                target, f"its adapter {type(adapter).__name__} does not implement {protocol.__name__}"
+            )
+        return adapter
+
+    def reader(self, model_id: str | None = None) -> TextReader:
+        return self.model(Role.OCR, TextReader, model_id)
+
+    def embedder(self, model_id: str | None = None) -> ImageTextEmbedder:
+        return self.model(Role.IMAGE_TEXT_EMBEDDING, ImageTextEmbedder, model_id)
+
+    def captioner(self, model_id: str | None = None) -> Captioner:
+        return self.model(Role.CAPTIONER, Captioner, model_id)
+
+    def detector(self, model_id: str | None = None) -> Detector:
+        return self.model(Role.DETECTOR, Detector, model_id)
+
+    def open_vocab_detector(self, model_id: str | None = None) -> OpenVocabDetector:
+        return self.model(Role.OPEN_VOCAB_DETECTOR, OpenVocabDetector, model_id)
+
+    def face_detector(self, model_id: str | None = None) -> FaceDetector:
+        return self.model(Role.FACE_DETECTOR, FaceDetector, model_id)
+
+    def matting(self, model_id: str | None = None) -> Matting:
+        return self.model(Role.MATTING, Matting, model_id)
+
+    def for_role(self, role: Role, model_id: str | None = None) -> Model:
+        """The adapter for any role, checked against that role's Protocol (for code that iterates roles)."""
+        return self.model(role, ROLE_PROTOCOLS[role], model_id)
 
     @contextmanager
     def using(self) -> Iterator[None]:
