@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from imagelens.analyzer import Analyzer, parse_features, plan_stages
-from imagelens.api.azure.wire import analysis_result_json
+from imagelens.azure.analysis import analysis_result_json
 from imagelens.config import Settings
 from imagelens.errors import InvalidRequestError, NotSupportedVisualFeatureError
 from imagelens.features.base import AnalysisOptions

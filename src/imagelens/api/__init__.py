@@ -1,1 +1,1 @@
-"""The HTTP surface. ``imagelens.api.azure.wire`` (pure JSON mapping) imports no web framework."""
+"""The HTTP surface. Azure JSON shapes live in ``imagelens.azure`` (no web framework); routes here map requests to the Analyzer."""

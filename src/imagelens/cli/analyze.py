@@ -89,7 +89,7 @@ def analyze_command(
     """Analyze images: OCR (read), smart crops and more, offline."""
     from imagelens.analyzer import Analyzer, check_model_name, parse_features
     from imagelens.annotate import annotate
-    from imagelens.api.azure.wire import analysis_result_json
+    from imagelens.azure.analysis import analysis_result_json
     from imagelens.errors import ImageLensError
     from imagelens.features.base import AnalysisOptions
 

@@ -28,8 +28,8 @@ from typing import Any, TypeVar
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from imagelens.api.azure import params
 from imagelens.api.body import read_capped
+from imagelens.azure import params
 from imagelens.config import Settings
 from imagelens.customize.jobs import JobManager, new_model_record, utc_now
 from imagelens.errors import ConflictError, InvalidArgumentError, InvalidRequestError, NotFoundError

@@ -25,8 +25,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from imagelens.api.azure import params
 from imagelens.api.body import image_source, read_capped
+from imagelens.azure import params
 from imagelens.config import Settings
 from imagelens.errors import (
     ImageLensError,
@@ -180,7 +180,7 @@ def _check_model(model_name: str) -> None:
 
 def run_json(run: ProductRun) -> dict[str, Any]:
     """Azure's ``ProductRecognition`` run object."""
-    from imagelens.api.azure.wire32 import timestamp
+    from imagelens.azure.v32 import timestamp
 
     out: dict[str, Any] = {
         "runName": run.run_name,

@@ -12,8 +12,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from imagelens.analyzer import Analyzer
-from imagelens.api.azure import params, wire32
 from imagelens.api.body import image_source
+from imagelens.azure import params
+from imagelens.azure import v32 as wire32
 from imagelens.errors import (
     ImageLensError,
     InvalidArgumentError,
@@ -207,7 +208,7 @@ async def generate_thumbnail(request: Request) -> Response:
 
 @router.post("/areaOfInterest")
 async def area_of_interest(request: Request) -> JSONResponse:
-    from imagelens.api.azure.wire import box_json
+    from imagelens.azure.analysis import box_json
     from imagelens.cropping import area_of_interest as aoi
     from imagelens.types import ImageMetadata
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from imagelens.analyzer import Analyzer, check_model_name, parse_features
-from imagelens.api.azure import params
-from imagelens.api.azure.wire import analysis_result_json
 from imagelens.api.body import image_source
+from imagelens.azure import params
+from imagelens.azure.analysis import analysis_result_json
 from imagelens.errors import NotSupportedVisualFeatureError
 from imagelens.features.base import AnalysisOptions
 

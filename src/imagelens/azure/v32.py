@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from imagelens.api.azure.hierarchy import parent_chain
+from imagelens.azure.hierarchy import parent_chain
 from imagelens.types import (
     AnalysisResult,
     BoundingBox,
