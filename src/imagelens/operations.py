@@ -47,6 +47,7 @@ class OperationStore:
             raise ValueError(f"ttl_s must be > 0 and max_items >= 1, got {ttl_s}, {max_items}")
         self.ttl_s, self.max_items, self._clock = ttl_s, max_items, clock
         self._kinds: dict[str, OrderedDict[str, Operation]] = {}
+        self._none: OrderedDict[str, Operation] = OrderedDict()  # what an unknown kind reads as (never written)
         self._lock = threading.Lock()
 
     def _expire(self) -> None:  # the caller holds the lock
@@ -74,22 +75,22 @@ class OperationStore:
     def exists(self, kind: str, op_id: str) -> bool:
         with self._lock:
             self._expire()
-            return op_id in self._kinds.get(kind, {})
+            return op_id in self._kinds.get(kind, self._none)
 
     def get(self, kind: str, op_id: str) -> Operation | None:
         """The current snapshot, or ``None`` when unknown or expired (each route words its own 404)."""
         with self._lock:
             self._expire()
-            return self._kinds.get(kind, {}).get(op_id)
+            return self._kinds.get(kind, self._none).get(op_id)
 
     def delete(self, kind: str, op_id: str) -> bool:
         """Whether there was one to delete."""
         with self._lock:
-            return self._kinds.get(kind, {}).pop(op_id, None) is not None
+            return self._kinds.get(kind, self._none).pop(op_id, None) is not None
 
     def _update(self, kind: str, op_id: str, **changes: Any) -> None:
         with self._lock:
-            items = self._kinds.get(kind, {})
+            items = self._kinds.get(kind, self._none)
             op = items.get(op_id)
             if op is not None:
                 items[op_id] = replace(op, updated=self._clock(), **changes)
@@ -108,7 +109,7 @@ class OperationStore:
         with self._lock:
             self._expire()
             if kind is not None:
-                return len(self._kinds.get(kind, {}))
+                return len(self._kinds.get(kind, self._none))
             return sum(len(items) for items in self._kinds.values())
 
     def __len__(self) -> int:

@@ -46,8 +46,8 @@ Language = Annotated[str | None, Query(description="Language of the results (BCP
 _ERRORS = error_responses(400, 500, 503)
 
 
-def _ok(model: type, **more: Any) -> dict[int | str, dict[str, Any]]:
-    return {200: {"model": model}, **_ERRORS, **more}
+def _ok(model: type) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model}, **_ERRORS}
 
 
 def _analyzer(request: Request) -> Analyzer:
