@@ -47,7 +47,7 @@ class OperationStore:
             raise ValueError(f"ttl_s must be > 0 and max_items >= 1, got {ttl_s}, {max_items}")
         self.ttl_s, self.max_items, self._clock = ttl_s, max_items, clock
         self._kinds: dict[str, OrderedDict[str, Operation]] = {}
-        self._none: OrderedDict[str, Operation] = OrderedDict()  # what an unknown kind reads as (never written)
+        self._none: OrderedDict[str, Operation] = OrderedDict()  # read for an unknown kind; never written
         self._lock = threading.Lock()
 
     def _expire(self) -> None:  # the caller holds the lock
