@@ -29,6 +29,7 @@ access_log = logging.getLogger("imagelens.access")
 log = logging.getLogger("imagelens.server")
 
 OPEN_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+OPEN_PREFIXES = ("/docs/static/",)  # the docs' own Swagger UI and ReDoc assets
 UNAUTHORIZED_MESSAGE = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
     "active subscription and use a correct regional API endpoint for your resource."
@@ -53,14 +54,16 @@ def create_app(
     settings: Settings | None = None, *, analyzer: Analyzer | None = None, pool: LocalPool | None = None
 ) -> FastAPI:
     from imagelens.api.azure import customization, shelf, v32, v40
-    from imagelens.api.operations import OperationStore
+    from imagelens.api.openapi import install_openapi, new_app
+    from imagelens.operations import OperationStore
+    from imagelens.shelf.runs import ProductRunStore
 
     settings = settings or Settings()
     analyzer = analyzer or Analyzer(settings)
     pool = pool or LocalPool(workers=settings.workers, max_queue=settings.server.max_queue)
     keys = [k.encode() for k in settings.api_key_list()]
 
-    app = FastAPI(
+    app = new_app(
         title="imagelens",
         version=__version__,
         description="Self-hosted image analysis, wire-compatible with Azure AI Vision.",
@@ -69,14 +72,17 @@ def create_app(
     app.state.analyzer = analyzer
     app.state.pool = pool
     app.state.background_tasks = set()
-    app.state.operations = OperationStore(settings.server.operation_ttl_s, settings.server.max_operations)
+    # One store for every long-running operation: 3.2 reads (kind "read") and product-recognition runs.
+    operations = OperationStore(settings.server.operation_ttl_s, settings.server.max_operations)
+    app.state.operations = operations
+    app.state.product_runs = ProductRunStore(store=operations)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Any) -> Any:
         request_id = str(uuid.uuid4())
         request.state.request_id = request_id
         started = time.perf_counter()
-        if keys and request.url.path not in OPEN_PATHS:
+        if keys and not _is_open(request.url.path):
             given = request.headers.get("ocp-apim-subscription-key", "").encode()
             if not any(hmac.compare_digest(given, key) for key in keys):
                 response = error_response(UnauthorizedError(UNAUTHORIZED_MESSAGE), request_id)
@@ -141,6 +147,7 @@ def create_app(
         customization.start(app)  # recover training jobs a restart interrupted
 
     app.include_router(v32.router, prefix="/vision/v3.2")
+    install_openapi(app)
 
     @app.on_event("shutdown")
     async def shutdown() -> None:
@@ -149,6 +156,10 @@ def create_app(
         analyzer.close()
 
     return app
+
+
+def _is_open(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def _log_access(request: Request, status: int, started: float, request_id: str) -> None:

@@ -2,6 +2,10 @@
 
 Only requested blocks appear; ``modelVersion`` and ``metadata`` always do. Pixel coordinates are integers,
 confidences floats, text polygons exactly four points, and there is exactly one read block.
+
+Two blocks are imagelens extensions, for the features Azure 4.0 does not have (its HTTP route refuses them, so only
+the library and the CLI's ``--json`` produce them): ``facesResult`` (``{values: [{boundingBox, confidence}]}``) and
+``colorResult`` (3.2's colour names).
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from imagelens.types import (
     AnalysisResult,
     BoundingBox,
     Caption,
+    ColorInfo,
     CustomModelResult,
     DenseCaption,
     DetectedObject,
+    Face,
     Person,
     Polygon,
     ReadResult,
@@ -23,6 +29,21 @@ from imagelens.types import (
 )
 
 JSON = dict[str, Any]
+
+#: ``AnalysisResult`` field -> its block in the body (every field but ``model_version``, ``metadata`` and
+#: ``timings_ms``, which are always there or never).
+RESULT_KEYS: dict[str, str] = {
+    "caption": "captionResult",
+    "color": "colorResult",
+    "custom_model": "customModelResult",
+    "dense_captions": "denseCaptionsResult",
+    "faces": "facesResult",
+    "objects": "objectsResult",
+    "people": "peopleResult",
+    "read": "readResult",
+    "smart_crops": "smartCropsResult",
+    "tags": "tagsResult",
+}
 
 
 def box_json(box: BoundingBox, width: int | None = None, height: int | None = None) -> JSON:
@@ -56,6 +77,22 @@ def object_json(obj: DetectedObject, w: int, h: int) -> JSON:
 
 def person_json(person: Person, w: int, h: int) -> JSON:
     return {"boundingBox": box_json(person.box, w, h), "confidence": float(person.confidence)}
+
+
+def face_json(face: Face, w: int, h: int) -> JSON:
+    """A face box and its confidence: never age, gender or identity."""
+    return {"boundingBox": box_json(face.box, w, h), "confidence": float(face.confidence)}
+
+
+def color_json(color: ColorInfo) -> JSON:
+    """The colour block, in Azure 3.2's names."""
+    return {
+        "dominantColorForeground": color.dominant_foreground,
+        "dominantColorBackground": color.dominant_background,
+        "dominantColors": list(color.dominant_colors),
+        "accentColor": color.accent_color,
+        "isBwImg": color.is_bw,
+    }
 
 
 def smart_crop_json(crop: SmartCrop, w: int, h: int) -> JSON:
@@ -97,8 +134,12 @@ def analysis_result_json(result: AnalysisResult) -> JSON:
         body["customModelResult"] = custom_model_json(result.custom_model, w, h)
     if result.caption is not None:
         body["captionResult"] = caption_json(result.caption)
+    if result.color is not None:
+        body["colorResult"] = color_json(result.color)
     if result.dense_captions is not None:
         body["denseCaptionsResult"] = {"values": [dense_caption_json(d, w, h) for d in result.dense_captions]}
+    if result.faces is not None:
+        body["facesResult"] = {"values": [face_json(f, w, h) for f in result.faces]}
     body["metadata"] = {"width": w, "height": h}
     if result.objects is not None:
         body["objectsResult"] = {"values": [object_json(o, w, h) for o in result.objects]}

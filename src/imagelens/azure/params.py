@@ -1,4 +1,6 @@
-"""Azure's query parameters, parsed and checked the way Azure answers (400 InvalidRequest / BadArgument)."""
+"""Azure's query parameters, parsed and checked the way Azure answers (400 InvalidRequest / BadArgument).
+
+Which features each surface accepts is :mod:`imagelens.azure.features`' (derived from the feature registry)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ import re
 from imagelens.errors import InvalidArgumentError, InvalidRequestError
 
 API_VERSIONS_40 = ("2023-02-01-preview", "2023-04-01-preview", "2023-10-01", "2024-02-01")
-FEATURES_40 = ("tags", "caption", "denseCaptions", "objects", "read", "smartCrops", "people")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 

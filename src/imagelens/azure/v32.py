@@ -1,15 +1,19 @@
-"""Library results -> Azure Computer Vision 3.2 JSON (``read``, legacy ``ocr``, ``areaOfInterest``, metadata)."""
+"""Library results -> Azure Computer Vision 3.2 JSON (``analyze``, ``read``, legacy ``ocr``, ``areaOfInterest``)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from imagelens.azure import analysis
+from imagelens.azure.analysis import box_json
 from imagelens.azure.hierarchy import parent_chain
+from imagelens.operations import Operation
 from imagelens.types import (
     AnalysisResult,
     BoundingBox,
     Caption,
+    ColorInfo,
     DetectedObject,
     Face,
     ImageMetadata,
@@ -21,6 +25,7 @@ from imagelens.types import (
 
 JSON = dict[str, Any]
 READ_MODEL_VERSION = "imagelens-read-2022-04-30"
+AREA_OF_INTEREST_MODEL_VERSION = "imagelens-2021-04-01"
 
 
 def timestamp(seconds: float) -> str:
@@ -69,6 +74,20 @@ def read_results_json(read: ReadResult, metadata: ImageMetadata) -> JSON:
         "lines": lines,
     }
     return {"version": "3.2.0", "modelVersion": READ_MODEL_VERSION, "readResults": [page]}
+
+
+def read_operation_json(op: Operation) -> JSON:
+    """``GET read/analyzeResults/{id}``: the status, its times and, once succeeded, ``analyzeResult``."""
+    body: JSON = {
+        "status": op.status,
+        "createdDateTime": timestamp(op.created),
+        "lastUpdatedDateTime": timestamp(op.updated),
+    }
+    if op.status == "succeeded":
+        body["analyzeResult"] = op.result
+    if op.error is not None:
+        body["error"] = op.error
+    return body
 
 
 def legacy_ocr_json(read: ReadResult, language: str) -> JSON:
@@ -142,6 +161,21 @@ def faces_json(faces: tuple[Face, ...]) -> list[JSON]:
     ]
 
 
+def color_json(color: ColorInfo) -> JSON:
+    """3.2 ``color`` (``isBwImg`` and the ``isBWImg`` some SDKs read)."""
+    return {**analysis.color_json(color), "isBWImg": color.is_bw}
+
+
+def area_of_interest_json(box: BoundingBox, metadata: ImageMetadata, request_id: str) -> JSON:
+    """``POST /vision/v3.2/areaOfInterest``."""
+    return {
+        "areaOfInterest": box_json(box, metadata.width, metadata.height),
+        "requestId": request_id,
+        "metadata": metadata_json(metadata),
+        "modelVersion": AREA_OF_INTEREST_MODEL_VERSION,
+    }
+
+
 def analysis_json(
     result: AnalysisResult, request_id: str, features: list[str], max_candidates: int = 1
 ) -> JSON:
@@ -156,15 +190,7 @@ def analysis_json(
     if "objects" in features and result.objects is not None:
         body["objects"] = objects_json(result.objects)
     if "color" in features and result.color is not None:
-        c = result.color
-        body["color"] = {
-            "dominantColorForeground": c.dominant_foreground,
-            "dominantColorBackground": c.dominant_background,
-            "dominantColors": list(c.dominant_colors),
-            "accentColor": c.accent_color,
-            "isBwImg": c.is_bw,
-            "isBWImg": c.is_bw,
-        }
+        body["color"] = color_json(result.color)
     body["requestId"] = request_id
     body["metadata"] = metadata_json(result.metadata)
     body["modelVersion"] = result.model_version

@@ -4,28 +4,22 @@ Every capability (CLI, HTTP, library) decodes through here, so Azure AI Vision 4
 place: at most 20 MB, the format sniffed from magic bytes (never from a file name or a Content-Type), width and
 height strictly between 50 and 16000 px, the first frame of animations, EXIF orientation applied, RGB out.
 
-Decompression bombs are refused from the header, before any pixel is decoded: Pillow opens most formats lazily
-(only the header is parsed), and the two that allocate or decode while opening (WebP allocates its canvas, ICO
-decodes its largest entry) are checked from their bytes first. We call the plugin's factory ourselves rather than
-``Image.open`` so Pillow's own bomb check (a process-wide ``Image.MAX_IMAGE_PIXELS`` that *warns* between 1x and
-2x its value) never fires before ours; our pixel cap is the smaller of ``limits.max_pixels`` and Pillow's setting,
-so the checks Pillow runs later, during decoding, always pass.
+Decompression bombs are refused from the header, before any pixel is decoded (:mod:`imagelens.io.formats`);
+pixels are made upright RGB by :mod:`imagelens.io.pixels`.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import stat
-import struct
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image
 
 from imagelens.config import ImageLimits, UrlFetchSettings
 from imagelens.errors import (
@@ -33,6 +27,17 @@ from imagelens.errors import (
     InvalidImageFormatError,
     InvalidImageSizeError,
 )
+from imagelens.io.formats import (
+    ACCEPTED_FORMATS,
+    bomb_error,
+    check_dimensions,
+    check_ico_entries,
+    corrupt_error,
+    open_header,
+    sniff_format,
+    webp_canvas_size,
+)
+from imagelens.io.pixels import to_rgb, upright_rgb
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -47,39 +52,6 @@ __all__ = [
     "sniff_format",
 ]
 
-#: Formats Azure Image Analysis 4.0 accepts, as ``LoadedImage.format`` spells them.
-ACCEPTED_FORMATS = frozenset({"jpeg", "png", "gif", "bmp", "webp", "ico", "tiff", "mpo", "heif", "avif"})
-
-# Sniffed format -> the Pillow plugin that opens it. JPEG's factory returns an MPO image when the file has an
-# MP extension, so "mpo" never needs its own entry.
-_PILLOW_PLUGIN = {
-    "jpeg": "JPEG",
-    "png": "PNG",
-    "gif": "GIF",
-    "bmp": "BMP",
-    "webp": "WEBP",
-    "ico": "ICO",
-    "tiff": "TIFF",
-    "avif": "AVIF",
-    "heif": "HEIF",
-}
-
-_EXIF_ORIENTATION = 0x0112
-# EXIF orientation -> the transpose that displays the image upright (the same table as ImageOps.exif_transpose).
-_ORIENTATION_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-
-_HEIF_BRANDS = frozenset(
-    {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
-)
-_AVIF_BRANDS = frozenset({b"avif", b"avis"})
 _URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^data:", re.IGNORECASE)
 _READ_CHUNK = 1 << 20
 
@@ -205,13 +177,13 @@ def decode_image_bytes(data: bytes, limits: ImageLimits | None = None) -> Loaded
             "JPEG, PNG, GIF, BMP, WEBP, ICO, TIFF, MPO, HEIF and AVIF."
         )
     if fmt == "webp":
-        declared = _webp_canvas_size(data)
+        declared = webp_canvas_size(data)
         if declared is not None:
             check_dimensions(*declared, limits)
     elif fmt == "ico":
-        _check_ico_entries(data, limits)
+        check_ico_entries(data, limits)
 
-    opened = _open(data, fmt)
+    opened = open_header(data, fmt)
     try:
         check_dimensions(*opened.size, limits)  # from the header: nothing decoded yet
         try:
@@ -219,60 +191,17 @@ def decode_image_bytes(data: bytes, limits: ImageLimits | None = None) -> Loaded
         except MemoryError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise _bomb_error(opened.size, limits) from exc
+            raise bomb_error(opened.size, limits) from exc
         except Exception as exc:
-            raise _corrupt(fmt, exc) from exc
+            raise corrupt_error(fmt, exc) from exc
         actual = "mpo" if opened.format == "MPO" else fmt
-        rgb = _upright_rgb(opened)
+        rgb = upright_rgb(opened)
         if rgb is opened:  # a plain Image that no longer holds the encoded bytes or decoder state
             rgb = opened.copy()
     finally:
         opened.close()
     check_dimensions(rgb.width, rgb.height, limits)
     return LoadedImage(rgb, actual, len(data))
-
-
-def sniff_format(head: bytes) -> str | None:
-    """The image format from its first bytes (64 are plenty), or ``None``. JPEG and MPO both sniff as ``"jpeg"``."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "jpeg"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "png"
-    if head[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    if head.startswith(b"BM"):
-        return "bmp"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:4] == b"\x00\x00\x01\x00":
-        return "ico"
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head[4:8] == b"ftyp":
-        return _sniff_isobmff(head)
-    return None
-
-
-def check_dimensions(width: int, height: int, limits: ImageLimits | None = None) -> None:
-    """Refuse an image whose sides are outside ``(min_side, max_side)`` or that has too many pixels.
-
-    The pixel cap is the smaller of ``limits.max_pixels`` and Pillow's process-wide ``Image.MAX_IMAGE_PIXELS``, so
-    nothing we accept ever trips Pillow's own decompression-bomb check later.
-    """
-    limits = limits if limits is not None else ImageLimits()
-    lo, hi = limits.min_side, limits.max_side
-    if not (lo < width < hi and lo < height < hi):
-        raise InvalidImageSizeError(
-            f"Image dimensions are out of range: the image is {width} x {height} pixels; width and height must "
-            f"each be greater than {lo} and less than {hi} pixels.",
-            {"width": width, "height": height, "min_side": lo, "max_side": hi},
-        )
-    cap = _max_pixels(limits)
-    if width * height > cap:
-        raise InvalidImageSizeError(
-            f"Image has too many pixels: {width} x {height} = {width * height}; at most {cap} are accepted.",
-            {"width": width, "height": height, "max_pixels": cap},
-        )
 
 
 # --- sources -------------------------------------------------------------------------------------------------------
@@ -344,7 +273,7 @@ def _from_array(array: np.ndarray, limits: ImageLimits) -> LoadedImage:
     check_dimensions(width, height, limits)
     # fromarray may share the caller's memory (greyscale, RGBA); every path below builds a new image.
     pil = Image.fromarray(np.ascontiguousarray(array))
-    rgb = _to_rgb(pil)
+    rgb = to_rgb(pil)
     if rgb is pil:
         rgb = pil.copy()
     return LoadedImage(rgb, "raw", int(array.nbytes))
@@ -358,10 +287,10 @@ def _from_pil(image: Image.Image, limits: ImageLimits) -> LoadedImage:
     except MemoryError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _bomb_error(image.size, limits) from exc
+        raise bomb_error(image.size, limits) from exc
     except Exception as exc:
-        raise _corrupt((image.format or "image").lower(), exc) from exc
-    rgb = _upright_rgb(image)
+        raise corrupt_error((image.format or "image").lower(), exc) from exc
+    rgb = upright_rgb(image)
     if rgb is image:
         rgb = image.copy()
     check_dimensions(rgb.width, rgb.height, limits)
@@ -372,189 +301,3 @@ def _from_pil(image: Image.Image, limits: ImageLimits) -> LoadedImage:
 def _pixel_buffer_size(image: Image.Image) -> int:
     bytes_per_band = 2 if image.mode.startswith("I;16") else 4 if image.mode in ("I", "F") else 1
     return image.width * image.height * len(image.getbands()) * bytes_per_band
-
-
-# --- decoding ------------------------------------------------------------------------------------------------------
-
-
-def _sniff_isobmff(head: bytes) -> str | None:
-    """HEIF and AVIF share the ISO-BMFF container; the ``ftyp`` box's brands tell them apart."""
-    box_size = int.from_bytes(head[:4], "big")
-    major = head[8:12]
-    compatible = {head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
-    if major in _AVIF_BRANDS or (major in (b"mif1", b"msf1") and compatible & _AVIF_BRANDS):
-        return "avif"
-    if major in _HEIF_BRANDS or compatible & _HEIF_BRANDS:
-        return "heif"
-    return None
-
-
-def _open(data: bytes, fmt: str) -> ImageFile.ImageFile:
-    """Parse the header with the one plugin the magic bytes name (no guessing among plugins)."""
-    plugin = _PILLOW_PLUGIN[fmt]
-    if fmt == "heif":
-        _register_heif()
-    if plugin not in Image.OPEN:
-        Image.init()
-    if plugin not in Image.OPEN:
-        raise InvalidImageFormatError(f"{plugin} images are not supported by this installation of Pillow.")
-    factory = Image.OPEN[plugin][0]
-    try:
-        return factory(io.BytesIO(data), "")
-    except MemoryError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImageSizeError(
-            f"Image has too many pixels: the {fmt.upper()} header declares more than Pillow accepts.",
-            {"format": fmt},
-        ) from exc
-    except Exception as exc:
-        raise _corrupt(fmt, exc) from exc
-
-
-def _register_heif() -> None:
-    try:
-        from pillow_heif import register_heif_opener
-    except ImportError as exc:
-        raise InvalidImageFormatError(
-            "HEIC/HEIF images need the optional pillow-heif package: pip install imagelens[heif]"
-        ) from exc
-    if "HEIF" not in Image.OPEN:
-        register_heif_opener()
-
-
-def _corrupt(fmt: str, exc: BaseException) -> InvalidImageFormatError:
-    return InvalidImageFormatError(
-        f"Input data is not a valid image: the {fmt.upper()} data is truncated or corrupt.",
-        {"format": fmt, "reason": type(exc).__name__},
-    )
-
-
-def _bomb_error(size: tuple[int, int], limits: ImageLimits) -> InvalidImageSizeError:
-    width, height = size
-    return InvalidImageSizeError(
-        f"Image has too many pixels: {width} x {height} = {width * height}; at most {_max_pixels(limits)} are "
-        "accepted.",
-        {"width": width, "height": height, "max_pixels": _max_pixels(limits)},
-    )
-
-
-def _max_pixels(limits: ImageLimits) -> int:
-    pillow_cap = Image.MAX_IMAGE_PIXELS
-    return limits.max_pixels if pillow_cap is None else min(limits.max_pixels, int(pillow_cap))
-
-
-def _webp_canvas_size(data: bytes) -> tuple[int, int] | None:
-    """The declared WebP canvas, read before Pillow's decoder allocates it (None when the chunk is unknown)."""
-    chunk = data[12:16]
-    if chunk == b"VP8X" and len(data) >= 30:
-        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-    if chunk == b"VP8 " and len(data) >= 30 and data[23:26] == b"\x9d\x01\x2a":
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25 and data[20] == 0x2F:
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    return None
-
-
-def _check_ico_entries(data: bytes, limits: ImageLimits) -> None:
-    """Check every ICO entry's embedded image against its directory size, from the bytes.
-
-    Pillow decodes the largest entry while *opening* an ICO, so the embedded PNG or BMP header (which may declare
-    any size, whatever the 1-byte directory says) has to be checked before Pillow sees the file.
-    """
-    count = int.from_bytes(data[4:6], "little")
-    for index in range(count):
-        entry = data[6 + 16 * index : 22 + 16 * index]
-        if len(entry) < 16:
-            raise InvalidImageFormatError("Input data is not a valid image: the ICO directory is truncated.")
-        declared = (entry[0] or 256, entry[1] or 256)
-        offset = int.from_bytes(entry[12:16], "little")
-        embedded = data[offset : offset + 24]
-        if embedded.startswith(b"\x89PNG\r\n\x1a\n") and len(embedded) == 24:
-            width, height = struct.unpack(">II", embedded[16:24])
-            actual = (int(width), int(height))
-        elif len(embedded) >= 12:  # a DIB: BITMAPINFOHEADER width, then height counting the AND mask twice
-            width, height = struct.unpack("<ii", embedded[4:12])
-            actual = (abs(int(width)), abs(int(height)) // 2)
-        else:
-            raise InvalidImageFormatError(
-                "Input data is not a valid image: an ICO entry points outside the file."
-            )
-        if actual != declared:
-            if max(actual) >= limits.max_side or actual[0] * actual[1] > _max_pixels(limits):
-                check_dimensions(*actual, limits)  # a bomb hidden in an icon: refuse it as too large
-            raise InvalidImageFormatError(
-                f"Input data is not a valid image: an ICO entry declares {declared[0]} x {declared[1]} pixels but "
-                f"holds a {actual[0]} x {actual[1]} image."
-            )
-
-
-def _upright_rgb(image: Image.Image) -> Image.Image:
-    """RGB, rotated as its EXIF orientation says. May return ``image`` itself when there is nothing to do."""
-    orientation = _orientation(image)
-    try:
-        rgb = _to_rgb(image)
-    except MemoryError:
-        raise
-    except Exception as exc:
-        raise InvalidImageFormatError(
-            f"Input data is not a valid image: colour mode {image.mode!r} cannot be converted to RGB.",
-            {"mode": image.mode, "reason": type(exc).__name__},
-        ) from exc
-    method = _ORIENTATION_TRANSPOSE.get(orientation)
-    return rgb if method is None else rgb.transpose(method)
-
-
-def _orientation(image: Image.Image) -> int:
-    """The EXIF orientation (1 = upright). Broken EXIF must not reject a good image: it counts as upright."""
-    try:
-        value = image.getexif().get(_EXIF_ORIENTATION, 1)
-        return int(value)
-    except Exception:
-        return 1
-
-
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB; transparency is composited on white (what a viewer shows)."""
-    mode = image.mode
-    if mode == "RGB" and "transparency" not in image.info:
-        return image
-    if mode.startswith("I;16") or mode == "I":
-        return _grey16_to_rgb(image)
-    if mode == "F":
-        return _float_to_rgb(image)
-    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-        return _flatten_on_white(image.convert("RGBA"))
-    return image.convert("RGB")  # 1, L, P, CMYK, YCbCr, RGBX, HSV ...
-
-
-def _grey16_to_rgb(image: Image.Image) -> Image.Image:
-    """16-bit grey to 8-bit by scaling (0..65535 -> 0..255, rounded); Pillow's own convert would clip at 255.
-
-    Mode "I" (32-bit) is what Pillow uses for 16-bit sources too, so it is read as 16-bit, clipped to 0..65535.
-    """
-    values = np.asarray(image).astype(np.int64)
-    values = np.clip(values, 0, 65535)
-    grey = ((values * 255 + 32767) // 65535).astype(np.uint8)
-    return Image.fromarray(grey).convert("RGB")
-
-
-def _float_to_rgb(image: Image.Image) -> Image.Image:
-    """Float images have no agreed white point, so their finite range is stretched to 0..255."""
-    values = np.asarray(image, dtype=np.float64)
-    finite = np.isfinite(values)
-    grey = np.zeros(values.shape, dtype=np.uint8)
-    if finite.any():
-        lo, hi = float(values[finite].min()), float(values[finite].max())
-        if hi > lo:
-            scaled = np.where(finite, (values - lo) / (hi - lo) * 255.0, 0.0)
-            grey = np.rint(scaled).astype(np.uint8)
-    return Image.fromarray(grey).convert("RGB")
-
-
-def _flatten_on_white(rgba: Image.Image) -> Image.Image:
-    background = Image.new("RGB", rgba.size, (255, 255, 255))
-    background.paste(rgba.convert("RGB"), mask=rgba.getchannel("A"))
-    return background

@@ -1,25 +1,22 @@
 """Product-recognition runs: Azure's ``productrecognition/{model}/runs/{run}`` bookkeeping, in memory.
 
-A run is named by its caller, so the store is keyed by ``(model name, run name)``: creating a name that exists is a
-conflict (Azure answers 409), reading or deleting one that does not is not found (404). States move
-``notStarted -> running -> succeeded | failed``. Runs are kept for ``ttl_s`` after creation and at most
-``max_runs`` of them (oldest dropped first), so an unattended server does not grow without bound.
-
-Snapshots are frozen: a reader never sees a run change under it, and the worker thread replaces the whole record.
+A run is named by its caller, so runs are keyed by ``(model name, run name)``: creating a name that exists is a
+conflict (Azure answers 409), reading or deleting one that does not is not found (404). The records, their states
+(``notStarted -> running -> succeeded | failed``), expiry (``ttl_s`` after creation) and bound (``max_runs``, oldest
+dropped first) are :mod:`imagelens.operations`' (the one operation store); this module adds the names and errors.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
+from imagelens.operations import Operation, OperationStatus, OperationStore
 
-RunStatus = Literal["notStarted", "running", "succeeded", "failed"]
+RunStatus = OperationStatus
 MAX_NAME_LENGTH = 255
 
 
@@ -52,82 +49,72 @@ def check_name(value: str, what: str) -> str:
 
 
 class ProductRunStore:
-    def __init__(
-        self, ttl_s: float = 48 * 3600.0, max_runs: int = 1000, clock: Callable[[], float] = time.time
-    ):
-        if ttl_s <= 0 or max_runs < 1:
-            raise ValueError(f"ttl_s must be > 0 and max_runs >= 1, got {ttl_s}, {max_runs}")
-        self.ttl_s, self.max_runs, self._clock = ttl_s, max_runs, clock
-        self._runs: OrderedDict[tuple[str, str], ProductRun] = OrderedDict()
-        self._lock = threading.Lock()
+    """Product-recognition runs over the shared :class:`~imagelens.operations.OperationStore` (kind
+    ``productRecognitionRun``, id ``"{model}/{run}"``: names never hold a slash, so the id is unambiguous).
 
-    def _expire(self) -> None:  # caller holds the lock
-        now = self._clock()
-        while self._runs:
-            oldest = next(iter(self._runs.values()))
-            if now - oldest.created <= self.ttl_s and len(self._runs) <= self.max_runs:
-                break
-            self._runs.popitem(last=False)
+    Without ``store`` it makes its own with ``ttl_s``, ``max_runs`` and ``clock``; with one, those come from it.
+    """
+
+    KIND = "productRecognitionRun"
+
+    def __init__(
+        self,
+        ttl_s: float = 48 * 3600.0,
+        max_runs: int = 1000,
+        clock: Callable[[], float] = time.time,
+        *,
+        store: OperationStore | None = None,
+    ):
+        self._store = store if store is not None else OperationStore(ttl_s, max_runs, clock)
+
+    @staticmethod
+    def _id(model_name: str, run_name: str) -> str:
+        return f"{model_name}/{run_name}"
+
+    def _view(self, op: Operation) -> ProductRun:
+        model_name, _, run_name = op.id.partition("/")
+        return ProductRun(model_name, run_name, op.status, op.created, op.updated, op.result, op.error)
 
     def ensure_free(self, model_name: str, run_name: str) -> None:
         """:class:`ConflictError` when the name is taken for this model (a cheap check before any work)."""
-        with self._lock:
-            self._expire()
-            taken = (model_name, run_name) in self._runs
-        if taken:
+        if self._store.exists(self.KIND, self._id(model_name, run_name)):
             raise _conflict(model_name, run_name)
 
     def create(self, model_name: str, run_name: str) -> ProductRun:
         """A new run in ``notStarted``; :class:`ConflictError` when the name is taken for this model."""
-        key = (check_name(model_name, "model name"), check_name(run_name, "run name"))
-        now = self._clock()
-        with self._lock:
-            self._expire()
-            if key in self._runs:
-                raise _conflict(model_name, run_name)
-            run = ProductRun(model_name, run_name, "notStarted", now, now)
-            self._runs[key] = run
-            self._expire()
-        return run
+        check_name(model_name, "model name")
+        check_name(run_name, "run name")
+        try:
+            op = self._store.create(self.KIND, self._id(model_name, run_name))
+        except ConflictError:
+            raise _conflict(model_name, run_name) from None
+        return self._view(op)
 
     def get(self, model_name: str, run_name: str) -> ProductRun:
-        with self._lock:
-            self._expire()
-            run = self._runs.get((model_name, run_name))
-        if run is None:
-            raise NotFoundError(
-                f"The run '{run_name}' of model '{model_name}' was not found (or has expired)."
-            )
-        return run
+        op = self._store.get(self.KIND, self._id(model_name, run_name))
+        if op is None:
+            raise _not_found(model_name, run_name)
+        return self._view(op)
 
     def delete(self, model_name: str, run_name: str) -> None:
-        with self._lock:
-            run = self._runs.pop((model_name, run_name), None)
-        if run is None:
-            raise NotFoundError(
-                f"The run '{run_name}' of model '{model_name}' was not found (or has expired)."
-            )
-
-    def _update(self, model_name: str, run_name: str, **changes: Any) -> None:
-        """Replace the record; a run deleted meanwhile stays deleted (its worker's result is dropped)."""
-        with self._lock:
-            run = self._runs.get((model_name, run_name))
-            if run is not None:
-                self._runs[(model_name, run_name)] = replace(run, updated=self._clock(), **changes)
+        if not self._store.delete(self.KIND, self._id(model_name, run_name)):
+            raise _not_found(model_name, run_name)
 
     def mark_running(self, model_name: str, run_name: str) -> None:
-        self._update(model_name, run_name, status="running")
+        self._store.mark_running(self.KIND, self._id(model_name, run_name))
 
     def succeed(self, model_name: str, run_name: str, result: dict[str, Any]) -> None:
-        self._update(model_name, run_name, status="succeeded", result=result)
+        self._store.succeed(self.KIND, self._id(model_name, run_name), result)
 
     def fail(self, model_name: str, run_name: str, error: dict[str, Any]) -> None:
-        self._update(model_name, run_name, status="failed", error=error)
+        self._store.fail(self.KIND, self._id(model_name, run_name), error)
 
     def __len__(self) -> int:
-        with self._lock:
-            self._expire()
-            return len(self._runs)
+        return self._store.count(self.KIND)
+
+
+def _not_found(model_name: str, run_name: str) -> NotFoundError:
+    return NotFoundError(f"The run '{run_name}' of model '{model_name}' was not found (or has expired).")
 
 
 def _conflict(model_name: str, run_name: str) -> ConflictError:

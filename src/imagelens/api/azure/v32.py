@@ -1,47 +1,53 @@
 """Computer Vision 3.2 under ``/vision/v3.2``: read (async), ocr, generateThumbnail, areaOfInterest, models, and
 the analyze family. A visual feature whose capability has not landed answers NotSupportedVisualFeature; celebrity
-recognition is declined by design (no face identification)."""
+recognition is declined by design (no face identification). Which features each name needs is
+:mod:`imagelens.azure.features`'; the bodies are :mod:`imagelens.azure.v32`'s."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from imagelens.analyzer import Analyzer
 from imagelens.api.body import image_source
+from imagelens.api.openapi import route_extra
+from imagelens.api.schemas import (
+    AreaOfInterestResult32,
+    DetectResult32,
+    ImageAnalysis32,
+    ImageDescriptionResult32,
+    ListModelsResult32,
+    OcrResult32,
+    ReadOperationResult32,
+    TagResult32,
+    error_responses,
+)
+from imagelens.azure import features as azure_features
 from imagelens.azure import params
 from imagelens.azure import v32 as wire32
 from imagelens.errors import (
     ImageLensError,
-    InvalidArgumentError,
     NotFoundError,
     NotSupportedFeatureError,
     NotSupportedVisualFeatureError,
 )
 from imagelens.features.base import AnalysisOptions
+from imagelens.io import LoadedImage
 
 router = APIRouter(tags=["Computer Vision 3.2"])
 
-# v3.2 visualFeatures -> the imagelens features they need (None: not built yet)
-VISUAL_FEATURES_32: dict[str, tuple[str, ...] | None] = {
-    "categories": None,
-    "tags": ("tags",),
-    "description": ("caption", "tags"),
-    "faces": ("faces",),
-    "imagetype": None,
-    "color": ("color",),
-    "adult": None,
-    "objects": ("objects",),
-    "brands": None,
-}
-DETAILS_32 = {"celebrities", "landmarks"}
-CELEBRITIES_DECLINED = (
-    "Celebrity recognition is declined by design: imagelens never identifies people from their faces."
-)
+READ_KIND = "read"  # the operation store's kind for read/analyze results
+
+Language = Annotated[str | None, Query(description="Language of the results (BCP-47), default en.")]
+_ERRORS = error_responses(400, 500, 503)
+
+
+def _ok(model: type) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model}, **_ERRORS}
 
 
 def _analyzer(request: Request) -> Analyzer:
@@ -49,55 +55,22 @@ def _analyzer(request: Request) -> Analyzer:
     return analyzer
 
 
-async def _load(request: Request) -> Any:
+async def _load(request: Request) -> LoadedImage:
     analyzer = _analyzer(request)
     source = await image_source(request, analyzer.settings.limits.max_bytes)
-    return await request.app.state.pool.run(lambda: analyzer.load(source))
+    image: LoadedImage = await request.app.state.pool.run(lambda: analyzer.load(source))
+    return image
 
 
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
-def _check_details(details: list[str]) -> None:
-    for detail in details:
-        lowered = detail.lower()
-        if lowered == "celebrities":
-            raise NotSupportedFeatureError(CELEBRITIES_DECLINED)
-        if lowered not in DETAILS_32:
-            raise InvalidArgumentError(f"The detail '{detail}' is not valid. Valid: Celebrities, Landmarks.")
-        raise NotSupportedVisualFeatureError(
-            "The 'Landmarks' detail is not supported by this imagelens version yet."
-        )
-
-
-def _plan(features: list[str]) -> tuple[list[str], list[str]]:
-    """v3.2 visual features (lower-case) and the imagelens features that compute them."""
-    if not features:
-        raise InvalidArgumentError("At least one visual feature must be given in 'visualFeatures'.")
-    wanted: list[str] = []
-    tokens: list[str] = []
-    for feature in features:
-        key = feature.lower()
-        if key not in VISUAL_FEATURES_32:
-            raise InvalidArgumentError(
-                f"The visual feature '{feature}' is not valid. Valid: Categories, Tags, Description, Faces, "
-                "ImageType, Color, Adult, Objects, Brands."
-            )
-        needs = VISUAL_FEATURES_32[key]
-        if needs is None:
-            raise NotSupportedVisualFeatureError(
-                f"The visual feature '{feature}' is not supported by this imagelens version yet."
-            )
-        wanted.append(key)
-        tokens.extend(t for t in needs if t not in tokens)
-    return wanted, tokens
-
-
-async def _run(request: Request, features: list[str], max_candidates: int = 1) -> JSONResponse:
-    q = request.query_params
-    language = params.check_language(q.get("language"))
-    wanted, tokens = _plan(features)
+async def _run(
+    request: Request, features: list[str], language: str | None, max_candidates: int = 1
+) -> JSONResponse:
+    language = params.check_language(language)
+    wanted, tokens = azure_features.plan_visual_features_32(features)
     analyzer = _analyzer(request)
     image = await _load(request)
     options = AnalysisOptions(language=language)
@@ -105,64 +78,125 @@ async def _run(request: Request, features: list[str], max_candidates: int = 1) -
     return JSONResponse(wire32.analysis_json(result, request.state.request_id, wanted, max_candidates))
 
 
-@router.post("/analyze")
-async def analyze(request: Request) -> JSONResponse:
-    q = request.query_params
-    _check_details(_split(q.get("details")))
-    return await _run(request, _split(q.get("visualFeatures")))
+@router.post(
+    "/analyze",
+    summary="Analyze an image (Computer Vision 3.2)",
+    response_model=None,
+    responses=_ok(ImageAnalysis32),
+    openapi_extra=route_extra("visualFeatures"),
+)
+async def analyze(
+    request: Request,
+    visual_features: Annotated[
+        str | None,
+        Query(
+            alias="visualFeatures",
+            description="Comma-separated: " + ", ".join(azure_features.VISUAL_FEATURES_32_NAMES) + ".",
+            examples=["Description,Objects"],
+        ),
+    ] = None,
+    details: Annotated[
+        str | None, Query(description="Celebrities (declined by design) or Landmarks (not built yet).")
+    ] = None,
+    language: Language = None,
+) -> JSONResponse:
+    azure_features.check_details_32(_split(details))
+    return await _run(request, _split(visual_features), language)
 
 
-@router.post("/describe")
-async def describe(request: Request) -> JSONResponse:
-    max_candidates = params.parse_int(
-        request.query_params.get("maxCandidates"), "maxCandidates", 1, 10, default=1
-    )
-    return await _run(request, ["Description"], max_candidates)
+@router.post(
+    "/describe",
+    summary="Describe an image",
+    response_model=None,
+    responses=_ok(ImageDescriptionResult32),
+    openapi_extra=route_extra(),
+)
+async def describe(
+    request: Request,
+    max_candidates: Annotated[
+        str | None, Query(alias="maxCandidates", description="1 to 10 (default 1).")
+    ] = None,
+    language: Language = None,
+) -> JSONResponse:
+    count = params.parse_int(max_candidates, "maxCandidates", 1, 10, default=1)
+    return await _run(request, ["Description"], language, count)
 
 
-@router.post("/tag")
-async def tag(request: Request) -> JSONResponse:
-    return await _run(request, ["Tags"])
+@router.post(
+    "/tag",
+    summary="Tag an image",
+    response_model=None,
+    responses=_ok(TagResult32),
+    openapi_extra=route_extra(),
+)
+async def tag(request: Request, language: Language = None) -> JSONResponse:
+    return await _run(request, ["Tags"], language)
 
 
-@router.post("/detect")
-async def detect(request: Request) -> JSONResponse:
-    return await _run(request, ["Objects"])
+@router.post(
+    "/detect",
+    summary="Detect objects",
+    response_model=None,
+    responses=_ok(DetectResult32),
+    openapi_extra=route_extra(),
+)
+async def detect(request: Request, language: Language = None) -> JSONResponse:
+    return await _run(request, ["Objects"], language)
 
 
-@router.post("/ocr")
-async def ocr(request: Request) -> JSONResponse:
-    q = request.query_params
-    language = q.get("language") or "unk"
-    params.parse_bool(q.get("detectOrientation"), "detectOrientation")
+@router.post(
+    "/ocr",
+    summary="Printed text (legacy OCR)",
+    response_model=None,
+    responses=_ok(OcrResult32),
+    openapi_extra=route_extra(),
+)
+async def ocr(
+    request: Request,
+    language: Annotated[str | None, Query(description="The language of the text, default unk.")] = None,
+    detect_orientation: Annotated[
+        str | None, Query(alias="detectOrientation", description="true or false.")
+    ] = None,
+) -> JSONResponse:
+    params.parse_bool(detect_orientation, "detectOrientation")
     analyzer = _analyzer(request)
     image = await _load(request)
     result = await request.app.state.pool.run(lambda: analyzer.analyze(image, ["read"]))
     assert result.read is not None
-    return JSONResponse(wire32.legacy_ocr_json(result.read, language))
+    return JSONResponse(wire32.legacy_ocr_json(result.read, language or "unk"))
 
 
-@router.post("/read/analyze", status_code=202)
-async def read_analyze(request: Request) -> Response:
-    q = request.query_params
-    params.check_language(q.get("language"))
+@router.post(
+    "/read/analyze",
+    status_code=202,
+    summary="Start reading text; poll the Operation-Location header",
+    response_model=None,
+    responses={
+        202: {
+            "description": "Accepted: poll the URL in Operation-Location.",
+            "headers": {"Operation-Location": {"schema": {"type": "string", "format": "uri"}}},
+        },
+        **_ERRORS,
+    },
+    openapi_extra=route_extra(),
+)
+async def read_analyze(request: Request, language: Language = None) -> Response:
+    params.check_language(language)
     analyzer = _analyzer(request)
     # Bad input (unreachable URL, bad image) fails synchronously, as Azure's does, instead of a 202 then "failed".
     image = await _load(request)
     store = request.app.state.operations
     op_id = str(uuid.uuid4())
-    store.create(op_id)
+    store.create(READ_KIND, op_id)
 
     def work() -> None:
-        store.update(op_id, status="running")
+        store.mark_running(READ_KIND, op_id)
         try:
             result = analyzer.analyze(image, ["read"], AnalysisOptions())
             assert result.read is not None
-            store.update(
-                op_id, status="succeeded", result=wire32.read_results_json(result.read, result.metadata)
-            )
+            store.succeed(READ_KIND, op_id, wire32.read_results_json(result.read, result.metadata))
         except ImageLensError as error:
-            store.update(op_id, status="failed", error=error.to_azure()["error"])
+            store.fail(READ_KIND, op_id, error.to_azure()["error"])
 
     tasks: set[asyncio.Task[None]] = request.app.state.background_tasks
     task = asyncio.create_task(request.app.state.pool.run(work))
@@ -172,69 +206,87 @@ async def read_analyze(request: Request) -> Response:
     return Response(status_code=202, headers={"Operation-Location": location})
 
 
-@router.get("/read/analyzeResults/{operation_id}", name="read_result")
+@router.get(
+    "/read/analyzeResults/{operation_id}",
+    name="read_result",
+    summary="The status and, once succeeded, the result of a read",
+    response_model=None,
+    responses={200: {"model": ReadOperationResult32}, **error_responses(404)},
+)
 @router.get("/read/operations/{operation_id}", name="read_operation_alias", include_in_schema=False)
 async def read_result(request: Request, operation_id: str) -> JSONResponse:
-    op = request.app.state.operations.get(operation_id)
+    op = request.app.state.operations.get(READ_KIND, operation_id)
     if op is None:
         raise NotFoundError(f"The operation '{operation_id}' was not found (or its result has expired).")
-    body: dict[str, Any] = {
-        "status": op.status,
-        "createdDateTime": wire32.timestamp(op.created),
-        "lastUpdatedDateTime": wire32.timestamp(op.updated),
-    }
-    if op.status == "succeeded":
-        body["analyzeResult"] = op.result
-    if op.error is not None:
-        body["error"] = op.error
-    return JSONResponse(body)
+    return JSONResponse(wire32.read_operation_json(op))
 
 
-@router.post("/generateThumbnail")
-async def generate_thumbnail(request: Request) -> Response:
-    from imagelens.cropping import thumbnail
+@router.post(
+    "/generateThumbnail",
+    summary="A thumbnail of exactly width x height",
+    response_model=None,
+    responses={
+        200: {
+            "description": "The JPEG thumbnail.",
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **_ERRORS,
+    },
+    openapi_extra=route_extra("width", "height"),
+)
+async def generate_thumbnail(
+    request: Request,
+    width: Annotated[str | None, Query(description="1 to 1024 pixels.")] = None,
+    height: Annotated[str | None, Query(description="1 to 1024 pixels.")] = None,
+    smart_cropping: Annotated[
+        str | None, Query(alias="smartCropping", description="true: crop around the important content first.")
+    ] = None,
+) -> Response:
     from imagelens.io.encode import encode_image
 
-    q = request.query_params
-    width = params.parse_int(q.get("width"), "width", 1, 1024)
-    height = params.parse_int(q.get("height"), "height", 1, 1024)
-    smart = params.parse_bool(q.get("smartCropping"), "smartCropping")
+    w = params.parse_int(width, "width", 1, 1024)
+    h = params.parse_int(height, "height", 1, 1024)
+    smart = params.parse_bool(smart_cropping, "smartCropping")
+    analyzer = _analyzer(request)
     image = await _load(request)
-    data = await request.app.state.pool.run(
-        lambda: encode_image(thumbnail(image.array(), width, height, smart=smart), "jpeg")
-    )
+
+    def work() -> bytes:
+        return encode_image(analyzer.thumbnail(image, w, h, smart=smart).pixels, "jpeg")
+
+    data = await request.app.state.pool.run(work)
     return Response(content=data, media_type="image/jpeg")
 
 
-@router.post("/areaOfInterest")
+@router.post(
+    "/areaOfInterest",
+    summary="The box around the image's important content",
+    response_model=None,
+    responses=_ok(AreaOfInterestResult32),
+    openapi_extra=route_extra(),
+)
 async def area_of_interest(request: Request) -> JSONResponse:
-    from imagelens.azure.analysis import box_json
-    from imagelens.cropping import area_of_interest as aoi
-    from imagelens.types import ImageMetadata
-
+    analyzer = _analyzer(request)
     image = await _load(request)
-    box = await request.app.state.pool.run(lambda: aoi(image.array()))
-    metadata = ImageMetadata(image.width, image.height, image.format)
-    return JSONResponse(
-        {
-            "areaOfInterest": box_json(box, image.width, image.height),
-            "requestId": request.state.request_id,
-            "metadata": wire32.metadata_json(metadata),
-            "modelVersion": "imagelens-2021-04-01",
-        }
-    )
+    result = await request.app.state.pool.run(lambda: analyzer.area_of_interest(image))
+    return JSONResponse(wire32.area_of_interest_json(result.box, result.metadata, request.state.request_id))
 
 
-@router.get("/models")
+@router.get("/models", summary="Domain models", response_model=None, responses=_ok(ListModelsResult32))
 async def list_models() -> JSONResponse:
     # Domain models available here: none yet (celebrities is declined by design, landmarks not built).
     return JSONResponse({"models": []})
 
 
-@router.post("/models/{model}/analyze")
+@router.post(
+    "/models/{model}/analyze",
+    summary="Analyze with a domain model (none available here)",
+    response_model=None,
+    responses=error_responses(400, 404),
+    openapi_extra=route_extra(),
+)
 async def analyze_domain(request: Request, model: str) -> JSONResponse:
     if model.lower() == "celebrities":
-        raise NotSupportedFeatureError(CELEBRITIES_DECLINED)
+        raise NotSupportedFeatureError(azure_features.CELEBRITIES_DECLINED)
     if model.lower() == "landmarks":
         raise NotSupportedVisualFeatureError(
             "The 'landmarks' model is not supported by this imagelens version yet."

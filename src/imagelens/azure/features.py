@@ -1,0 +1,99 @@
+"""Which registry features each Azure surface names, derived from :mod:`imagelens.features.registry`.
+
+- Image Analysis 4.0 ``features=``: the registry entries marked ``azure_40`` (:data:`FEATURES_40`), under their
+  registry names (Azure's own spelling);
+- Computer Vision 3.2 ``visualFeatures=``: :data:`VISUAL_FEATURES_32` maps each of Azure's names to the registry
+  features that compute it (``None``: not built here yet); 3.2's ``read``/``ocr`` routes use ``read`` directly.
+
+Every name on the right-hand side is a registry name, and every registry feature is reachable from at least one
+surface (tests check both).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import MappingProxyType
+
+from imagelens.errors import InvalidArgumentError, NotSupportedFeatureError, NotSupportedVisualFeatureError
+from imagelens.features.registry import FEATURES_40
+
+__all__ = [
+    "CELEBRITIES_DECLINED",
+    "DETAILS_32",
+    "FEATURES_40",
+    "ROUTE_FEATURES_32",
+    "VISUAL_FEATURES_32",
+    "VISUAL_FEATURES_32_NAMES",
+    "check_details_32",
+    "check_features_40",
+    "plan_visual_features_32",
+]
+
+# Azure's 3.2 visualFeatures (its spelling, for messages) -> the registry features they need (None: not built yet).
+_VISUAL_FEATURES_32: dict[str, tuple[str, ...] | None] = {
+    "Categories": None,
+    "Tags": ("tags",),
+    "Description": ("caption", "tags"),
+    "Faces": ("faces",),
+    "ImageType": None,
+    "Color": ("color",),
+    "Adult": None,
+    "Objects": ("objects",),
+    "Brands": None,
+}
+#: Azure's 3.2 ``visualFeatures`` names, as it spells them.
+VISUAL_FEATURES_32_NAMES: tuple[str, ...] = tuple(_VISUAL_FEATURES_32)
+#: lower-cased 3.2 ``visualFeatures`` name -> the registry features it needs (``None``: not built here yet).
+VISUAL_FEATURES_32: MappingProxyType[str, tuple[str, ...] | None] = MappingProxyType(
+    {name.lower(): needs for name, needs in _VISUAL_FEATURES_32.items()}
+)
+#: 3.2 routes that run one registry feature directly (``POST /ocr`` and ``POST /read/analyze``).
+ROUTE_FEATURES_32: MappingProxyType[str, str] = MappingProxyType({"ocr": "read", "read/analyze": "read"})
+DETAILS_32 = ("Celebrities", "Landmarks")
+CELEBRITIES_DECLINED = (
+    "Celebrity recognition is declined by design: imagelens never identifies people from their faces."
+)
+
+
+def check_features_40(names: Iterable[str]) -> None:
+    """NotSupportedVisualFeatureError for a registry feature that Azure 4.0 does not have (faces, color)."""
+    for name in names:
+        if name not in FEATURES_40:
+            raise NotSupportedVisualFeatureError(
+                f"The visual feature '{name}' is not valid for Image Analysis 4.0. Valid: {', '.join(FEATURES_40)}."
+            )
+
+
+def check_details_32(details: Iterable[str]) -> None:
+    """3.2 ``details=``: celebrities are declined by design, landmarks are not built yet."""
+    for detail in details:
+        lowered = detail.lower()
+        if lowered == "celebrities":
+            raise NotSupportedFeatureError(CELEBRITIES_DECLINED)
+        if lowered not in {d.lower() for d in DETAILS_32}:
+            raise InvalidArgumentError(f"The detail '{detail}' is not valid. Valid: {', '.join(DETAILS_32)}.")
+        raise NotSupportedVisualFeatureError(
+            "The 'Landmarks' detail is not supported by this imagelens version yet."
+        )
+
+
+def plan_visual_features_32(features: Iterable[str]) -> tuple[list[str], list[str]]:
+    """3.2 visual features -> (their lower-cased names, the registry features that compute them, in order)."""
+    wanted: list[str] = []
+    tokens: list[str] = []
+    for feature in features:
+        key = feature.lower()
+        if key not in VISUAL_FEATURES_32:
+            raise InvalidArgumentError(
+                f"The visual feature '{feature}' is not valid. Valid: {', '.join(VISUAL_FEATURES_32_NAMES)}."
+            )
+        needs = VISUAL_FEATURES_32[key]
+        if needs is None:
+            raise NotSupportedVisualFeatureError(
+                f"The visual feature '{feature}' is not supported by this imagelens version yet."
+            )
+        wanted.append(key)
+        tokens.extend(t for t in needs if t not in tokens)
+    if not wanted:
+        raise InvalidArgumentError("At least one visual feature must be given in 'visualFeatures'.")
+    return wanted, tokens
