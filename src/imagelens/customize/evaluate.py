@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from imagelens.config import Settings
-from imagelens.customize.dataset import Dataset
 from imagelens.customize.metrics import ClassificationMetrics, DetectionMetrics
+from imagelens.customize.records import Dataset
 from imagelens.errors import ConflictError
 from imagelens.models.hub import ModelHub
 from imagelens.store.base import CustomizationStore, ModelRecord

@@ -30,13 +30,14 @@ import numpy as np
 import numpy.typing as npt
 
 from imagelens.customize.control import Deadline, NoControl, TrainingControl
-from imagelens.customize.dataset import Dataset, ImageRecord, split_dataset
 from imagelens.customize.metrics import (
     DetectionGroundTruth,
     DetectionMetrics,
     DetectionPredictions,
     evaluate_detection,
 )
+from imagelens.customize.records import Dataset, ImageRecord
+from imagelens.customize.splitting import split_dataset
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.adapters.custom_detector import DETECTOR_META
 from imagelens.models.adapters.rtdetr import PREPROCESSOR_FILE, ImageProcessing, decode_detections
