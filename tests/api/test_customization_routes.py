@@ -16,7 +16,7 @@ from PIL import Image
 from imagelens.api.app import create_app
 from imagelens.api.azure import customization
 from imagelens.config import Settings
-from imagelens.customize.jobs import new_model_record
+from imagelens.customize.job_state import new_model_record
 from imagelens.models.adapters.custom_detector import CustomDetectorAdapter
 from imagelens.models.spec import ModelSpec, PackageSource, Role
 from imagelens.store import open_store

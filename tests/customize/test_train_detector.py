@@ -12,9 +12,10 @@ import pytest
 from imagelens.config import Settings
 from imagelens.customize.control import TrainingInterrupted
 from imagelens.customize.dataset import import_dataset
+from imagelens.customize.detector_data import augment
 from imagelens.customize.metrics import DetectionGroundTruth, DetectionPredictions, evaluate_detection
 from imagelens.customize.sources import load_rgb
-from imagelens.customize.train_detector import CHECKPOINT, DetectorConfig, augment, train_detector
+from imagelens.customize.train_detector import CHECKPOINT, DetectorConfig, train_detector
 from imagelens.models.adapters.custom_detector import CustomDetectorAdapter
 from imagelens.models.spec import ModelSpec, PackageSource, Role
 

@@ -36,7 +36,8 @@ from imagelens.customize.metrics import ClassificationMetrics, evaluate_classifi
 from imagelens.customize.records import Dataset, ImageRecord
 from imagelens.customize.splitting import split_dataset
 from imagelens.errors import InvalidArgumentError
-from imagelens.models.adapters.custom_classifier import ClassifierHead, softmax
+from imagelens.models.adapters.custom_classifier import ClassifierHead
+from imagelens.numeric import softmax
 
 FloatArray = npt.NDArray[np.float32]
 EMBEDDINGS_CACHE = "embeddings.npz"
