@@ -35,8 +35,8 @@ from imagelens.customize.dataset import import_dataset, load_classification_csv,
 from imagelens.customize.sources import load_rgb
 from imagelens.customize.train_classifier import ClassifierConfig, train_classifier
 from imagelens.customize.train_detector import DetectorConfig, train_detector
-from imagelens.models.adapters.custom_classifier import softmax
 from imagelens.models.hub import ModelHub
+from imagelens.numeric import softmax
 from imagelens.testing.tiny_models import write_tiny_models
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -17,9 +17,9 @@ from imagelens.calibration import (
     expected_calibration_error,
     fit_platt,
     fit_tag_calibration,
-    sigmoid,
 )
 from imagelens.errors import InvalidArgumentError
+from imagelens.numeric import sigmoid
 
 
 def test_sigmoid_is_exact_and_does_not_overflow() -> None:
@@ -158,3 +158,23 @@ def test_caption_labels_match_whole_words_and_plurals() -> None:
     assert labels.shape == (2, len(tags))
     assert [t for t, y in zip(tags, labels[0], strict=True) if y] == ["dog", "beach", "man", "frisbee"]
     assert [t for t, y in zip(tags, labels[1], strict=True) if y] == ["city street", "street", "puppy"]
+
+
+def test_one_ece_serves_tags_and_custom_classifiers() -> None:
+    """ECE has one home: the classifier metrics' calibration is :func:`reliability_diagram` on the top-1
+    confidence, and bins are right-closed everywhere (0.5 with two bins lies in the first)."""
+    import imagelens.calibration
+    import imagelens.numeric
+    from imagelens.calibration import reliability_diagram
+    from imagelens.customize.metrics import evaluate_classification
+
+    assert imagelens.calibration.sigmoid is imagelens.numeric.sigmoid  # no second sigmoid
+    assert expected_calibration_error([0.5, 0.6], [1, 0], n_bins=2) == pytest.approx((0.5 + 0.6) / 2)
+    rng = np.random.default_rng(3)
+    scores = rng.dirichlet(np.ones(4), size=50)
+    labels = rng.integers(0, 4, size=50)
+    m = evaluate_classification(labels, scores, n_bins=15)
+    correct = scores.argmax(axis=1) == labels
+    ece, bins = reliability_diagram(scores.max(axis=1), correct, n_bins=15)
+    assert m.calibration_ece == ece == expected_calibration_error(scores.max(axis=1), correct, n_bins=15)
+    assert m.calibration_bins == bins

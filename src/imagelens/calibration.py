@@ -36,23 +36,13 @@ import numpy as np
 import numpy.typing as npt
 
 from imagelens.errors import ImageLensError, InvalidArgumentError
+from imagelens.numeric import sigmoid
 
 FloatArray = npt.NDArray[np.float64]
 
 #: The file the tagger reads, next to the model's weights, when it exists (it overrides ``spec.options``).
 CALIBRATION_FILE = "imagelens_tag_calibration.json"
 _FORMAT = "imagelens.tag-calibration/1"
-
-
-def sigmoid(x: npt.ArrayLike) -> FloatArray:
-    """``1 / (1 + exp(-x))`` without overflow for large ``|x|``."""
-    z = np.asarray(x, dtype=np.float64)
-    out = np.empty_like(z)
-    pos = z >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
-    ez = np.exp(z[~pos])
-    out[~pos] = ez / (1.0 + ez)
-    return out
 
 
 def _log1p_exp(z: FloatArray) -> FloatArray:
@@ -277,8 +267,30 @@ def fit_tag_calibration(
 # --- how good is a calibration -----------------------------------------------------------------------------------
 
 
-def expected_calibration_error(probs: npt.ArrayLike, labels: npt.ArrayLike, n_bins: int = 10) -> float:
-    """ECE: the size-weighted mean of ``|mean(prob) - mean(label)|`` over equal-width probability bins."""
+@dataclass(frozen=True, slots=True)
+class CalibrationBin:
+    """One bin ``(lower, upper]`` of a reliability diagram (the first bin also holds probability 0).
+
+    ``accuracy`` is the mean label (the fraction correct) and ``confidence`` the mean probability of the bin's
+    examples; both are ``None`` for an empty bin.
+    """
+
+    lower: float
+    upper: float
+    count: int
+    accuracy: float | None
+    confidence: float | None
+
+
+def reliability_diagram(
+    probs: npt.ArrayLike, labels: npt.ArrayLike, n_bins: int = 10
+) -> tuple[float, tuple[CalibrationBin, ...]]:
+    """Expected calibration error and the bins it is computed from.
+
+    ECE is ``sum_b (n_b / N) |mean(label)_b - mean(prob)_b|`` over ``n_bins`` equal-width bins ``(lower, upper]``
+    as in Guo et al. (2017); probability 0 goes to the first bin instead of nowhere. ``labels`` are 0/1 (or
+    booleans): whether the tag applies, or whether a classifier's top-1 answer was right for its top-1 confidence.
+    """
     p = np.asarray(probs, dtype=np.float64).ravel()
     y = np.asarray(labels, dtype=np.float64).ravel()
     if p.shape != y.shape or p.size == 0:
@@ -287,12 +299,27 @@ def expected_calibration_error(probs: npt.ArrayLike, labels: npt.ArrayLike, n_bi
         )
     if n_bins < 1:
         raise InvalidArgumentError(f"n_bins must be >= 1, got {n_bins}")
-    bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    total = 0.0
-    for k in np.unique(bins):
-        mask = bins == k
-        total += mask.sum() * abs(p[mask].mean() - y[mask].mean())
-    return float(total / p.size)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.searchsorted(edges[1:-1], p, side="left")
+    ece = 0.0
+    bins: list[CalibrationBin] = []
+    for b in range(n_bins):
+        mask = which == b
+        count = int(np.count_nonzero(mask))
+        if count:
+            acc = float(np.mean(y[mask]))
+            conf = float(np.mean(p[mask]))
+            ece += count / p.size * abs(acc - conf)
+            bins.append(CalibrationBin(float(edges[b]), float(edges[b + 1]), count, acc, conf))
+        else:
+            bins.append(CalibrationBin(float(edges[b]), float(edges[b + 1]), 0, None, None))
+    return float(ece), tuple(bins)
+
+
+def expected_calibration_error(probs: npt.ArrayLike, labels: npt.ArrayLike, n_bins: int = 10) -> float:
+    """ECE: the size-weighted mean of ``|mean(prob) - mean(label)|`` over equal-width probability bins
+    (see :func:`reliability_diagram` for the bins)."""
+    return reliability_diagram(probs, labels, n_bins)[0]
 
 
 def brier_score(probs: npt.ArrayLike, labels: npt.ArrayLike) -> float:

@@ -16,7 +16,7 @@ from PIL import Image
 from imagelens.api.app import create_app
 from imagelens.api.azure import customization
 from imagelens.config import Settings
-from imagelens.customize.jobs import new_model_record
+from imagelens.customize.job_state import new_model_record
 from imagelens.models.adapters.custom_detector import CustomDetectorAdapter
 from imagelens.models.spec import ModelSpec, PackageSource, Role
 from imagelens.store import open_store
@@ -276,3 +276,36 @@ def test_analyze_needs_features_or_a_model(client: TestClient) -> None:
     image = _png(np.zeros((64, 64, 3), np.uint8))
     r = client.post(f"{ANALYZE}?{V}", content=image, headers=OCTET)
     assert "model-name" in assert_azure_error(r, 400, "InvalidRequest")["error"]["message"]
+
+
+def test_a_failed_model_is_trained_again_with_put_but_a_succeeded_one_is_a_conflict(
+    client: TestClient, settings: Settings
+) -> None:
+    """Regression: PUT /models/{name} answered 409 for a name whose training had failed, for good."""
+    assert settings.data_dir is not None
+    write_classification(settings.data_dir, per_class=3, name="train.json")
+    body = {"annotationKind": "imageClassification", "annotationFileUris": ["train.json"]}
+    assert client.put(f"/computervision/datasets/train?{V}", json=body).status_code == 200
+    store = open_store(settings)
+    store.create_model(new_model_record("colours", "Generic-Classifier", "gone", 1.0))
+    store.update_model("colours", status="failed", error={"code": "NotFound", "message": "no dataset"})
+    assert client.get(f"/computervision/models/colours?{V}").json()["status"] == "failed"
+    train = {
+        "trainingParameters": {
+            "trainingDatasetName": "train",
+            "timeBudgetInHours": 1,
+            "modelKind": "Generic-Classifier",
+        }
+    }
+    r = client.put(f"/computervision/models/colours?{V}", json=train)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] in ("notStarted", "training") and "error" not in r.json()
+    model = _poll(client, "/computervision/models/colours")
+    assert model["status"] == "succeeded", model
+    assert 0.0 <= model["modelPerformance"]["accuracyTop1"] <= 1.0
+    r = client.put(f"/computervision/models/colours?{V}", json=train)
+    assert "delete it" in assert_azure_error(r, 409, "Conflict")["error"]["message"]
+    store.create_model(new_model_record("busy", "Generic-Classifier", "train", 1.0))
+    store.update_model("busy", status="training", owner="elsewhere:1:x", heartbeat=time.time())
+    r = client.put(f"/computervision/models/busy?{V}", json=train)
+    assert "cancel it" in assert_azure_error(r, 409, "Conflict")["error"]["message"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from imagelens.calibration import reliability_diagram
 from imagelens.customize.metrics import (
     average_precision,
-    calibration,
     evaluate_classification,
     evaluate_coco_classification,
 )
@@ -60,7 +60,7 @@ def test_ece_on_fixed_scores() -> None:
 
 
 def test_ece_bins_are_right_closed_and_zero_lands_in_the_first() -> None:
-    ece, bins = calibration(np.array([0.0, 1.0, 0.2]), np.array([False, True, True]), n_bins=5)
+    ece, bins = reliability_diagram(np.array([0.0, 1.0, 0.2]), np.array([False, True, True]), n_bins=5)
     # 0.0 -> bin 0 (kept, not dropped); 0.2 -> (0, 0.2] -> bin 0 as well; 1.0 -> last bin.
     assert [b.count for b in bins] == [2, 0, 0, 0, 1]
     assert ece == pytest.approx(2 / 3 * abs(0.5 - 0.1))

@@ -56,7 +56,9 @@ def test_customize_modules_import_light() -> None:
         "import sys\n"
         "import imagelens.customize, imagelens.customize.dataset, imagelens.customize.coco\n"
         "import imagelens.customize.metrics, imagelens.customize.active, imagelens.customize.plots\n"
-        "import imagelens.cli.evaluate, imagelens.cli.dataset\n"
+        "import imagelens.customize.records, imagelens.customize.validation, imagelens.customize.splitting\n"
+        "import imagelens.customize.csv_dataset, imagelens.customize.job_state, imagelens.azure.customization\n"
+        "import imagelens.cli.evaluate, imagelens.cli.dataset, imagelens.cli.train\n"
         "heavy = ('matplotlib', 'pycocotools', 'cv2', 'torch', 'onnxruntime', 'PIL.Image', 'scipy', 'rich.table')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )

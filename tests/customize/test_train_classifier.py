@@ -18,9 +18,10 @@ from imagelens.customize.train_classifier import (
     train_classifier,
 )
 from imagelens.errors import InvalidArgumentError
-from imagelens.models.adapters.custom_classifier import ClassifierHead, CustomClassifierAdapter, softmax
+from imagelens.models.adapters.custom_classifier import ClassifierHead, CustomClassifierAdapter
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import ModelSpec, PackageSource, Role
+from imagelens.numeric import softmax
 
 from .test_training_data import COLOURS, colour_image, write_classification, write_detection
 

@@ -12,9 +12,10 @@ import pytest
 from imagelens.config import Settings
 from imagelens.customize.control import TrainingInterrupted
 from imagelens.customize.dataset import import_dataset
+from imagelens.customize.detector_data import augment
 from imagelens.customize.metrics import DetectionGroundTruth, DetectionPredictions, evaluate_detection
 from imagelens.customize.sources import load_rgb
-from imagelens.customize.train_detector import CHECKPOINT, DetectorConfig, augment, train_detector
+from imagelens.customize.train_detector import CHECKPOINT, DetectorConfig, train_detector
 from imagelens.models.adapters.custom_detector import CustomDetectorAdapter
 from imagelens.models.spec import ModelSpec, PackageSource, Role
 
@@ -167,3 +168,37 @@ def test_augmentation_keeps_boxes_valid(seed: int) -> None:
     assert np.all(nb[:, 0] + nb[:, 2] <= w + 1e-9) and np.all(nb[:, 1] + nb[:, 3] <= h + 1e-9)
     assert np.all(nb[:, 2] >= 2) and np.all(nb[:, 3] >= 2)
     assert set(nl.tolist()) <= set(labels.tolist())
+
+
+def test_a_base_detector_of_another_family_is_refused(
+    tiny_model_dir: Path, tiny_settings: Settings, tmp_path: Path
+) -> None:
+    """The trainer fine-tunes RT-DETR-family checkpoints only, and says so instead of failing mid-training."""
+    import json
+    import shutil
+
+    from imagelens.customize.detector_model import (
+        FINE_TUNABLE_MODEL_TYPES,
+        check_base_checkpoint,
+        check_fine_tunable,
+    )
+    from imagelens.errors import InvalidArgumentError
+    from imagelens.models.catalog import CATALOG
+
+    assert check_base_checkpoint(tiny_model_dir / BASE) == "rt_detr_v2"
+    other = tmp_path / "yolos"
+    other.mkdir()
+    shutil.copy(tiny_model_dir / BASE / "preprocessor_config.json", other)
+    (other / "config.json").write_text(json.dumps({"model_type": "yolos"}), encoding="utf-8")
+    dataset, _ = import_dataset(write_detection(tmp_path / "data", count=4))
+    with pytest.raises(InvalidArgumentError, match="RT-DETR-family") as caught:
+        train_detector(dataset, other, tmp_path / "out", lambda im: load_rgb(im, tiny_settings))
+    assert (
+        all(t in caught.value.message for t in FINE_TUNABLE_MODEL_TYPES) and "'yolos'" in caught.value.message
+    )
+    assert not (tmp_path / "out").exists()
+
+    for fine in ("rtdetr-v2-r18", "dfine-s"):
+        check_fine_tunable(CATALOG[fine])
+    with pytest.raises(InvalidArgumentError, match="owlv2-base-patch16-ensemble"):
+        check_fine_tunable(CATALOG["owlv2-base-patch16-ensemble"])

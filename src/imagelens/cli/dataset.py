@@ -14,7 +14,8 @@ import typer
 from imagelens.cli._common import cli_errors, print_json
 
 if TYPE_CHECKING:
-    from imagelens.customize.dataset import Dataset, ValidationReport
+    from imagelens.customize.records import Dataset
+    from imagelens.customize.validation import ValidationReport
 
 dataset_app = typer.Typer(
     help="Import, validate, split and export datasets for custom models.", no_args_is_help=True
@@ -133,7 +134,7 @@ def import_command(
 ) -> None:
     """Validate, then (with --output) copy the images and write COCO with boxes in pixels."""
     from imagelens.customize.coco import write_dataset
-    from imagelens.customize.dataset import with_image_sizes
+    from imagelens.customize.validation import with_image_sizes
 
     with cli_errors():
         dataset, report = _load(source, image_root, kind, bbox_format, split, min_images_per_class)
@@ -166,7 +167,8 @@ def split_command(
 ) -> None:
     """Stratified, deterministic train/validation split, written as two COCO files (boxes in pixels)."""
     from imagelens.customize.coco import write_coco
-    from imagelens.customize.dataset import split_dataset, with_image_sizes
+    from imagelens.customize.splitting import split_dataset
+    from imagelens.customize.validation import with_image_sizes
 
     with cli_errors():
         dataset, report = _load(source, image_root, kind, bbox_format, split, min_images_per_class)
@@ -212,7 +214,7 @@ def export_command(
 ) -> None:
     """Write the dataset back as COCO (e.g. a labels CSV as COCO, or pixel boxes as Azure's normalized ones)."""
     from imagelens.customize.coco import write_coco
-    from imagelens.customize.dataset import with_image_sizes
+    from imagelens.customize.validation import with_image_sizes
 
     with cli_errors():
         fmt = _choice(out_format, ("pixels", "normalized"), "--to")

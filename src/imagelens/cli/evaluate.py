@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from imagelens.cli._common import cli_errors, print_json
+from imagelens.cli._common import cli_errors, print_json, require_extra
 from imagelens.errors import InvalidArgumentError
 
 eval_app = typer.Typer(
@@ -58,6 +58,8 @@ def detection_command(
     max_detections: Annotated[int, typer.Option(help="boxes per image and class kept, best first")] = 100,
 ) -> None:
     """COCO mAP@[.50:.95], mAP@.30/.50/.75 and AP per class (same numbers as pycocotools' COCOeval)."""
+    if plots is not None:
+        require_extra("eval", "matplotlib")
     from imagelens.customize.metrics import evaluate_coco_detection
 
     with cli_errors():
@@ -116,6 +118,8 @@ def classification_command(
     top_k: Annotated[int, typer.Option(help="k of the top-k accuracy reported as accuracy_top5")] = 5,
 ) -> None:
     """Top-1/top-5 accuracy, per-class precision/recall/F1/AP, confusion matrix, calibration (ECE, 15 bins)."""
+    if plots is not None:
+        require_extra("eval", "matplotlib")
     from imagelens.customize.metrics import evaluate_coco_classification
 
     with cli_errors():

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from imagelens.cli._common import cli_errors, print_json
+from imagelens.cli._common import cli_errors, print_json, require_extra
 
 IMAGE_SUFFIXES = {
     ".jpg",
@@ -39,6 +39,7 @@ def suggest_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Rank unlabelled images by the custom model's uncertainty: label the first ones next."""
+    require_extra("ml", "torch", "transformers")  # custom models run on torch
     import numpy as np
 
     from imagelens.analyzer import Analyzer

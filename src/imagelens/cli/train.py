@@ -14,7 +14,10 @@ from typing import Annotated, Any
 
 import typer
 
-from imagelens.cli._common import EXIT_OK, cli_errors, print_json
+from imagelens.cli._common import EXIT_OK, cli_errors, print_json, require_extra
+
+#: What training (and running a trained model) imports: the ``ml`` extra.
+TRAINING_MODULES = ("torch", "transformers")
 
 custom_app = typer.Typer(
     help="Trained custom models (the store at IMAGELENS_STORE_DIR).", no_args_is_help=True
@@ -22,7 +25,8 @@ custom_app = typer.Typer(
 
 
 def _record_json(record: Any) -> dict[str, Any]:
-    from imagelens.api.azure.customization import model_json
+    """Azure's JSON for a model (as ``GET /models/{name}`` answers), plus its progress."""
+    from imagelens.azure.customization import model_json
 
     body = model_json(record)
     body["progress"] = record.progress
@@ -46,9 +50,13 @@ def train_command(
         bool, typer.Option("--wait/--no-wait", help="train in the foreground and show progress")
     ] = False,
 ) -> None:
-    """Train a custom classifier or detector on a local dataset."""
+    """Train a custom classifier or detector on a local dataset.
+
+    A model of that name that failed or was cancelled is replaced; one that succeeded must be deleted first."""
+    require_extra("ml", *TRAINING_MODULES)  # before anything is registered
     from imagelens.config import Settings
-    from imagelens.customize.jobs import JobManager, new_model_record, utc_now
+    from imagelens.customize.job_state import new_model_record, utc_now
+    from imagelens.customize.jobs import JobManager
     from imagelens.customize.sources import load_registered_dataset
     from imagelens.errors import ConflictError, InvalidArgumentError
     from imagelens.models.hub import ModelHub
@@ -132,6 +140,7 @@ def list_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     from rich.console import Console
     from rich.table import Table
 
+    from imagelens.azure.customization import model_performance
     from imagelens.config import Settings
     from imagelens.store import open_store
 
@@ -145,7 +154,7 @@ def list_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     for col in ("name", "kind", "status", "dataset", "minutes", "metric", "progress"):
         table.add_column(col)
     for r in records:
-        perf = r.performance or {}
+        perf = model_performance(r.performance or {})
         metric = perf.get("accuracyTop1", perf.get("meanAveragePrecision50"))
         label = "top1" if "accuracyTop1" in perf else "mAP50"
         table.add_row(
@@ -200,6 +209,7 @@ def delete_command(name: str) -> None:
 @custom_app.command("resume")
 def resume_command() -> None:
     """Resume (or fail, per IMAGELENS_TRAINING__RESUME_INTERRUPTED) jobs a stopped process left, in the foreground."""
+    require_extra("ml", *TRAINING_MODULES)
     from imagelens.config import Settings
     from imagelens.customize.jobs import JobManager
     from imagelens.models.hub import ModelHub

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from imagelens.customize.dataset import (
+from imagelens.customize.records import (
     Annotation,
     BoxFormat,
     Category,
@@ -24,12 +24,12 @@ from imagelens.customize.dataset import (
     ImageRecord,
     Issue,
     IssueKind,
-    _image_record,
+    image_record,
     is_url,
     read_image_size,
     safe_join,
-    with_image_sizes,
 )
+from imagelens.customize.validation import with_image_sizes
 from imagelens.errors import InvalidArgumentError
 
 # Where images usually sit relative to a COCO file: next to it, in images/, or in a sibling folder (VOC layout).
@@ -249,7 +249,7 @@ def _parse_images(entries: list[Any], root: Path, issues: list[Issue]) -> list[I
                 )
             )
             continue
-        record, problems = _image_record(im["id"], name, url, root, size[0], size[1])
+        record, problems = image_record(im["id"], name, url, root, size[0], size[1])
         issues.extend(problems)
         images.append(record)
     return images

@@ -1,4 +1,4 @@
-"""Scoring a stored custom model on a dataset, in Azure's ``modelPerformance`` names.
+"""Scoring a stored custom model on a dataset.
 
 Used after training (on the validation split or the ``evaluationParameters`` test dataset) and by the evaluation
 routes. Classes are matched by name, so a test dataset may number its categories differently from the training one.
@@ -11,36 +11,20 @@ from typing import Any
 import numpy as np
 
 from imagelens.config import Settings
-from imagelens.customize.dataset import Dataset
 from imagelens.customize.metrics import ClassificationMetrics, DetectionMetrics
+from imagelens.customize.records import Dataset
 from imagelens.errors import ConflictError
 from imagelens.models.hub import ModelHub
 from imagelens.store.base import CustomizationStore, ModelRecord
 
-# --- performance in Azure's names ----------------------------------------------------------------------------------
+# --- what a job stores ------------------------------------------------------------------------------------------
 
 
-def classification_performance(m: ClassificationMetrics) -> dict[str, Any]:
-    return {
-        "accuracyTop1": m.accuracy_top1,
-        "accuracyTop5": m.accuracy_top5,
-        "averagePrecision": m.mean_average_precision,
-        "calibrationECE": m.calibration_ece,
-        "tagPerformance": {
-            c.name: {"accuracy": c.recall, "averagePrecision": c.average_precision} for c in m.per_class
-        },
-    }
-
-
-def detection_performance(m: DetectionMetrics) -> dict[str, Any]:
-    return {
-        "meanAveragePrecision30": m.map30,
-        "meanAveragePrecision50": m.map50,
-        "meanAveragePrecision75": m.map75,
-        "tagPerformance": {
-            c.name: {"averagePrecision50": c.ap50, "accuracy": c.recall50} for c in m.per_class
-        },
-    }
+def metrics_performance(m: ClassificationMetrics | DetectionMetrics) -> dict[str, Any]:
+    """A job's ``performance`` as the store keeps it: the metrics' own dictionary and which task they measure
+    (``imagelens.azure.customization.model_performance`` turns it into Azure's ``modelPerformance``)."""
+    task = "classification" if isinstance(m, ClassificationMetrics) else "detection"
+    return {"task": task, **m.to_dict()}
 
 
 # --- evaluation of a stored model ----------------------------------------------------------------------------------
@@ -49,8 +33,8 @@ def detection_performance(m: DetectionMetrics) -> dict[str, Any]:
 def evaluate_model(
     hub: ModelHub, store: CustomizationStore, record: ModelRecord, dataset: Dataset, settings: Settings
 ) -> dict[str, Any]:
-    """Azure's ``modelPerformance`` of a trained model on ``dataset``; classes are matched by name (test classes the
-    model does not know count as misses)."""
+    """The performance (:func:`metrics_performance`) of a trained model on ``dataset``; classes are matched by name
+    (test classes the model does not know count as misses)."""
     from imagelens.customize import predict
 
     spec = predict.custom_spec(record, store)
@@ -91,7 +75,7 @@ def _evaluate_loaded(
             p = predict.classifier_probabilities(hub, adapter, [load_rgb(im, settings) for im in chunk])
             probs[start : start + len(chunk), : len(model_classes)] = p
         y = np.asarray([columns.index(names[labels_by_image[im.id]]) for im in images], np.int64)
-        return classification_performance(evaluate_classification(y, probs, class_names=columns))
+        return metrics_performance(evaluate_classification(y, probs, class_names=columns))
     if dataset.kind != "detection":
         raise ConflictError("a detector is evaluated on an imageObjectDetection dataset")
     by_name = {n: cid for cid, n in names.items()}
@@ -114,4 +98,4 @@ def _evaluate_loaded(
             scores.append(float(score))
     preds = DetectionPredictions.create(ids, cats, np.asarray(boxes).reshape(-1, 4), scores)
     metrics = evaluate_detection(gt, preds, image_ids=[im.id for im in dataset.images], categories=names)
-    return detection_performance(metrics)
+    return metrics_performance(metrics)

@@ -1,8 +1,8 @@
 """Training and evaluation jobs in the background, recorded in the store so that none is lost to a restart.
 
-A job's life (Azure's statuses): ``notStarted`` -> ``training`` -> ``succeeded`` | ``failed`` | ``cancelled``, with
-``cancelling`` between a cancel request and the trainer noticing it. The record in the store is the truth; the
-threads of a :class:`JobManager` are just workers:
+A job's states and the decisions about them are in :mod:`~imagelens.customize.job_state`; what runs inside a job
+(the training itself) is :mod:`~imagelens.customize.job_worker`. The record in the store is the truth; the threads of
+a :class:`JobManager` are just workers:
 
 * **Ownership.** A worker claims a job atomically (compare-and-set on its ``owner``), then writes a heartbeat about
   once a second while training. Two processes sharing a store never train the same job.
@@ -40,23 +40,15 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import asdict, fields, replace
-from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from imagelens.config import Settings
-from imagelens.customize.control import (
-    TimeBudgetExceeded,
-    TrainingCancelled,
-    TrainingInterrupted,
-)
-from imagelens.customize.evaluate import classification_performance, detection_performance, evaluate_model
-from imagelens.errors import ConflictError, ImageLensError, ModelUnavailableError, NotFoundError
+from imagelens.customize.control import TimeBudgetExceeded, TrainingCancelled, TrainingInterrupted
+from imagelens.customize.evaluate import evaluate_model
+from imagelens.customize.job_state import job_error, owner_alive, recovery_action, utc_now
+from imagelens.customize.job_worker import JobControl, Progress, Trainer
+from imagelens.errors import ConflictError, ImageLensError, NotFoundError
 from imagelens.models.hub import ModelHub
-from imagelens.models.spec import Role
 from imagelens.store.base import (
     ACTIVE_STATUSES,
     FINAL_STATUSES,
@@ -66,67 +58,9 @@ from imagelens.store.base import (
 )
 
 log = logging.getLogger("imagelens.jobs")
-Progress = Callable[[str, dict[str, Any]], None]
-
-
-def utc_now() -> str:
-    """Azure's timestamp form: ISO 8601 UTC with milliseconds and a ``Z``."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"code": code, "message": message}
 
 
 # --- the manager ---------------------------------------------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-class _JobControl:
-    """The trainer's line to the store: heartbeat, accumulated training time, cancel flag, progress."""
-
-    def __init__(self, manager: JobManager, name: str, seconds_before: float) -> None:
-        self.manager = manager
-        self.name = name
-        self.started = time.monotonic()
-        self.seconds_before = seconds_before
-        self._last_beat = 0.0
-
-    def elapsed(self) -> float:
-        return self.seconds_before + time.monotonic() - self.started
-
-    def check(self) -> None:
-        if self.manager.closing:
-            raise TrainingInterrupted("the process is shutting down")
-        now = time.monotonic()
-        if now - self._last_beat < self.manager.heartbeat_s:
-            return
-        self._last_beat = now
-        record = self.manager.store.update_model(
-            self.name,
-            expect={"owner": self.manager.owner},
-            heartbeat=time.time(),
-            training_seconds=self.elapsed(),
-        )
-        if record is None:
-            raise TrainingInterrupted("another process took the job over")
-        if record.cancel_requested:
-            raise TrainingCancelled(f"the model '{self.name}' was cancelled")
-
-    def report(self, **progress: Any) -> None:
-        clean = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in progress.items()}
-        self.manager.store.update_model(self.name, expect={"owner": self.manager.owner}, progress=clean)
-        if self.manager.on_progress is not None:
-            self.manager.on_progress(self.name, clean)
 
 
 class JobManager:
@@ -263,14 +197,14 @@ class JobManager:
         if record.active and not self.closing and not self.owner_alive(record) and record.owner is not None:
             failed = self.store.update_model(
                 name, expect={"owner": record.owner}, status="failed", owner=None, updated=utc_now(),
-                error=_error(
+                error=job_error(
                     "InternalServerError",
                     f"The training process exited with code {child.returncode} before finishing; see "
                     f"{logs / (name + '.log')}.",
                 ),
             )  # fmt: skip
             if failed is not None:
-                self._remove_files(name, keep_model=False)
+                self._remove_files(failed, keep_model=False)
                 return failed
         return record
 
@@ -290,7 +224,7 @@ class JobManager:
                     cancel_requested=False, updated=utc_now(), heartbeat=None,
                 )  # fmt: skip
                 if done is not None:
-                    self._remove_files(name, keep_model=False)
+                    self._remove_files(done, keep_model=False)
                     return done
                 continue
             flagged = self.store.update_model(
@@ -308,19 +242,7 @@ class JobManager:
 
     def owner_alive(self, record: ModelRecord) -> bool:
         """Whether the process named in ``record.owner`` is still working on it."""
-        if record.owner is None:
-            return False
-        if record.owner == self.owner:
-            return True
-        fresh = (
-            record.heartbeat is not None
-            and time.time() - record.heartbeat < self.settings.training.stale_after_s
-        )
-        host, _, rest = record.owner.partition(":")
-        pid_text = rest.partition(":")[0]
-        if host == socket.gethostname() and pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            return False
-        return fresh
+        return owner_alive(record, self.owner, self.settings.training.stale_after_s)
 
     def recover(self) -> dict[str, list[str]]:
         """Deal with the jobs a stopped process left behind (see the module docstring); returns what was done."""
@@ -331,45 +253,29 @@ class JobManager:
             "cancelled": [],
             "evaluations": [],
         }
-        training = self.settings.training
         for record in self.store.list_models():
             if record.status not in ACTIVE_STATUSES or self.owner_alive(record):
                 continue
             expect = {"owner": record.owner, "status": record.status}
             now = utc_now()
-            if record.status == "cancelling" or record.cancel_requested:
+            action, reason = recovery_action(record, self.settings.training)
+            if action == "cancel":
                 if self.store.update_model(
-                    record.name,
-                    expect=expect,
-                    status="cancelled",
-                    owner=None,
-                    cancel_requested=False,
+                    record.name, expect=expect, status="cancelled", owner=None, cancel_requested=False,
                     updated=now,
-                ):
-                    self._remove_files(record.name, keep_model=False)
+                ):  # fmt: skip
+                    self._remove_files(record, keep_model=False)
                     done["cancelled"].append(record.name)
-            elif record.status == "notStarted":
-                if self.store.update_model(record.name, expect=expect, owner=None, updated=now):
-                    self.submit_training(record.name)
-                    done["queued"].append(record.name)
-            elif not training.resume_interrupted or record.attempts >= training.max_attempts:
-                where = _where(record)
-                reason = (
-                    f"Training was interrupted ({where}) when the process running it stopped, and resuming is off "
-                    "(IMAGELENS_TRAINING__RESUME_INTERRUPTED=false)."
-                    if not training.resume_interrupted
-                    else f"Training was interrupted {record.attempts} times ({where}, the last time); giving up "
-                    f"after {training.max_attempts} attempts."
-                )
+            elif action == "fail":
                 if self.store.update_model(
                     record.name, expect=expect, status="failed", owner=None, updated=now,
-                    error=_error("TrainingInterrupted", reason),
+                    error=job_error("TrainingInterrupted", reason or "Training was interrupted."),
                 ):  # fmt: skip
-                    self._remove_files(record.name, keep_model=False)
+                    self._remove_files(record, keep_model=False)
                     done["failed"].append(record.name)
             elif self.store.update_model(record.name, expect=expect, owner=None, updated=now):
                 self.submit_training(record.name)
-                done["resumed"].append(record.name)
+                done["queued" if action == "queue" else "resumed"].append(record.name)
         for evaluation in self.store.list_evaluations():
             if evaluation.status in ("notStarted", "running"):
                 self.submit_evaluation(evaluation.model_name, evaluation.name)
@@ -400,12 +306,12 @@ class JobManager:
             updated=utc_now(), error=None,
         )  # fmt: skip
         assert record is not None
-        control = _JobControl(self, name, record.training_seconds)
+        control = JobControl(self, name, record.training_seconds)
         budget = record.time_budget_hours * 3600.0 - record.training_seconds
         try:
             if budget <= 0:
                 raise TimeBudgetExceeded("the time budget was spent before a model was ready")
-            performance, info = self._train(record, control, budget)
+            performance, info = self._trainer().train(record, control, budget)
         except TrainingCancelled:
             return self._finish(name, status="cancelled", keep_model=False, seconds=control.elapsed())
         except TrainingInterrupted as stop:
@@ -418,18 +324,18 @@ class JobManager:
         except TimeBudgetExceeded as exc:
             return self._finish(
                 name, status="failed", keep_model=False, seconds=control.elapsed(),
-                error=_error("TimeBudgetExceeded", f"Training failed: {exc}."),
+                error=job_error("TimeBudgetExceeded", f"Training failed: {exc}."),
             )  # fmt: skip
         except ImageLensError as exc:
             return self._finish(
                 name, status="failed", keep_model=False, seconds=control.elapsed(),
-                error=_error(exc.inner_code, exc.message),
+                error=job_error(exc.inner_code, exc.message),
             )  # fmt: skip
         except Exception as exc:
             log.exception("training of %s failed", name)
             return self._finish(
                 name, status="failed", keep_model=False, seconds=control.elapsed(),
-                error=_error("InternalServerError", f"Training failed: {type(exc).__name__}: {exc}"),
+                error=job_error("InternalServerError", f"Training failed: {type(exc).__name__}: {exc}"),
             )  # fmt: skip
         return self._finish(
             name,
@@ -451,101 +357,23 @@ class JobManager:
         )  # fmt: skip
         if record is None:  # another process took the job over: its files are its own now
             return self.store.get_model(name)
-        self._remove_files(name, keep_model=keep_model)
+        self._remove_files(record, keep_model=keep_model)
         return record
 
-    def _remove_files(self, name: str, *, keep_model: bool) -> None:
-        shutil.rmtree(self.store.work_dir(name), ignore_errors=True)
-        if not keep_model:
-            shutil.rmtree(self.store.model_dir(name), ignore_errors=True)
+    def _trainer(self) -> Trainer:
+        return Trainer(self.store, self.settings, self.hub, self.classifier_config, self.detector_config)
 
-    def _train(
-        self, record: ModelRecord, control: _JobControl, budget_s: float
-    ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-        from imagelens.customize.sources import load_registered_dataset, load_rgb
-
-        torch_threads = self.settings.training.torch_threads
-        if torch_threads:
-            import torch
-
-            torch.set_num_threads(torch_threads)
-        control.report(stage="loading dataset")
+    def _remove_files(self, record: ModelRecord, *, keep_model: bool) -> None:
+        """Delete a finished job's checkpoints (and, unless it succeeded, its model files), unless the name has been
+        trained again since (a failed or cancelled model may be replaced at once: the files are the new job's)."""
         try:
-            source = self.store.get_dataset(record.dataset_name)
+            if self.store.get_model(record.name).created != record.created:
+                return
         except NotFoundError:
-            raise NotFoundError(f"The training dataset '{record.dataset_name}' no longer exists.") from None
-        dataset = load_registered_dataset(source.annotation_file_uris, source.annotation_kind, self.settings)
-        work = self.store.work_dir(record.name)
-        work.mkdir(parents=True, exist_ok=True)
-        out = self.store.model_dir(record.name)
-
-        def load(im: Any) -> Any:
-            return load_rgb(im, self.settings)
-
-        performance: dict[str, Any] | None
-        if record.kind == "Generic-Classifier":
-            from imagelens.customize.train_classifier import ClassifierConfig, train_classifier
-
-            config = _config(ClassifierConfig, self.classifier_config, record.info.get("classifier_config"))
-            backbone_id = self.hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
-            backbone = self.hub.get(backbone_id)
-            result = train_classifier(
-                dataset, _SharedEmbedder(self.hub, backbone), load, backbone=backbone_id,
-                backbone_fingerprint=str(getattr(backbone, "fingerprint", "")), config=config, control=control,
-                work_dir=work, time_budget_s=budget_s,
-            )  # fmt: skip
-            result.head.save(out)
-            performance = classification_performance(result.validation) if result.validation else None
-            info: dict[str, Any] = {
-                **record.info,
-                "backbone": backbone_id,
-                "classes": list(result.head.class_names),
-                "temperature": result.head.temperature,
-                "numTrain": result.num_train,
-                "numValidation": result.num_validation,
-            }
-        else:
-            from imagelens.customize.train_detector import DetectorConfig, train_detector
-
-            config_d = _config(DetectorConfig, self.detector_config, record.info.get("detector_config"))
-            base_id = self.hub.model_for_role(Role.DETECTOR)
-            base_dir = self._model_folder(base_id)
-            result_d = train_detector(
-                dataset, base_dir, out, load, config=config_d, control=control, work_dir=work,
-                time_budget_s=budget_s, base_model=base_id,
-            )  # fmt: skip
-            performance = detection_performance(result_d.validation)
-            info = {
-                **record.info,
-                "baseModel": base_id,
-                "classes": list(result_d.class_names),
-                "score_threshold": config_d.score_threshold,
-                "bestEpoch": result_d.best_epoch,
-                "stopped": result_d.stopped,
-                "selectedOn": result_d.selected_on,
-                "resumedFromEpoch": result_d.resumed_from_epoch,
-                "history": [asdict(h) for h in result_d.history],
-                "numTrain": result_d.num_train,
-                "numValidation": result_d.num_validation,
-            }
-        if record.test_dataset_name:
-            control.report(stage="evaluating")
-            test = self.store.get_dataset(record.test_dataset_name)
-            test_set = load_registered_dataset(test.annotation_file_uris, test.annotation_kind, self.settings)
-            trained = replace(record, info=info)
-            performance = evaluate_model(self.hub, self.store, trained, test_set, self.settings)
-        return performance, info
-
-    def _model_folder(self, model_id: str) -> Any:
-        try:
-            path, _ = self.hub.locate(model_id)
-        except ModelUnavailableError:
-            if self.hub.offline:
-                raise
-            path = self.hub.download(model_id)
-        if path is None:
-            raise ModelUnavailableError(model_id, "a detector to fine-tune needs a folder of weights")
-        return path
+            pass
+        shutil.rmtree(self.store.work_dir(record.name), ignore_errors=True)
+        if not keep_model:
+            shutil.rmtree(self.store.model_dir(record.name), ignore_errors=True)
 
     # --- evaluations ----------------------------------------------------------------------------------------------
 
@@ -571,61 +399,18 @@ class JobManager:
                 model_name,
                 name,
                 status="failed",
-                error=_error(exc.inner_code, exc.message),
+                error=job_error(exc.inner_code, exc.message),
                 updated=utc_now(),
             )
         except Exception as exc:
             log.exception("evaluation %s/%s failed", model_name, name)
             return self.store.update_evaluation(
                 model_name, name, status="failed", updated=utc_now(),
-                error=_error("InternalServerError", f"Evaluation failed: {type(exc).__name__}: {exc}"),
+                error=job_error("InternalServerError", f"Evaluation failed: {type(exc).__name__}: {exc}"),
             )  # fmt: skip
         return self.store.update_evaluation(
             model_name, name, status="succeeded", performance=performance, error=None, updated=utc_now()
         )
-
-
-class _SharedEmbedder:
-    """The hub's backbone, used as the hub requires (inside ``using()``, so no load in another thread overlaps it)."""
-
-    def __init__(self, hub: ModelHub, backbone: Any) -> None:
-        self.hub = hub
-        self.backbone = backbone
-
-    def embed_images(self, images: Any) -> Any:
-        with self.hub.using():
-            return self.backbone.embed_images(images)
-
-
-def _config(cls: Any, defaults: dict[str, Any], own: Any) -> Any:
-    known = {f.name for f in fields(cls)}
-    merged = {**defaults, **(own if isinstance(own, dict) else {})}
-    return cls(**{k: v for k, v in merged.items() if k in known})
-
-
-def _where(record: ModelRecord) -> str:
-    p = record.progress
-    if p.get("epoch") is not None:
-        return f"at epoch {p['epoch']} of {p.get('epochs', '?')}"
-    if p.get("stage"):
-        return f"while {p['stage']}"
-    return "before it reported progress"
-
-
-def new_model_record(
-    name: str,
-    kind: str,
-    dataset_name: str,
-    time_budget_hours: float,
-    *,
-    test_dataset_name: str | None = None,
-    info: dict[str, Any] | None = None,
-) -> ModelRecord:
-    now = utc_now()
-    return ModelRecord(
-        name=name, kind=kind, dataset_name=dataset_name, time_budget_hours=float(time_budget_hours),  # type: ignore[arg-type]
-        created=now, updated=now, test_dataset_name=test_dataset_name, info=dict(info or {}),
-    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,12 +13,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from imagelens.customize.metrics import (
-    COCO_RECALL_THRESHOLDS,
-    CalibrationBin,
-    ClassificationMetrics,
-    DetectionMetrics,
-)
+from imagelens.calibration import CalibrationBin
+from imagelens.customize.metrics import COCO_RECALL_THRESHOLDS, ClassificationMetrics, DetectionMetrics
 from imagelens.errors import InvalidArgumentError
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""From a registered dataset (annotation file URIs) to a validated :class:`~imagelens.customize.dataset.Dataset`, and
+"""From a registered dataset (annotation file URIs) to a validated :class:`~imagelens.customize.records.Dataset`, and
 its images to pixels.
 
 Azure reads COCO files from blob storage URLs. A self-hosted service also reads local files, but only under the
@@ -22,15 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from imagelens.config import Settings
-from imagelens.customize.dataset import (
-    Annotation,
-    Category,
-    Dataset,
-    DatasetKind,
-    ImageRecord,
-    Issue,
-    validate_dataset,
-)
+from imagelens.customize.records import Annotation, Category, Dataset, DatasetKind, ImageRecord, Issue
+from imagelens.customize.validation import validate_dataset
 from imagelens.errors import InvalidArgumentError
 from imagelens.store.base import AnnotationKind
 

@@ -32,10 +32,12 @@ import numpy as np
 import numpy.typing as npt
 
 from imagelens.customize.control import Deadline, NoControl, TimeBudgetExceeded, TrainingControl
-from imagelens.customize.dataset import Dataset, ImageRecord, split_dataset
 from imagelens.customize.metrics import ClassificationMetrics, evaluate_classification
+from imagelens.customize.records import Dataset, ImageRecord
+from imagelens.customize.splitting import split_dataset
 from imagelens.errors import InvalidArgumentError
-from imagelens.models.adapters.custom_classifier import ClassifierHead, softmax
+from imagelens.models.adapters.custom_classifier import ClassifierHead
+from imagelens.numeric import softmax
 
 FloatArray = npt.NDArray[np.float32]
 EMBEDDINGS_CACHE = "embeddings.npz"

@@ -33,6 +33,8 @@ KIND_NEEDS: dict[ModelKind, AnnotationKind] = {
 }
 ACTIVE_STATUSES: frozenset[str] = frozenset({"notStarted", "training", "cancelling"})
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})
+#: A model in one of these states may be created again under its name: the new job replaces it.
+RETRAINABLE_STATUSES: frozenset[str] = frozenset({"failed", "cancelled"})
 
 MAX_NAME_LENGTH = 64
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -132,7 +134,12 @@ class CustomizationStore(Protocol):
     def delete_dataset(self, name: str) -> None: ...
 
     # --- models ---
-    def create_model(self, record: ModelRecord) -> ModelRecord: ...
+    def create_model(self, record: ModelRecord) -> ModelRecord:
+        """Add a model. One that exists under the name is replaced when it failed or was cancelled (its record, its
+        evaluations and its files, atomically: a reader sees the old record or the new one, never a mix); any other
+        existing model (succeeded, or still training) raises ``ConflictError``."""
+        ...
+
     def get_model(self, name: str) -> ModelRecord: ...
     def list_models(self) -> list[ModelRecord]: ...
     def update_model(

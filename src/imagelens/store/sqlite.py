@@ -8,8 +8,10 @@ two processes claiming the same job cannot both win.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields, replace
@@ -17,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
-from imagelens.store.base import DatasetRecord, EvaluationRecord, ModelRecord, check_name
+from imagelens.store.base import (
+    RETRAINABLE_STATUSES,
+    DatasetRecord,
+    EvaluationRecord,
+    ModelRecord,
+    check_name,
+)
 
 DB_FILE = "imagelens.sqlite3"
 SCHEMA_VERSION = 1
@@ -65,6 +73,22 @@ def _model(text: str) -> ModelRecord:
 def _evaluation(text: str) -> EvaluationRecord:
     data = json.loads(text)
     return EvaluationRecord(**{k: v for k, v in data.items() if k in _EVAL_FIELDS})
+
+
+def _taken(record: ModelRecord) -> str:
+    if record.active:
+        return (
+            f"The model '{record.name}' already exists and is {record.status}; cancel it before training again under "
+            "this name."
+        )
+    if record.status in RETRAINABLE_STATUSES:  # owned: a process is still finishing it
+        return (
+            f"The model '{record.name}' already exists and is still being cleaned up; try again in a moment."
+        )
+    return (
+        f"The model '{record.name}' already exists (its status is '{record.status}'); delete it before training "
+        "again under this name."
+    )
 
 
 def _unknown(changes: dict[str, Any], allowed: set[str], what: str) -> None:
@@ -156,14 +180,35 @@ class SQLiteStore:
 
     def create_model(self, record: ModelRecord) -> ModelRecord:
         check_name(record.name, "model name")
+        stale: list[Path] = []
         with self._transaction() as db:
-            if db.execute("SELECT 1 FROM models WHERE name = ?", (record.name,)).fetchone():
-                raise ConflictError(f"The model '{record.name}' already exists.")
+            row = db.execute("SELECT data FROM models WHERE name = ?", (record.name,)).fetchone()
+            if row is not None:
+                old = _model(row[0])
+                if old.status not in RETRAINABLE_STATUSES or old.owner is not None:
+                    raise ConflictError(_taken(old))
+                db.execute("DELETE FROM evaluations WHERE model_name = ?", (record.name,))
+                # The old files leave their places before the new record exists, so the new job never sees them.
+                stale = self._move_aside(record.name)
             db.execute(
-                "INSERT INTO models VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?)",
                 (record.name, record.status, record.owner, _dump(record)),
             )
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
         return record
+
+    def _move_aside(self, name: str) -> list[Path]:
+        """Rename a model's folders and log into ``root/trash/`` (same file system: atomic) to delete them later."""
+        trash = self.root / "trash"
+        moved: list[Path] = []
+        for path in (self.model_dir(name), self.work_dir(name), self.root / "logs" / f"{name}.log"):
+            if path.exists():
+                trash.mkdir(parents=True, exist_ok=True)
+                target = trash / f"{path.parent.name}-{path.name}-{uuid.uuid4().hex[:8]}"
+                os.replace(path, target)
+                moved.append(target)
+        return moved
 
     def get_model(self, name: str) -> ModelRecord:
         with self._connect() as db:

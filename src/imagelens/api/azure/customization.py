@@ -1,42 +1,34 @@
 """Azure's model-customization routes (Image Analysis 4.0 preview), mounted under ``/computervision``.
 
-Azure published no formal spec for these; names follow its documentation and Microsoft's sample client
-(``cognitive-service-vision-model-customization-python-samples``):
+- ``PUT|GET|PATCH|DELETE /datasets/{name}``; ``GET /datasets`` lists them;
+- ``PUT|GET|DELETE /models/{name}``; ``GET /models`` lists them; ``POST /models/{name}:cancel``;
+- ``PUT|GET|DELETE /models/{model}/evaluations/{name}``; ``GET /models/{model}/evaluations`` lists them.
 
-- ``PUT|GET|PATCH|DELETE /datasets/{name}`` ``{"annotationKind": "imageClassification"|"imageObjectDetection",
-  "annotationFileUris": [...], "customProperties": {...}}``; ``GET /datasets`` lists them;
-- ``PUT|GET|DELETE /models/{name}`` ``{"trainingParameters": {"trainingDatasetName", "timeBudgetInHours",
-  "modelKind": "Generic-Classifier"|"Generic-Detector"}, "evaluationParameters": {"testDatasetName"}}``; the answer
-  has ``status`` (notStarted, training, succeeded, failed, cancelling, cancelled), ``trainingCostInMinutes``,
-  ``modelPerformance`` and, when failed, ``error``; ``GET /models`` lists them;
-- ``POST /models/{name}:cancel``;
-- ``PUT|GET|DELETE /models/{model}/evaluations/{name}`` ``{"evaluationParameters": {"testDatasetName"}}``.
-
-Request keys are matched case-insensitively (the sample client sends ``TrainingParameters``, ``AnnotationKind`` ...).
-Annotation files are http(s) URLs or, self-hosted, ``file://`` URIs and paths inside ``IMAGELENS_DATA_DIR``.
-Extensions: ``timeBudgetInMinutes`` instead of hours; list routes. Errors have Azure's body: an unknown dataset or
-model is 404, a duplicate name 409, a bad value 400 ``BadArgument``.
+The request and response bodies (Azure's names, keys matched case-insensitively) are built and parsed in
+:mod:`imagelens.azure.customization`; this module is the HTTP part. Annotation files are http(s) URLs or,
+self-hosted, ``file://`` URIs and paths inside ``IMAGELENS_DATA_DIR``. Errors have Azure's body: an unknown dataset
+or model is 404, a duplicate name 409 (a model that failed or was cancelled may be created again: the new one
+replaces it), a bad value 400 ``BadArgument``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from imagelens.api.body import read_capped
+from imagelens.azure import customization as wire
 from imagelens.azure import params
 from imagelens.config import Settings
-from imagelens.customize.jobs import JobManager, new_model_record, utc_now
-from imagelens.errors import ConflictError, InvalidArgumentError, InvalidRequestError, NotFoundError
+from imagelens.customize.job_state import new_model_record, utc_now
+from imagelens.customize.jobs import JobManager
+from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
 from imagelens.store.base import (
-    ANNOTATION_KINDS,
     KIND_NEEDS,
-    MODEL_KINDS,
+    RETRAINABLE_STATUSES,
     CustomizationStore,
     DatasetRecord,
     EvaluationRecord,
@@ -46,11 +38,8 @@ from imagelens.store.base import (
 
 router = APIRouter(tags=["Model customization (preview)"])
 
-API_VERSIONS = ("2023-02-01-preview", "2023-04-01-preview")
 MAX_BODY = 1024 * 1024
-MAX_BUDGET_HOURS = 1000.0
 T = TypeVar("T")
-JSON = dict[str, Any]
 
 
 # --- app state ---------------------------------------------------------------------------------------------------
@@ -86,22 +75,8 @@ async def _call(request: Request, fn: Callable[[JobManager], T]) -> T:
 # --- request parsing ---------------------------------------------------------------------------------------------
 
 
-def _ci(value: Any, where: str) -> dict[str, Any]:
-    """A JSON object with lower-cased keys (Azure matches keys case-insensitively)."""
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError(f"'{where}' must be a JSON object, got {type(value).__name__}.")
-    return {str(k).lower(): v for k, v in value.items()}
-
-
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await read_capped(request, MAX_BODY)
-    try:
-        payload = json.loads(raw or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise InvalidRequestError("The request body is not valid JSON.") from None
-    return _ci(payload, "body")
+    return wire.parse_body(await read_capped(request, MAX_BODY))
 
 
 def _exists(get: Callable[[str], Any], name: str) -> bool:
@@ -113,104 +88,7 @@ def _exists(get: Callable[[str], Any], name: str) -> bool:
 
 
 def _check_version(request: Request) -> None:
-    params.check_api_version(request.query_params.get("api-version"), API_VERSIONS)
-
-
-def _string(body: Mapping[str, Any], key: str, label: str) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidArgumentError(f"'{label}' is required and must be a non-empty string.")
-    return value.strip()
-
-
-def _uris(body: Mapping[str, Any]) -> list[str]:
-    value = body.get("annotationfileuris")
-    if not isinstance(value, list) or not value or not all(isinstance(u, str) and u.strip() for u in value):
-        raise InvalidArgumentError("'annotationFileUris' must be a non-empty list of URI strings.")
-    return [u.strip() for u in value]
-
-
-def _properties(body: Mapping[str, Any]) -> dict[str, Any]:
-    value = body.get("customproperties") or {}
-    if not isinstance(value, Mapping):
-        raise InvalidArgumentError("'customProperties' must be a JSON object of strings.")
-    return {str(k): v for k, v in value.items()}
-
-
-def _budget_hours(training: Mapping[str, Any]) -> float:
-    if training.get("timebudgetinhours") is not None:
-        raw, factor, label = training["timebudgetinhours"], 1.0, "timeBudgetInHours"
-    elif training.get("timebudgetinminutes") is not None:
-        raw, factor, label = training["timebudgetinminutes"], 1.0 / 60.0, "timeBudgetInMinutes"
-    else:
-        raise InvalidArgumentError("'trainingParameters.timeBudgetInHours' is required.")
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw) or raw <= 0:
-        raise InvalidArgumentError(f"'{label}' must be a positive number, got {raw!r}.")
-    hours = float(raw) * factor
-    if hours > MAX_BUDGET_HOURS:
-        raise InvalidArgumentError(f"'{label}' must be at most {MAX_BUDGET_HOURS:g} hours, got {hours:g}.")
-    return hours
-
-
-# --- wire shapes -------------------------------------------------------------------------------------------------
-
-
-def _etag(record: DatasetRecord) -> str:
-    import hashlib
-
-    return (
-        '"' + hashlib.sha256(f"{record.updated}{record.annotation_file_uris}".encode()).hexdigest()[:16] + '"'
-    )
-
-
-def dataset_json(record: DatasetRecord) -> JSON:
-    return {
-        "name": record.name,
-        "annotationKind": record.annotation_kind,
-        "annotationFileUris": list(record.annotation_file_uris),
-        "customProperties": record.custom_properties,
-        "createdDateTime": record.created,
-        "updatedDateTime": record.updated,
-        "eTag": _etag(record),
-    }
-
-
-def model_json(record: ModelRecord) -> JSON:
-    body: JSON = {
-        "name": record.name,
-        "status": record.status,
-        "createdDateTime": record.created,
-        "updatedDateTime": record.updated,
-        "trainingParameters": {
-            "trainingDatasetName": record.dataset_name,
-            "timeBudgetInHours": record.time_budget_hours,
-            "modelKind": record.kind,
-        },
-        "trainingCostInMinutes": round(record.training_seconds / 60.0, 2),
-    }
-    if record.test_dataset_name:
-        body["evaluationParameters"] = {"testDatasetName": record.test_dataset_name}
-    if record.performance is not None:
-        body["modelPerformance"] = record.performance
-    if record.error is not None:
-        body["error"] = record.error
-    return body
-
-
-def evaluation_json(record: EvaluationRecord) -> JSON:
-    body: JSON = {
-        "name": record.name,
-        "modelName": record.model_name,
-        "evaluationParameters": {"testDatasetName": record.test_dataset_name},
-        "status": record.status,
-        "createdDateTime": record.created,
-        "updatedDateTime": record.updated,
-    }
-    if record.performance is not None:
-        body["modelPerformance"] = record.performance
-    if record.error is not None:
-        body["error"] = record.error
-    return body
+    params.check_api_version(request.query_params.get("api-version"), wire.API_VERSIONS)
 
 
 # --- datasets ----------------------------------------------------------------------------------------------------
@@ -232,12 +110,8 @@ async def create_dataset(request: Request, name: str) -> JSONResponse:
     _check_version(request)
     check_name(name, "dataset name")
     body = await _body(request)
-    kind = body.get("annotationkind")
-    if kind not in ANNOTATION_KINDS:
-        raise InvalidArgumentError(
-            f"'annotationKind' must be one of {', '.join(ANNOTATION_KINDS)}, got {kind!r}."
-        )
-    uris, props = _uris(body), _properties(body)
+    kind = wire.annotation_kind(body)
+    uris, props = wire.annotation_file_uris(body), wire.custom_properties(body)
 
     def work(jobs: JobManager) -> DatasetRecord:
         if _exists(jobs.store.get_dataset, name):  # before the (slower) file checks
@@ -246,20 +120,20 @@ async def create_dataset(request: Request, name: str) -> JSONResponse:
         now = utc_now()
         return jobs.store.create_dataset(DatasetRecord(name, kind, tuple(uris), now, now, props))
 
-    return JSONResponse(dataset_json(await _call(request, work)))
+    return JSONResponse(wire.dataset_json(await _call(request, work)))
 
 
 @router.get("/datasets", summary="List datasets")
 async def list_datasets(request: Request) -> JSONResponse:
     _check_version(request)
     records = await _call(request, lambda jobs: jobs.store.list_datasets())
-    return JSONResponse([dataset_json(r) for r in records])
+    return JSONResponse([wire.dataset_json(r) for r in records])
 
 
 @router.get("/datasets/{name}", summary="Get a dataset")
 async def get_dataset(request: Request, name: str) -> JSONResponse:
     _check_version(request)
-    return JSONResponse(dataset_json(await _call(request, lambda jobs: jobs.store.get_dataset(name))))
+    return JSONResponse(wire.dataset_json(await _call(request, lambda jobs: jobs.store.get_dataset(name))))
 
 
 @router.patch("/datasets/{name}", summary="Update a dataset's annotation files or properties")
@@ -277,14 +151,14 @@ async def update_dataset(request: Request, name: str) -> JSONResponse:
             )
         changes: dict[str, Any] = {}
         if "annotationfileuris" in body:
-            uris = _uris(body)
+            uris = wire.annotation_file_uris(body)
             _validate_files(uris, current.annotation_kind, jobs.settings)
             changes["annotation_file_uris"] = tuple(uris)
         if "customproperties" in body:
-            changes["custom_properties"] = _properties(body)
+            changes["custom_properties"] = wire.custom_properties(body)
         return jobs.store.update_dataset(name, updated=utc_now(), **changes)
 
-    return JSONResponse(dataset_json(await _call(request, work)))
+    return JSONResponse(wire.dataset_json(await _call(request, work)))
 
 
 @router.delete("/datasets/{name}", summary="Delete a dataset")
@@ -323,56 +197,51 @@ async def create_model(request: Request, name: str) -> JSONResponse:
     _check_version(request)
     check_name(name, "model name")
     body = await _body(request)
-    training = _ci(body.get("trainingparameters"), "trainingParameters")
-    kind = training.get("modelkind")
-    if kind not in MODEL_KINDS:
-        raise InvalidArgumentError(
-            f"'modelKind' must be one of {', '.join(MODEL_KINDS)}, got {kind!r}"
-            + (
-                " (Product-Recognition is not supported by imagelens)."
-                if kind == "Product-Recognition"
-                else "."
-            )
-        )
-    dataset_name = _string(training, "trainingdatasetname", "trainingParameters.trainingDatasetName")
-    hours = _budget_hours(training)
-    evaluation = _ci(body.get("evaluationparameters"), "evaluationParameters")
-    test_name = evaluation.get("testdatasetname")
-    if test_name is not None and (not isinstance(test_name, str) or not test_name.strip()):
-        raise InvalidArgumentError("'evaluationParameters.testDatasetName' must be a non-empty string.")
+    wanted = wire.model_request(body)
 
     def work(jobs: JobManager) -> ModelRecord:
-        if _exists(jobs.store.get_model, name):
-            raise ConflictError(f"The model '{name}' already exists.")
-        _check_dataset_kind(jobs.store, dataset_name, kind, "training")
-        if test_name:
-            _check_dataset_kind(jobs.store, test_name, kind, "test")
-        record = jobs.store.create_model(
-            new_model_record(name, kind, dataset_name, hours, test_dataset_name=test_name or None)
-        )
+        try:
+            existing: ModelRecord | None = jobs.store.get_model(name)
+        except NotFoundError:
+            existing = None
+        if existing is not None and existing.status not in RETRAINABLE_STATUSES:  # before the dataset checks
+            raise ConflictError(
+                f"The model '{name}' already exists (its status is '{existing.status}'); "
+                + ("cancel it" if existing.active else "delete it")
+                + " before training again under this name."
+            )
+        _check_dataset_kind(jobs.store, wanted.dataset_name, wanted.kind, "training")
+        if wanted.test_dataset_name:
+            _check_dataset_kind(jobs.store, wanted.test_dataset_name, wanted.kind, "test")
+        record = jobs.store.create_model(  # replaces a failed or cancelled model of that name
+            new_model_record(
+                name, wanted.kind, wanted.dataset_name, wanted.time_budget_hours,
+                test_dataset_name=wanted.test_dataset_name,
+            )
+        )  # fmt: skip
         jobs.submit_training(name)
         return record
 
-    return JSONResponse(model_json(await _call(request, work)))
+    return JSONResponse(wire.model_json(await _call(request, work)))
 
 
 @router.get("/models", summary="List models")
 async def list_models(request: Request) -> JSONResponse:
     _check_version(request)
     records = await _call(request, lambda jobs: jobs.store.list_models())
-    return JSONResponse([model_json(r) for r in records])
+    return JSONResponse([wire.model_json(r) for r in records])
 
 
 @router.get("/models/{name}", summary="Get a model (its training status and performance)")
 async def get_model(request: Request, name: str) -> JSONResponse:
     _check_version(request)
-    return JSONResponse(model_json(await _call(request, lambda jobs: jobs.store.get_model(name))))
+    return JSONResponse(wire.model_json(await _call(request, lambda jobs: jobs.store.get_model(name))))
 
 
 @router.post("/models/{name}:cancel", summary="Cancel a model's training")
 async def cancel_model(request: Request, name: str) -> JSONResponse:
     _check_version(request)
-    return JSONResponse(model_json(await _call(request, lambda jobs: jobs.cancel(name))))
+    return JSONResponse(wire.model_json(await _call(request, lambda jobs: jobs.cancel(name))))
 
 
 @router.delete("/models/{name}", summary="Delete a model")
@@ -399,8 +268,7 @@ async def create_evaluation(request: Request, model_name: str, name: str) -> JSO
     _check_version(request)
     check_name(name, "evaluation name")
     body = await _body(request)
-    evaluation = _ci(body.get("evaluationparameters"), "evaluationParameters")
-    test_name = _string(evaluation, "testdatasetname", "evaluationParameters.testDatasetName")
+    test_name = wire.evaluation_request(body)
 
     def work(jobs: JobManager) -> EvaluationRecord:
         model = jobs.store.get_model(model_name)
@@ -414,7 +282,7 @@ async def create_evaluation(request: Request, model_name: str, name: str) -> JSO
         jobs.submit_evaluation(model_name, name)
         return record
 
-    return JSONResponse(evaluation_json(await _call(request, work)))
+    return JSONResponse(wire.evaluation_json(await _call(request, work)))
 
 
 @router.get("/models/{model_name}/evaluations", summary="List a model's evaluations")
@@ -425,14 +293,14 @@ async def list_evaluations(request: Request, model_name: str) -> JSONResponse:
         jobs.store.get_model(model_name)
         return jobs.store.list_evaluations(model_name)
 
-    return JSONResponse([evaluation_json(r) for r in await _call(request, work)])
+    return JSONResponse([wire.evaluation_json(r) for r in await _call(request, work)])
 
 
 @router.get("/models/{model_name}/evaluations/{name}", summary="Get an evaluation")
 async def get_evaluation(request: Request, model_name: str, name: str) -> JSONResponse:
     _check_version(request)
     record = await _call(request, lambda jobs: jobs.store.get_evaluation(model_name, name))
-    return JSONResponse(evaluation_json(record))
+    return JSONResponse(wire.evaluation_json(record))
 
 
 @router.delete("/models/{model_name}/evaluations/{name}", summary="Delete an evaluation")
