@@ -201,7 +201,8 @@ def bench_rectify() -> list[str]:
 
     from imagelens.errors import ImageLensError
     from imagelens.geometry import apply_homography
-    from imagelens.shelf.rectify import ControlPoints, detect_quad, rectify
+    from imagelens.shelf.quad import detect_quad
+    from imagelens.shelf.rectify import ControlPoints, rectify
 
     stats: dict[str, list[np.ndarray]] = {"given": [], "given_rounded": [], "auto": [], "auto_untrimmed": []}
     text_err: dict[str, list[np.ndarray]] = {
@@ -275,6 +276,57 @@ def bench_rectify() -> list[str]:
         f"{c.mean():.2f} px, max {c.max():.2f} px; the large errors are corners where the detector follows the paper "
         "and the frame runs through the scanner border.",
     ]
+    return lines
+
+
+def bench_no_shelf() -> list[str]:
+    """Automatic detection must refuse photos without a quadrilateral outline instead of warping a blob: the
+    edge support (share of the outline that is a clear edge) of the best candidate, on the warped receipts and on
+    real photos that have no such outline (the panoramas' hand-held shots, grocery-store close-ups)."""
+    from PIL import Image
+
+    from imagelens.errors import ImageLensError
+    from imagelens.shelf.quad import MIN_SUPPORT, detect_quad, support_ok
+
+    def supports(images: list[np.ndarray]) -> list[tuple[float, ...] | None]:
+        out: list[tuple[float, ...] | None] = []
+        for image in images:
+            try:
+                out.append(detect_quad(image, min_support=0.0).support)
+            except ImageLensError:
+                out.append(None)  # no candidate at all
+        return out
+
+    receipts = [
+        warp_onto_background(trim(load(path, height=700)), seed)[0]
+        for seed, path in enumerate(sorted((RECEIPTS / "img").glob("*.jpg")))
+    ]
+    photos = [load(path, width=800) for path in sorted(PANO.glob("*.jpg"))]
+    grocery = sorted((DATA / "grocery_store_fewshot").rglob("*.jpg"))[::7][:40]
+    for path in grocery:
+        with Image.open(path) as im:
+            photos.append(np.asarray(im.convert("RGB")))
+    lines = [
+        f"Bar: mean edge support >= {MIN_SUPPORT:.0%} and every side >= half that.",
+        "",
+        "| images | count | accepted | mean support min..max | weakest side min..max |",
+        "|---|---|---|---|---|",
+    ]
+    for name, images in (
+        ("warped receipts (a real outline)", receipts),
+        ("photos without an outline", photos),
+    ):
+        found = supports(images)
+        lines_none = sum(1 for f in found if f is None)
+        scored = [f for f in found if f is not None]
+        accepted = sum(1 for f in scored if support_ok(f, MIN_SUPPORT))
+        means = [float(np.mean(f)) for f in scored] or [float("nan")]
+        mins = [min(f) for f in scored] or [float("nan")]
+        lines.append(
+            f"| {name} | {len(images)} | {accepted} | {min(means):.2f}..{max(means):.2f} "
+            f"| {min(mins):.2f}..{max(mins):.2f} |"
+            + (f" ({lines_none} without any candidate)" if lines_none else "")
+        )
     return lines
 
 
@@ -357,7 +409,8 @@ def synthetic_case(rng: np.random.Generator, hard: bool = False):
 
 
 def bench_planogram(trials: int, hard: bool) -> list[str]:
-    from imagelens.shelf.planogram import match_planogram, parse_detections, parse_planogram
+    from imagelens.azure.shelf import parse_detections, parse_planogram
+    from imagelens.shelf.compliance import match_planogram
 
     rng = np.random.default_rng(0)
     correct = {"optimal": 0, "greedy": 0}
@@ -470,6 +523,10 @@ def main() -> None:
         "## Rectification (SROIE receipts warped by random homographies)",
         "",
         *bench_rectify(),
+        "",
+        "## No shelf: automatic detection refuses rather than warps a blob",
+        "",
+        *bench_no_shelf(),
         "",
         "## Planogram matching",
         "",

@@ -188,6 +188,17 @@ def test_rectify_needs_a_url(settings: Settings) -> None:
     assert_azure_error(r, 400, "InvalidImageUrl")
 
 
+def test_rectify_without_a_shelf_is_a_clear_400(settings: Settings, file_server: tuple[str, Path]) -> None:
+    """Auto-detection that finds no quadrilateral with clear edges answers Azure's error body, not a warped blob."""
+    base, folder = file_server
+    (folder / "noshelf.png").write_bytes(png(synthetic_texture(300, 400, seed=1)))
+    r = client(settings).post(RECTIFY, json={"url": f"{base}/noshelf.png"})
+    body = assert_azure_error(r, 400, "InvalidRequest")
+    message = body["error"]["message"]
+    assert "no shelf or document edge found" in message and "controlPoints" in message
+    assert r.headers["content-type"].startswith("application/json")
+
+
 # --- product recognition runs -------------------------------------------------------------------------------------
 
 

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
+
+from imagelens.detections import Detections
+from imagelens.models.spec import ModelSpec
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 PANO_DIR = DATA / "skimage_tutorials_pano" / "pano"
 RECEIPT_DIR = DATA / "sroie_receipts_ocr" / "img"
+OWL_MODEL_ID = "owlv2-base-patch16-ensemble"
+
+
+@pytest.fixture(scope="session")
+def owl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding a tiny random-weight OWLv2 (``IMAGELENS_MODEL_DIR``), made once per session."""
+    from imagelens.testing.tiny_models import write_tiny_models
+
+    root = tmp_path_factory.mktemp("owl-tiny")
+    write_tiny_models(root, seed=0, only=[OWL_MODEL_ID])
+    return root
 
 
 def require(path: Path) -> Path:
@@ -17,6 +34,51 @@ def require(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not present: {path.resolve()}")
     return path
+
+
+def detections(boxes: npt.ArrayLike, scores: npt.ArrayLike, names: Sequence[str]) -> Detections:
+    """Real :class:`Detections` (the one type every detector returns) from boxes, scores and per-box names."""
+    vocabulary = tuple(dict.fromkeys(names))
+    return Detections(
+        boxes=np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+        scores=np.asarray(scores, dtype=np.float64),
+        class_ids=np.asarray([vocabulary.index(n) for n in names], dtype=np.int64),
+        class_names=vocabulary,
+    )
+
+
+class FakeDetector:
+    """An open-vocabulary detector (``OpenVocabDetector``) that returns fixed detections and records the calls.
+
+    With ``by_label``, a prompt ``label=...`` keeps the boxes of that label only, so the labels a caller asks for
+    are the names it gets back (as with a real open-vocabulary model)."""
+
+    spec: ModelSpec
+
+    def __init__(self, result: Detections, *, by_label: bool = False) -> None:
+        self.result = result
+        self.by_label = by_label
+        self.calls: list[tuple[object, object, tuple[int, ...]]] = []
+
+    @classmethod
+    def load(cls, path: Path | None, spec: ModelSpec) -> FakeDetector:
+        raise NotImplementedError("a test fake is made directly")
+
+    def close(self) -> None:
+        pass
+
+    def detect(
+        self, rgb: npt.NDArray[np.uint8], prompts: Any = None, threshold: float | None = None
+    ) -> Detections:
+        self.calls.append((prompts, threshold, rgb.shape))
+        out = self.result
+        if self.by_label and prompts:
+            items = prompts.items() if isinstance(prompts, dict) else (str(p).split("=", 1) for p in prompts)
+            wanted = {label.strip() for label, *_ in items}
+            out = out[np.asarray([n in wanted for n in out.names], dtype=bool)]
+        if threshold is not None:
+            out = out.above(threshold)
+        return out
 
 
 def load_resized(path: Path, *, width: int | None = None, height: int | None = None) -> np.ndarray:

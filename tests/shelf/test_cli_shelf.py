@@ -206,3 +206,113 @@ def test_apply_homography_is_what_the_cli_reports() -> None:
     assert np.allclose(
         apply_homography(result.homography, cps.to_pixels(200, 100)), [[0, 0], [w, 0], [w, h], [0, h]]
     )
+
+
+# --- rectify without a shelf ---------------------------------------------------------------------------------------
+
+
+def test_rectify_without_a_shelf_fails_and_writes_nothing(tmp_path: Path) -> None:
+    """Auto-detection on a photo with no shelf outline used to write a warped blob and exit 0."""
+    src = _save(tmp_path / "texture.png", synthetic_texture(300, 400, seed=1))
+    out = tmp_path / "out.png"
+    result = runner.invoke(app, ["rectify", src, "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert "no shelf or document edge found" in result.stderr and "TL,TR,BR,BL" in result.stderr
+    assert not out.exists()
+    # The message's corners are in --corners form, and --min-support 0 takes the candidate with a warning.
+    corners = result.stderr.split("normalized to [0, 1] are ")[1].split(";")[0]
+    forced = runner.invoke(app, ["rectify", src, "-o", str(out), "--min-support", "0", "--json"])
+    assert forced.exit_code == 0, forced.output
+    assert "warning: no clear shelf edge" in forced.stderr
+    body = json.loads(forced.stdout)
+    assert body["detected"] is True and min(body["edgeSupport"]) < 0.3 and out.exists()
+    found = [
+        body["controlPoints"][k][a]
+        for k in ("topLeft", "topRight", "bottomRight", "bottomLeft")
+        for a in "xy"
+    ]
+    assert np.allclose(found, [float(v) for v in corners.split(",")], atol=1e-3)
+
+
+# --- products --json | planogram: the chain a user builds -----------------------------------------------------------
+
+
+PLAN = {  # a 300 x 100 image: 10 px per unit; positions 0 and 2 expect "a", position 1 expects "b"
+    "width": 30.0,
+    "height": 10.0,
+    "products": [
+        {"id": "a", "name": "Cola", "w": 10.0, "h": 10.0},
+        {"id": "b", "name": "Lemonade", "w": 10.0, "h": 10.0},
+    ],
+    "fixtures": [{"id": "f", "w": 30.0, "h": 1.0, "x": 0.0, "y": 9.0}],
+    "positions": [
+        {"id": str(k), "productId": "aba"[k], "fixtureId": "f", "x": 10.0 * k, "y": 0.0} for k in range(3)
+    ],
+}
+
+
+def test_products_json_feeds_planogram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``imagelens products --json`` then ``imagelens planogram --detections`` on its output: the labels asked for
+    with ``--prompt LABEL=...`` are the product names the planogram matches (they used to come out as ``None``
+    and match 0 %)."""
+    from imagelens.models.hub import ModelHub
+
+    from .conftest import FakeDetector, detections
+
+    found = detections(  # "a" where "a" belongs, "a" where "b" belongs, nothing at position 2
+        [[2, 1, 98, 99], [101, 0, 198, 100], [140, 20, 160, 40]], [0.9, 0.8, 0.7], ["a", "a", "c"]
+    )
+    fake = FakeDetector(found, by_label=True)
+    monkeypatch.setattr(ModelHub, "open_vocab_detector", lambda self, model_id=None: fake)
+    image = _save(tmp_path / "shelf.png", np.zeros((100, 300, 3), np.uint8))
+    run = runner.invoke(
+        app, ["products", image, "--json", "--prompt", "a=a can of cola", "--prompt", "b=lemonade"]
+    )
+    assert run.exit_code == 0, run.output
+    assert fake.calls == [(["a=a can of cola", "b=lemonade"], None, (100, 300, 3))]
+    dets = tmp_path / "products.json"
+    dets.write_text(run.stdout)
+    assert [p["classifications"][0]["label"] for p in json.loads(run.stdout)["products"]] == ["a", "a"]
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(PLAN))
+    match = runner.invoke(app, ["planogram", "--planogram", str(plan), "--detections", str(dets), "--json"])
+    assert match.exit_code == 0, match.output
+    states = [(r["positionId"], r["state"]) for r in json.loads(match.stdout)["matchingResultPerPosition"]]
+    assert states == [("0", "matched"), ("1", "misplaced"), ("2", "gap")]
+    text = runner.invoke(app, ["planogram", "--planogram", str(plan), "--detections", str(dets)])
+    assert text.exit_code == 0 and "1 matched, 1 misplaced, 1 gaps" in text.stdout
+    assert "1: a instead of b" in text.stdout and "None" not in text.stdout
+
+
+def test_products_json_feeds_planogram_with_the_tiny_model(
+    owl_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same chain through the real model path (tiny random OWLv2): a planogram whose positions are where the
+    model put its products, under the prompt's label, matches every position."""
+    monkeypatch.setenv("IMAGELENS_MODEL_DIR", str(owl_dir))
+    monkeypatch.setenv("IMAGELENS_HUB__OFFLINE", "true")
+    image = _save(
+        tmp_path / "shelf.png", np.random.default_rng(3).integers(0, 256, (90, 240, 3), dtype=np.uint8)
+    )
+    run = runner.invoke(
+        app, ["products", image, "--json", "--prompt", "cola=a can of cola", "--threshold", "0"]
+    )
+    assert run.exit_code == 0, run.output
+    body = json.loads(run.stdout)
+    products = body["products"][:3]
+    assert products and all(p["classifications"][0]["label"] == "cola" for p in products)
+    plan = {
+        "width": 240.0,
+        "height": 90.0,
+        "products": [{"id": f"s{k}", "name": "cola", "w": p["boundingBox"]["w"], "h": p["boundingBox"]["h"]}
+                     for k, p in enumerate(products)],
+        "fixtures": [{"id": "f", "w": 240.0, "h": 1.0, "x": 0.0, "y": 89.0}],
+        "positions": [{"id": str(k), "productId": f"s{k}", "fixtureId": "f", "x": p["boundingBox"]["x"],
+                       "y": p["boundingBox"]["y"]} for k, p in enumerate(products)],
+    }  # fmt: skip
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    (tmp_path / "products.json").write_text(run.stdout)
+    match = runner.invoke(app, ["planogram", "--planogram", str(tmp_path / "plan.json"),
+                                "--detections", str(tmp_path / "products.json"), "--json"])  # fmt: skip
+    assert match.exit_code == 0, match.output
+    assert {r["state"] for r in json.loads(match.stdout)["matchingResultPerPosition"]} == {"matched"}

@@ -10,14 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from imagelens.annotate import GREEN, GREY, RED, annotate_planogram
+from imagelens.azure.shelf import parse_detections, parse_planogram, planogram_json, planogram_match_json
+from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError
-from imagelens.shelf.annotate import GREEN, GREY, RED, annotate_planogram
-from imagelens.shelf.planogram import (
-    ProductDetection,
-    match_planogram,
-    parse_detections,
-    parse_planogram,
-)
+from imagelens.shelf.compliance import match_planogram
+from imagelens.shelf.planogram import Planogram
+from imagelens.shelf.products import ProductDetection
 from imagelens.types import BoundingBox, DetectedObject, Tag
 
 IMAGE = (1000, 600)  # planogram 100 x 60 units -> 10 px per unit
@@ -88,7 +87,7 @@ def test_known_misplacements_and_gaps_are_found_exactly() -> None:
             "tags": [{"name": "p1", "confidence": 0.8}],
         }
     )
-    result = match_planogram(plan, parse_detections(dets), IMAGE)
+    result = match_planogram(parse_planogram(plan), parse_detections(dets), IMAGE)
     states = {p.position_id: p.state for p in result.positions}
     for k in range(20):
         expected = "misplaced" if k in misplaced else "gap" if k in gaps else "matched"
@@ -124,24 +123,26 @@ def test_greedy_assignment_would_be_wrong() -> None:
             "occluded", BoundingBox(0, 40, 100, 60), (Tag("cola", 0.9),)
         ),  # IoU 0.60 with A only
     ]
-    optimal = match_planogram(plan, dets, (200, 100))
+    optimal = match_planogram(parse_planogram(plan), dets, (200, 100))
     assert [(p.position_id, p.state, p.detection.id if p.detection else None) for p in optimal.positions] == [
         ("A", "matched", "occluded"),
         ("B", "matched", "shifted"),
     ]
-    greedy = match_planogram(plan, dets, (200, 100), strategy="greedy")
+    greedy = match_planogram(parse_planogram(plan), dets, (200, 100), strategy="greedy")
     assert [p.state for p in greedy.positions] == ["matched", "gap"]
 
 
 def test_planogram_units_scale_to_the_image() -> None:
     plan = _planogram()
     dets = _detections(plan, misplaced={5: "p1"}, gaps={9}, scale=2.0)
-    big = match_planogram(plan, parse_detections(dets), (2000, 1200))
-    small = match_planogram(plan, parse_detections(_detections(plan, misplaced={5: "p1"}, gaps={9})), IMAGE)
+    big = match_planogram(parse_planogram(plan), parse_detections(dets), (2000, 1200))
+    small = match_planogram(
+        parse_planogram(plan), parse_detections(_detections(plan, misplaced={5: "p1"}, gaps={9})), IMAGE
+    )
     assert [p.state for p in big.positions] == [p.state for p in small.positions]
     assert big.positions[0].expected_box == BoundingBox(0, 100, 200, 400)
     # Against the wrong image size the same detections no longer line up with the positions.
-    wrong = match_planogram(plan, parse_detections(dets), IMAGE)
+    wrong = match_planogram(parse_planogram(plan), parse_detections(dets), IMAGE)
     assert wrong.counts()["matched"] < 10
 
 
@@ -153,14 +154,16 @@ def test_label_may_be_product_name_and_detected_objects_work() -> None:
         )
         for pos in plan["positions"]
     ]
-    result = match_planogram(plan, dets, IMAGE)
+    result = match_planogram(parse_planogram(plan), dets, IMAGE)
     assert result.counts()["matched"] == 20
 
 
 def test_azure_json_shape() -> None:
     plan = _planogram()
-    result = match_planogram(plan, parse_detections(_detections(plan, misplaced={0: "p4"}, gaps={1})), IMAGE)
-    body = result.to_azure()
+    result = match_planogram(
+        parse_planogram(plan), parse_detections(_detections(plan, misplaced={0: "p4"}, gaps={1})), IMAGE
+    )
+    body = planogram_match_json(result)
     assert set(body) == {"matchingResultPerPosition", "matchedResultsPerPosition"}
     assert body["matchingResultPerPosition"] == body["matchedResultsPerPosition"]
     first, second, third = body["matchingResultPerPosition"][:3]
@@ -179,8 +182,8 @@ def test_detection_order_does_not_change_the_result(rnd: Any, gaps: set[int], se
     dets = _detections(plan, misplaced={2: "p0"} if 2 not in gaps else {}, gaps=gaps, seed=seed)
     shuffled = list(dets)
     rnd.shuffle(shuffled)
-    a = match_planogram(plan, parse_detections(dets), IMAGE)
-    b = match_planogram(plan, parse_detections(shuffled), IMAGE)
+    a = match_planogram(parse_planogram(plan), parse_detections(dets), IMAGE)
+    b = match_planogram(parse_planogram(plan), parse_detections(shuffled), IMAGE)
     assert [(p.state, p.detection.id if p.detection else None) for p in a.positions] == [
         (p.state, p.detection.id if p.detection else None) for p in b.positions
     ]
@@ -265,7 +268,7 @@ def test_malformed_planogram_names_the_field(path: list[Any], value: Any, field:
 
 def test_planogram_round_trip_and_wrapper() -> None:
     plan = parse_planogram(_planogram())
-    assert parse_planogram(plan.to_dict()) == plan
+    assert parse_planogram(planogram_json(plan)) == plan
     assert parse_planogram({"planogram": _planogram()}) == plan
     with pytest.raises(InvalidArgumentError, match="must be a JSON object"):
         parse_planogram([1, 2])
@@ -292,13 +295,13 @@ def test_planogram_round_trip_and_wrapper() -> None:
 )
 def test_malformed_detections(dets: Any, needle: str) -> None:
     with pytest.raises(InvalidArgumentError, match=needle):
-        match_planogram(_planogram(), parse_detections(dets), IMAGE)
+        match_planogram(parse_planogram(_planogram()), parse_detections(dets), IMAGE)
 
 
 def test_annotation_colours_each_state() -> None:
     plan = _planogram()
     result = match_planogram(
-        plan, parse_detections(_detections(plan, misplaced={11: "p0"}, gaps={12})), IMAGE
+        parse_planogram(plan), parse_detections(_detections(plan, misplaced={11: "p0"}, gaps={12})), IMAGE
     )
     picture = annotate_planogram(np.zeros((600, 1000, 3), np.uint8), result)
     assert picture.shape == (600, 1000, 3) and picture.dtype == np.uint8
@@ -314,3 +317,45 @@ def test_annotation_colours_each_state() -> None:
     assert np.allclose(centre, np.array(GREY) * 0.55, atol=2)
     untouched = picture[round(gap.y + gap.h / 2), 50]  # inside position 10's box: not shaded
     assert int(untouched.max()) == 0
+
+
+def test_detections_type_matches_directly() -> None:
+    """A detector's ``Detections`` (class names = product ids) matches without a JSON round trip."""
+    plan = parse_planogram(_planogram())
+    boxes = [plan.position_box(p, *IMAGE).xyxy() for p in plan.positions[:3]]
+    dets = Detections(
+        boxes=np.asarray(boxes),
+        scores=np.asarray([0.9, 0.8, 0.7]),
+        class_ids=np.asarray([0, 1, 0]),
+        class_names=("p0", "p1"),
+    )
+    result = match_planogram(plan, dets, IMAGE)
+    assert [p.state for p in result.positions[:3]] == ["matched", "matched", "misplaced"]
+    assert [p.detection.id for p in result.positions[:3] if p.detection] == ["0", "1", "2"]
+
+
+def test_product_recognition_classifications_name_the_product() -> None:
+    """``imagelens products --json`` writes ``classifications: [{label}]``; reading them gives the labels back
+    (they used to be dropped, so every detection had the label ``None`` and nothing matched)."""
+    dets = _detections(_planogram(), misplaced={}, gaps=set())
+    for item in dets:
+        item["classifications"] = [
+            {"label": t["name"], "confidence": t["confidence"]} for t in item.pop("tags")
+        ]
+    parsed = parse_detections({"imageMetadata": {"width": 1000, "height": 600}, "products": dets, "gaps": []})
+    assert [d.label for d in parsed.products] == [p["productId"] for p in _planogram()["positions"]]
+    result = match_planogram(parse_planogram(_planogram()), parsed, IMAGE)
+    assert result.counts() == {"matched": 20, "misplaced": 0, "gap": 0}
+    with pytest.raises(InvalidArgumentError, match=r"classifications\[0\].label is missing"):
+        parse_detections([{"boundingBox": {"x": 0, "y": 0, "w": 1, "h": 1}, "classifications": [{}]}])
+
+
+def test_planogram_is_a_pure_type_checked_in_code() -> None:
+    plan = parse_planogram(_planogram())
+    with pytest.raises(InvalidArgumentError, match=r"planogram.positions\[0\].productId 'zz'"):
+        Planogram(plan.width, plan.height, plan.products, plan.fixtures,
+                  (plan.positions[0].__class__("x", "zz", "top", 0.0, 0.0),))  # fmt: skip
+    with pytest.raises(InvalidArgumentError, match="planogram.width must be > 0"):
+        Planogram(0.0, plan.height, plan.products, plan.fixtures, plan.positions)
+    with pytest.raises(InvalidArgumentError, match="parse_planogram"):
+        match_planogram(_planogram(), [], IMAGE)  # type: ignore[arg-type]

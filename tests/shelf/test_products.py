@@ -5,55 +5,35 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from imagelens.annotate import annotate_products
+from imagelens.azure.analysis import box_json
+from imagelens.azure.shelf import parse_detections, parse_planogram, product_recognition_json
 from imagelens.config import HubSettings, Settings
+from imagelens.detections import Detections
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
 from imagelens.models.hub import ModelHub
-from imagelens.models.spec import Role
-from imagelens.shelf.planogram import match_planogram, parse_detections
+from imagelens.models.roles import OpenVocabDetector, missing_members
+from imagelens.shelf.compliance import match_planogram
 from imagelens.shelf.products import (
     GAP_LABEL,
     ProductRecognitionResult,
-    annotate_products,
     products_from_detections,
     recognize_products,
-    wire_box,
 )
 from imagelens.shelf.runs import ProductRunStore
 from imagelens.types import BoundingBox
 
+from .conftest import FakeDetector, detections
+
 MODEL_ID = "owlv2-base-patch16-ensemble"
 
 
-@dataclass
-class FakeDetections:
-    boxes: np.ndarray
-    scores: np.ndarray
-    labels: tuple[str, ...]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return self.labels
-
-
-class FakeDetector:
-    """Returns fixed boxes and records what it was asked."""
-
-    def __init__(self, detections: FakeDetections) -> None:
-        self.detections = detections
-        self.calls: list[tuple[object, object, tuple[int, ...]]] = []
-
-    def detect(self, image: np.ndarray, prompts: object = None, threshold: object = None) -> FakeDetections:
-        self.calls.append((prompts, threshold, image.shape))
-        return self.detections
-
-
-def two_shelves() -> FakeDetections:
+def two_shelves() -> Detections:
     """Two rows of 40 px wide products in a 300 x 200 image: the top row has a 40 px hole after its second product
     and 60 px empty at its right end; the bottom row has a 20 px hole (half a product) and is full to the right."""
     top = [(10, 10, 50, 90), (50, 10, 90, 90), (130, 10, 170, 90), (170, 12, 210, 90), (200, 10, 240, 88)]
@@ -61,7 +41,7 @@ def two_shelves() -> FakeDetections:
               (180, 110, 220, 190), (220, 110, 260, 190), (260, 110, 300, 190)]  # fmt: skip
     boxes = np.asarray(top + bottom, dtype=np.float64)
     scores = np.linspace(0.9, 0.3, len(boxes))
-    return FakeDetections(boxes, scores, tuple(("bottle", "can")[k % 2] for k in range(len(boxes))))
+    return detections(boxes, scores, [("bottle", "can")[k % 2] for k in range(len(boxes))])
 
 
 # --- products and gaps from boxes ---------------------------------------------------------------------------------
@@ -72,7 +52,7 @@ def test_products_keep_the_detector_boxes_labels_and_scores() -> None:
     result = products_from_detections(dets, 300, 200)
     assert [p.id for p in result.products] == [str(k) for k in range(len(dets.boxes))]
     np.testing.assert_allclose([p.box.xyxy() for p in result.products], dets.boxes)
-    assert [p.tags[0].name for p in result.products] == list(dets.labels)
+    assert [p.tags[0].name for p in result.products] == list(dets.names)
     np.testing.assert_allclose([p.tags[0].confidence for p in result.products], dets.scores)
 
 
@@ -94,22 +74,25 @@ def test_gaps_between_products_and_at_row_ends_with_their_confidence() -> None:
 
 
 def test_no_products_means_no_gaps_and_bad_inputs_are_refused() -> None:
-    empty = FakeDetections(np.zeros((0, 4)), np.zeros(0), ())
+    empty = Detections.empty(("product",))
     result = products_from_detections(empty, 64, 64)
     assert result.products == () and result.gaps == ()
-    assert result.to_azure() == {"imageMetadata": {"width": 64, "height": 64}, "products": [], "gaps": []}
-    with pytest.raises(InvalidArgumentError, match="as many"):
-        products_from_detections(FakeDetections(np.zeros((2, 4)), np.zeros(1), ("a", "b")), 10, 10)
-    with pytest.raises(InvalidArgumentError, match="scores"):
-        products_from_detections(
-            FakeDetections(np.asarray([[0, 0, 5, 5.0]]), np.asarray([1.5]), ("a",)), 10, 10
-        )
+    assert product_recognition_json(result) == {
+        "imageMetadata": {"width": 64, "height": 64},
+        "products": [],
+        "gaps": [],
+    }
+    # The one Detections type refuses mismatched columns and out-of-range scores before they reach the shelf code.
+    with pytest.raises(ValueError, match="boxes must have shape"):
+        detections(np.zeros((2, 4)), np.zeros(1), ["a"])
+    with pytest.raises(ValueError, match="scores"):
+        detections(np.asarray([[0, 0, 5, 5.0]]), np.asarray([1.5]), ["a"])
     with pytest.raises(InvalidArgumentError, match="width and height"):
         products_from_detections(empty, 0, 10)
 
 
 def test_azure_shape_is_the_product_recognition_result() -> None:
-    body = products_from_detections(two_shelves(), 300, 200).to_azure()
+    body = product_recognition_json(products_from_detections(two_shelves(), 300, 200))
     assert set(body) == {"imageMetadata", "products", "gaps"}
     assert body["imageMetadata"] == {"width": 300, "height": 200}
     for item in body["products"] + body["gaps"]:
@@ -122,12 +105,21 @@ def test_azure_shape_is_the_product_recognition_result() -> None:
 
 
 def test_wire_box_rounds_corners_and_stays_inside() -> None:
-    assert wire_box(BoundingBox(10.4, 20.6, 10.2, 10.2), 100, 100) == {"x": 10, "y": 21, "w": 11, "h": 10}
-    assert wire_box(BoundingBox(95.0, 95.0, 10.0, 10.0), 100, 100) == {"x": 95, "y": 95, "w": 5, "h": 5}
+    """Product boxes go out through the one box-to-JSON, :func:`imagelens.azure.analysis.box_json`."""
+    assert box_json(BoundingBox(10.4, 20.6, 10.2, 10.2), 100, 100) == {"x": 10, "y": 21, "w": 11, "h": 10}
+    assert box_json(BoundingBox(95.0, 95.0, 10.0, 10.0), 100, 100) == {"x": 95, "y": 95, "w": 5, "h": 5}
+    result = products_from_detections(detections([[10.4, 20.6, 20.6, 30.8]], [0.5], ["a"]), 100, 100)
+    assert product_recognition_json(result)["products"][0]["boundingBox"] == {
+        "x": 10,
+        "y": 21,
+        "w": 11,
+        "h": 10,
+    }
 
 
 def test_recognize_products_passes_prompts_and_threshold_and_uses_original_pixels() -> None:
     detector = FakeDetector(two_shelves())
+    assert missing_members(FakeDetector, OpenVocabDetector) == []  # the fake satisfies the role's Protocol
     image = np.zeros((200, 300, 3), np.uint8)
     result = recognize_products(image, detector, prompts=["a jar"], threshold=0.3)
     assert detector.calls == [(["a jar"], 0.3, (200, 300, 3))]
@@ -137,8 +129,6 @@ def test_recognize_products_passes_prompts_and_threshold_and_uses_original_pixel
 
 
 def test_result_feeds_planogram_matching() -> None:
-    from imagelens.api.azure.shelf import detections_with_tags
-
     result = products_from_detections(two_shelves(), 300, 200)
     plan = {
         "width": 300, "height": 200,
@@ -147,11 +137,14 @@ def test_result_feeds_planogram_matching() -> None:
         "positions": [{"id": "p1", "productId": "bottle", "fixtureId": "f1", "x": 10, "y": 10},
                       {"id": "p2", "productId": "bottle", "fixtureId": "f1", "x": 90, "y": 10}],
     }  # fmt: skip
-    direct = match_planogram(plan, result.products, (300, 200))
+    direct = match_planogram(parse_planogram(plan), result.products, (300, 200))
     assert [p.state for p in direct.positions] == ["matched", "gap"]
-    via_wire = parse_detections(detections_with_tags(result.to_azure()))
+    via_wire = parse_detections(json.loads(json.dumps(product_recognition_json(result))))
     assert via_wire.image_size == (300, 200)
-    assert [p.state for p in match_planogram(plan, via_wire, via_wire.image_size).positions] == [
+    assert [d.label for d in via_wire.products] == list(two_shelves().names)
+    assert [
+        p.state for p in match_planogram(parse_planogram(plan), via_wire, via_wire.image_size).positions
+    ] == [
         "matched",
         "gap",
     ]
@@ -238,28 +231,20 @@ def test_run_names_are_checked(name: str) -> None:
 # --- the tiny model end to end, and the CLI -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def owl_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from imagelens.testing.tiny_models import write_tiny_models
-
-    root = tmp_path_factory.mktemp("owl-tiny")
-    write_tiny_models(root, seed=0, only=[MODEL_ID])
-    return root
-
-
 def test_tiny_model_products_in_original_pixels(owl_dir: Path) -> None:
     hub = ModelHub(Settings(model_dir=owl_dir, hub=HubSettings(offline=True)))
     image = np.random.default_rng(1).integers(0, 256, (90, 240, 3), dtype=np.uint8)
-    result = recognize_products(image, hub.get(Role.OPEN_VOCAB_DETECTOR), threshold=0.0)
+    result = recognize_products(image, hub.open_vocab_detector(), threshold=0.0)
     assert (result.width, result.height) == (240, 90)
     assert result.products
     for det in result.products + result.gaps:
         assert 0 <= det.box.x < det.box.x2 <= 240 and 0 <= det.box.y < det.box.y2 <= 90
-    body = result.to_azure()
+    body = product_recognition_json(result)
     assert {c["label"] for p in body["products"] for c in p["classifications"]} <= {
         "product", "bottle", "box", "can", "package"
     }  # fmt: skip
-    assert recognize_products(image, hub.get(MODEL_ID), threshold=0.0).to_azure() == body  # deterministic
+    again = recognize_products(image, hub.open_vocab_detector(MODEL_ID), threshold=0.0)
+    assert product_recognition_json(again) == body  # deterministic
     hub.close()
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from imagelens.azure.shelf import control_points_json, parse_control_points
 from imagelens.errors import InvalidArgumentError, InvalidRequestError
 from imagelens.geometry import apply_homography
-from imagelens.shelf.rectify import ControlPoints, detect_quad, rectify
+from imagelens.shelf.quad import detect_quad, edge_support
+from imagelens.shelf.rectify import ControlPoints, rectify
 
 from .conftest import RECEIPT_DIR, load_resized, require, synthetic_texture, warp_onto_background
 
@@ -128,8 +130,8 @@ def test_control_points_formats_round_trip() -> None:
         "bottomLeft": {"x": 0.05, "y": 0.95},
         "bottomRight": {"x": 0.95, "y": 0.9},
     }
-    cps = ControlPoints.from_azure(azure)
-    assert cps.to_azure() == azure
+    cps = parse_control_points(azure)
+    assert control_points_json(cps) == azure
     assert ControlPoints.parse("0.1,0.2, 0.9,0.1, 0.95,0.9, 0.05,0.95") == cps
     assert np.allclose(cps.to_pixels(100, 200)[0], [10.0, 40.0])
     numpy_points = ControlPoints(*(tuple(np.float32(v) for v in p) for p in cps.corners()))  # type: ignore[arg-type]
@@ -160,7 +162,7 @@ def test_bad_corner_text_and_azure_shape() -> None:
     with pytest.raises(InvalidArgumentError, match="comma-separated"):
         ControlPoints.parse("a,b,c,d,e,f,g,h")
     with pytest.raises(InvalidArgumentError, match="bottomLeft"):
-        ControlPoints.from_azure(
+        parse_control_points(
             {"topLeft": {"x": 0, "y": 0}, "topRight": {"x": 1, "y": 0}, "bottomRight": {"x": 1, "y": 1}}
         )
 
@@ -169,3 +171,46 @@ def test_no_quadrilateral_is_an_invalid_request() -> None:
     flat = np.full((300, 300, 3), 90, np.uint8)
     with pytest.raises(InvalidRequestError, match="no dominant quadrilateral"):
         rectify(flat)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["texture", "gradient", "half-split"],
+)
+def test_no_shelf_is_refused_with_the_candidate_named(kind: str) -> None:
+    """Photos with no quadrilateral outline used to be warped to garbage (a blob cut by the image frame was taken
+    for the shelf). Now a candidate without a clear edge on every side is refused, naming its corners."""
+    image = {
+        "texture": synthetic_texture(300, 400, seed=1),
+        "gradient": np.tile(np.linspace(0, 255, 300).astype(np.uint8)[None, :, None], (200, 1, 3)),
+        "half-split": np.concatenate(
+            [np.zeros((200, 150, 3), np.uint8), np.full((200, 150, 3), 255, np.uint8)], 1
+        ),
+    }[kind]
+    with pytest.raises(InvalidRequestError, match="no shelf or document edge found") as caught:
+        rectify(image)
+    message = caught.value.message
+    assert "controlPoints" in message and "TL,TR,BR,BL" in message
+    corners = message.split("normalized to [0, 1] are ")[1].split(";")[0]
+    assert (
+        len(ControlPoints.parse(corners).corners()) == 4
+    )  # the message's corners can be passed straight back
+    detail = caught.value.detail
+    assert np.asarray(detail["corners"]).shape == (4, 2) and len(detail["edgeSupport"]) == 4
+    assert min(detail["edgeSupport"]) < 0.3
+    forced = rectify(image, min_support=0.0)  # the caller may still take the candidate, knowingly
+    assert forced.detected and forced.weak and forced.support is not None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_real_outlines_have_clear_edges(seed: int) -> None:
+    image, corners, _ = warp_onto_background(_document(seed), seed)
+    gray = image.mean(axis=2).astype(np.uint8)
+    assert min(edge_support(gray, corners)) > 0.9
+    found = detect_quad(image)
+    assert min(found.support) > 0.9
+    result = rectify(image)
+    assert not result.weak and result.support == found.support
+    # A side on the image frame has nothing outside it to step to: no support.
+    h, w = gray.shape
+    assert edge_support(gray, [[0, 0], [w / 2, 0], [w / 2, h], [0, h]])[0] == 0.0

@@ -1,4 +1,8 @@
-"""``imagelens products``: products and gaps on a shelf image, with the same code the HTTP run uses."""
+"""``imagelens products``: products and gaps on a shelf image, through the same Analyzer call the HTTP run uses.
+
+``--json`` prints Azure's product recognition result; ``imagelens planogram --detections`` reads it as it is, and
+products named with ``--prompt LABEL=PROMPT`` (a planogram's product ids) then match their planogram positions.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,9 @@ def products_command(
     prompts: Annotated[
         list[str] | None,
         typer.Option(
-            "--prompt", help="a text query, 'a bottle' or 'label=prompt'; repeat it; default: the model's"
+            "--prompt",
+            help="a text query, 'a bottle' or 'label=prompt' (the label names the product, e.g. a planogram "
+            "product id); repeat it; default: the model's",
         ),
     ] = None,
     threshold: Annotated[
@@ -37,31 +43,24 @@ def products_command(
 ) -> None:
     """Detect the products on a shelf image and the gaps between them (an open-vocabulary detector, OWLv2)."""
     with cli_errors():
+        from imagelens.analyzer import Analyzer
+        from imagelens.azure.shelf import product_recognition_json
         from imagelens.cli.shelf import _write_image
-        from imagelens.config import Settings
-        from imagelens.io import load_image
-        from imagelens.models.hub import ModelHub
-        from imagelens.models.spec import Role
-        from imagelens.shelf.products import annotate_products, recognize_products
 
-        settings = Settings()
-        array = load_image(image, settings.limits, settings.url_settings()).array()
-        hub = ModelHub(settings)
+        analyzer = Analyzer()
         try:
-            detector = hub.get(Role.OPEN_VOCAB_DETECTOR)
-            result = recognize_products(
-                array,
-                detector,
-                prompts=prompts or None,
-                threshold=threshold,
-                min_gap_fraction=min_gap_fraction,
-            )
+            loaded = analyzer.load(image)
+            result = analyzer.recognize_products(
+                loaded, prompts=prompts or None, threshold=threshold, min_gap_fraction=min_gap_fraction
+            ).recognition
         finally:
-            hub.close()
+            analyzer.close()
         if annotate_out is not None:
-            _write_image(annotate_out, annotate_products(array, result))
+            from imagelens.annotate import annotate_products
+
+            _write_image(annotate_out, annotate_products(loaded.array(), result))
         if as_json:
-            print_json(result.to_azure())
+            print_json(product_recognition_json(result))
         else:
             typer.echo(
                 f"{image}: {result.width}x{result.height}, {len(result.products)} products, {len(result.gaps)} gaps"

@@ -1,7 +1,12 @@
 """``imagelens stitch``, ``imagelens rectify`` and ``imagelens planogram``: the shelf geometry on the command line.
 
 Images come in through :func:`imagelens.io.load_image` (limits, EXIF rotation, RGB) and go out through
-:func:`imagelens.io.encode_image`, in the format the output file's extension names.
+:func:`imagelens.io.encode_image`, in the format the output file's extension names. JSON in and out is Azure's, from
+:mod:`imagelens.azure.shelf`.
+
+``rectify`` without ``--corners`` finds the shelf itself; when it finds no quadrilateral with clear edges it writes
+nothing and exits 2 (bad input) with a message giving the best candidate's corners in ``--corners`` form; with
+``--min-support 0`` it rectifies that candidate anyway and warns on stderr.
 """
 
 from __future__ import annotations
@@ -119,17 +124,35 @@ def rectify_command(
             help="TLx,TLy,TRx,TRy,BRx,BRy,BLx,BLy normalized to [0, 1]; found automatically when left out"
         ),
     ] = None,
+    min_support: Annotated[
+        float,
+        typer.Option(
+            help="automatic corners: the share of the outline that must be a clear edge (0 accepts any "
+            "candidate, with a warning)"
+        ),
+    ] = 0.6,  # imagelens.shelf.rectify.MIN_SUPPORT
     as_json: Annotated[
         bool, typer.Option("--json", help="print the control points used, as Azure's controlPoints")
     ] = False,
 ) -> None:
-    """Undo perspective: warp four corners (given or detected) to an upright rectangle."""
+    """Undo perspective: warp four corners (given or detected) to an upright rectangle.
+
+    Without --corners, exits 2 and writes nothing when no shelf (a quadrilateral with clear edges) is found."""
     with cli_errors():
+        from imagelens.azure.shelf import control_points_json
         from imagelens.shelf.rectify import ControlPoints, rectify
 
         array = _load_rgb(image)
         points = ControlPoints.parse(corners) if corners is not None else None
-        result = rectify(array, points)
+        result = rectify(array, points, min_support=min_support)
+        if result.weak and result.support is not None:
+            found = ",".join(f"{v:.4f}" for p in result.control_points.corners() for v in p)
+            typer.echo(
+                "warning: no clear shelf edge: the detected quadrilateral has a clear edge along only "
+                f"{sum(result.support) / 4:.0%} of its outline; rectified it anyway (--min-support "
+                f"{min_support:g}) with corners {found}",
+                err=True,
+            )
         _write_image(output, result.image)
         if as_json:
             print_json(
@@ -138,7 +161,8 @@ def rectify_command(
                     "width": int(result.image.shape[1]),
                     "height": int(result.image.shape[0]),
                     "detected": result.detected,
-                    "controlPoints": result.control_points.to_azure(),
+                    "controlPoints": control_points_json(result.control_points),
+                    **({"edgeSupport": [round(v, 3) for v in result.support]} if result.support else {}),
                 }
             )
         else:
@@ -153,7 +177,11 @@ def planogram_command(
         Path, typer.Option("--planogram", help="planogram JSON (Azure's PlanogramApiModel)")
     ],
     detections: Annotated[
-        Path, typer.Option("--detections", help="detected products JSON (Azure DetectedObject shapes)")
+        Path,
+        typer.Option(
+            "--detections",
+            help="detected products JSON: the output of 'imagelens products --json', or Azure DetectedObject shapes",
+        ),
     ],
     image: Annotated[
         str | None, typer.Option("--image", help="the shelf image: its size, and the picture to annotate")
@@ -172,8 +200,9 @@ def planogram_command(
 ) -> None:
     """Match detected products to a planogram: each position matched, misplaced or gap."""
     with cli_errors():
+        from imagelens.azure.shelf import parse_detections, parse_planogram, planogram_match_json
         from imagelens.errors import InvalidArgumentError
-        from imagelens.shelf.planogram import match_planogram, parse_detections, parse_planogram
+        from imagelens.shelf.compliance import match_planogram
 
         plan = parse_planogram(_read_json(planogram, "planogram"))
         dets = parse_detections(_read_json(detections, "detections"))
@@ -193,11 +222,11 @@ def planogram_command(
         if annotate_out is not None:
             if array is None:
                 raise InvalidArgumentError("--annotate needs --image (the picture to draw on)")
-            from imagelens.shelf.annotate import annotate_planogram
+            from imagelens.annotate import annotate_planogram
 
             _write_image(annotate_out, annotate_planogram(array, result))
         if as_json:
-            print_json(result.to_azure())
+            print_json(planogram_match_json(result))
         else:
             counts = result.counts()
             typer.echo(

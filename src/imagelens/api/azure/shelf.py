@@ -2,24 +2,26 @@
 
 - ``POST /imagecomposition:stitch`` ``{"images": [url, ...]}`` (2-20) -> the stitched image;
 - ``POST /imagecomposition:rectify`` ``{"url", "controlPoints": {"topLeft": {"x", "y"}, ...}}`` (normalised) -> the
-  rectified image; without ``controlPoints`` the shelf quadrilateral is found automatically (an extension);
+  rectified image; without ``controlPoints`` the shelf quadrilateral is found automatically (an extension), and
+  when no quadrilateral with clear edges is found the answer is a 400 ``InvalidRequest`` naming the best
+  candidate's corners, never a warped guess;
 - ``PUT|GET|DELETE /productrecognition/{model}/runs/{run}``: products and gaps (the PUT body is the image, raw or
   ``{"url"}``); only the built-in ``ms-pretrained-product-detection`` model exists here;
 - ``POST /planogramcompliance:match`` ``{"detectedProducts": <run result>, "planogram": {...}}``.
 
 Images come back as JPEG, or PNG when the ``Accept`` header prefers ``image/png``. Bad input fails synchronously
 with Azure's error body (a run whose image cannot be read is never created); the detection itself runs in the
-background and the caller polls the run, as with Azure.
+background and the caller polls the run, as with Azure. The JSON shapes come from :mod:`imagelens.azure.shelf`;
+product recognition goes through :meth:`imagelens.analyzer.Analyzer.recognize_products`, as in the library and
+the CLI.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import re
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -27,6 +29,7 @@ from fastapi.responses import JSONResponse, Response
 
 from imagelens.api.body import image_source, read_capped
 from imagelens.azure import params
+from imagelens.azure import shelf as wire
 from imagelens.config import Settings
 from imagelens.errors import (
     ImageLensError,
@@ -151,11 +154,9 @@ async def rectify_image(request: Request) -> Response:
     params.check_api_version(request.query_params.get("api-version"), API_VERSIONS)
     body = await _json_body(request)
     url = _absolute_url(body.get("url"), "url")
-    points = body.get("controlPoints")
-    if points is not None:
-        from imagelens.shelf.rectify import ControlPoints
-
-        points = ControlPoints.from_azure(points)  # bad corners fail before the image is fetched
+    raw_points = body.get("controlPoints")
+    # Bad corners fail before the image is fetched.
+    points = None if raw_points is None else wire.parse_control_points(raw_points)
     settings = _settings(request)
     fmt = _image_format(request)
 
@@ -210,20 +211,15 @@ async def create_run(request: Request, model_name: str, run_name: str) -> JSONRe
     source = await image_source(request, settings.limits.max_bytes)
     if isinstance(source, str):
         source = _absolute_url(source, "url")
-    image = await request.app.state.pool.run(lambda: _load_rgb(source, settings))
+    image = await request.app.state.pool.run(lambda: request.app.state.analyzer.load(source))
     runs.create(model_name, run_name)
-    hub = request.app.state.analyzer.hub
+    analyzer = request.app.state.analyzer
 
     def work() -> None:
-        from imagelens.models.spec import Role
-        from imagelens.shelf.products import recognize_products
-
         runs.mark_running(model_name, run_name)
         try:
-            detector = hub.get(Role.OPEN_VOCAB_DETECTOR)
-            with hub.using():  # no model load in another thread overlaps the forward pass
-                result = recognize_products(image, detector)
-            runs.succeed(model_name, run_name, result.to_azure())
+            result = analyzer.recognize_products(image)
+            runs.succeed(model_name, run_name, wire.product_recognition_json(result.recognition))
         except ImageLensError as error:
             runs.fail(model_name, run_name, error.to_azure()["error"])
         except Exception:  # no request to fail in the background: record it rather than stay "running"
@@ -268,34 +264,6 @@ async def delete_run(request: Request, model_name: str, run_name: str) -> Respon
 # --- planogram compliance -----------------------------------------------------------------------------------------
 
 
-def detections_with_tags(detected: Any) -> Any:
-    """A product-recognition result whose ``classifications: [{label, confidence}]`` are also given as the
-    ``tags: [{name, confidence}]`` that :func:`imagelens.shelf.planogram.parse_detections` reads."""
-    if not isinstance(detected, Mapping):
-        return detected  # parse_detections reports the wrong shape
-    out = copy.deepcopy(dict(detected))
-    for group in ("products", "gaps"):
-        items = out.get(group)
-        if not isinstance(items, list):
-            continue
-        for k, item in enumerate(items):
-            if not isinstance(item, dict) or "tags" in item or "classifications" not in item:
-                continue
-            where = f"detectedProducts.{group}[{k}].classifications"
-            classes = item["classifications"]
-            if not isinstance(classes, list):
-                raise InvalidArgumentError(f"{where} must be a list, got {type(classes).__name__}")
-            tags = []
-            for j, c in enumerate(classes):
-                if not isinstance(c, Mapping) or not isinstance(c.get("label"), str):
-                    raise InvalidArgumentError(
-                        f"{where}[{j}] must be an object with a string 'label', got {c!r}"
-                    )
-                tags.append({"name": c["label"], "confidence": c.get("confidence")})
-            item["tags"] = tags
-    return out
-
-
 @router.post("/planogramcompliance:match", summary="Match detected products to a planogram")
 async def planogram_match(request: Request) -> JSONResponse:
     params.check_api_version(request.query_params.get("api-version"), API_VERSIONS)
@@ -305,15 +273,15 @@ async def planogram_match(request: Request) -> JSONResponse:
             raise InvalidArgumentError(f"The JSON body needs '{key}'; it has {sorted(body)[:10]}.")
 
     def work() -> dict[str, Any]:
-        from imagelens.shelf.planogram import match_planogram, parse_detections, parse_planogram
+        from imagelens.shelf.compliance import match_planogram
 
-        plan = parse_planogram(body["planogram"])
-        detections = parse_detections(detections_with_tags(body["detectedProducts"]))
+        plan = wire.parse_planogram(body["planogram"])
+        detections = wire.parse_detections(body["detectedProducts"])
         if detections.image_size is None:
             raise InvalidArgumentError(
                 "detectedProducts.imageMetadata {width, height} is required: planogram positions are placed by "
                 "scaling the planogram to the image."
             )
-        return match_planogram(plan, detections, detections.image_size).to_azure()
+        return wire.planogram_match_json(match_planogram(plan, detections, detections.image_size))
 
     return JSONResponse(await request.app.state.pool.run(work))
