@@ -12,6 +12,7 @@ Their outputs are random and mean nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -115,5 +116,15 @@ def write_tiny_segmenter(path: Path, spec: ModelSpec, seed: int = 0) -> None:
     kind = "deeplab" if "deeplab" in spec.adapter else "selfie"
     path.mkdir(parents=True, exist_ok=True)
     name = str(spec.options.get("file") or f"{kind}.tflite")
-    (path / name).write_bytes(tiny_segmenter_tflite(kind, seed=seed))
     mark_tiny(path, spec, seed)
+    try:
+        data = tiny_segmenter_tflite(kind, seed=seed)
+    except ImportError:  # no ai-edge-litert (the `segment` extra): the adapter says so when it is loaded
+        return
+    (path / name).write_bytes(data)
+
+
+TINY_WRITERS: dict[str, Callable[[Path, ModelSpec, int], None]] = {
+    "imagelens.models.adapters.selfie_seg:SelfieSegmentationAdapter": write_tiny_segmenter,
+    "imagelens.models.adapters.deeplab_tflite:DeepLabForegroundAdapter": write_tiny_segmenter,
+}
