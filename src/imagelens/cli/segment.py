@@ -28,16 +28,26 @@ def _out_path(out: Path, image: Path, used: set[Path]) -> Path:
 
 
 def remove_bg_command(
-    images: Annotated[list[Path], typer.Argument(help="image files (JPEG, PNG, GIF: first frame, WEBP, ...)")],
+    images: Annotated[
+        list[Path], typer.Argument(help="image files (JPEG, PNG, GIF: first frame, WEBP, ...)")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="output folder")] = DEFAULT_OUT,
     matte: Annotated[bool, typer.Option("--matte", help="write the greyscale alpha matte")] = False,
-    mask: Annotated[bool, typer.Option("--mask", help="write a 0/255 mask (at --threshold, default 0.5)")] = False,
-    model: Annotated[str | None, typer.Option("--model", help="a catalog model with the matting role")] = None,
+    mask: Annotated[
+        bool, typer.Option("--mask", help="write a 0/255 mask (at --threshold, default 0.5)")
+    ] = False,
+    model: Annotated[
+        str | None, typer.Option("--model", help="a catalog model with the matting role")
+    ] = None,
     refine: Annotated[str, typer.Option(help="edge refinement: guided, pymatting or none")] = "guided",
     threshold: Annotated[float | None, typer.Option(help="alpha below this becomes 0")] = None,
     feather: Annotated[float, typer.Option(help="soften the alpha edge by this many pixels")] = 0.0,
-    keep_largest: Annotated[bool, typer.Option("--keep-largest", help="keep only the largest subject")] = False,
-    width: Annotated[int | None, typer.Option(help="output width (with --height unset: keep the aspect)")] = None,
+    keep_largest: Annotated[
+        bool, typer.Option("--keep-largest", help="keep only the largest subject")
+    ] = False,
+    width: Annotated[
+        int | None, typer.Option(help="output width (with --height unset: keep the aspect)")
+    ] = None,
     height: Annotated[int | None, typer.Option(help="output height")] = None,
     background: Annotated[
         str | None, typer.Option(help="fill the background: '#RRGGBB', 'r,g,b', white, black")
@@ -83,8 +93,14 @@ def remove_bg_command(
             try:
                 _, result = analyzer.remove_background(image, options)
                 target.write_bytes(result.png())
-                row = {"input": str(image), "output": str(target), "mode": result.mode, "width": result.width,
-                       "height": result.height, "ms": round(result.timings_ms.get("total", 0.0), 1)}
+                row = {
+                    "input": str(image),
+                    "output": str(target),
+                    "mode": result.mode,
+                    "width": result.width,
+                    "height": result.height,
+                    "ms": round(result.timings_ms.get("total", 0.0), 1),
+                }
             except ImageLensError as error:
                 failed += 1
                 row = {"input": str(image), "error": error.inner_code, "message": error.message}
@@ -101,10 +117,16 @@ def remove_bg_command(
 
 
 def eval_segment_command(
-    data: Annotated[Path, typer.Option("--data", "-d", help="a COCO folder: images/ and annotations/instances_*.json")],
-    model: Annotated[str | None, typer.Option("--model", help="a catalog model with the matting role")] = None,
+    data: Annotated[
+        Path, typer.Option("--data", "-d", help="a COCO folder: images/ and annotations/instances_*.json")
+    ],
+    model: Annotated[
+        str | None, typer.Option("--model", help="a catalog model with the matting role")
+    ] = None,
     refine: Annotated[str, typer.Option(help="guided, pymatting or none")] = "guided",
-    grid: Annotated[Path | None, typer.Option("--grid", help="write an input / mask / cut-out grid PNG here")] = None,
+    grid: Annotated[
+        Path | None, typer.Option("--grid", help="write an input / mask / cut-out grid PNG here")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Person mIoU (persons >= 5 % of the frame) and salient-object mIoU (largest instance >= 20 %) vs COCO masks."""

@@ -83,7 +83,9 @@ def fetch_file(model_id: str, source: FileSource, root: Path, *, force: bool = F
         except (OSError, ValueError) as exc:
             attempts.append(f"{url}: {type(exc).__name__}: {exc}")
     if data is None:
-        raise ModelUnavailableError(model_id, "could not fetch " + describe(source) + " (" + "; ".join(attempts) + ")")
+        raise ModelUnavailableError(
+            model_id, "could not fetch " + describe(source) + " (" + "; ".join(attempts) + ")"
+        )
     digest = hashlib.sha256(data).hexdigest()
     if digest != source.sha256:
         raise ModelUnavailableError(

@@ -226,7 +226,9 @@ class ModelHub:
 
             found = file_sources.locate_file(model_id, spec.source, self._file_root())
             if found is None:
-                raise ModelUnavailableError(model_id, f"not fetched yet ({file_sources.describe(spec.source)})")
+                raise ModelUnavailableError(
+                    model_id, f"not fetched yet ({file_sources.describe(spec.source)})"
+                )
             return found, "file-cache"
         cached = self._hf_cache_path(spec.source)
         if cached is not None:

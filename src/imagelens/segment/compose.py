@@ -32,7 +32,7 @@ def finish_alpha(alpha: F32, options: SegmentOptions) -> F32:
     if options.threshold is not None and options.threshold > 0:
         alpha = np.where(alpha < options.threshold, np.float32(0.0), alpha).astype(np.float32)
     if options.feather > 0:
-        alpha = cv2.GaussianBlur(alpha, (0, 0), sigmaX=float(options.feather))
+        alpha = np.asarray(cv2.GaussianBlur(alpha, (0, 0), sigmaX=float(options.feather)), dtype=np.float32)
     return alpha
 
 
@@ -51,10 +51,14 @@ def render(rgb: U8, alpha: U8, options: SegmentOptions) -> U8:
         return np.dstack([rgb, alpha])
     h, w = alpha.shape
     if options.background_image is not None:
-        back = cv2.resize(options.background_image, (w, h), interpolation=cv2.INTER_AREA)
+        back = np.asarray(
+            cv2.resize(options.background_image, (w, h), interpolation=cv2.INTER_AREA), dtype=np.uint8
+        )
     else:
+        colour = options.background
+        assert colour is not None
         back = np.empty((h, w, 3), dtype=np.uint8)
-        back[:] = options.background
+        back[:] = np.asarray(colour, dtype=np.uint8)
     a = alpha.astype(np.uint16)[..., None]
     out = (rgb.astype(np.uint16) * a + back.astype(np.uint16) * (255 - a) + 127) // 255
     return out.astype(np.uint8)

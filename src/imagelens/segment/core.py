@@ -40,10 +40,16 @@ class SegmentResult:
     def height(self) -> int:
         return int(self.pixels.shape[0])
 
-    def png(self) -> bytes:
-        from imagelens.io.encode import encode_image
+    def png(self, compress_level: int = 1) -> bytes:
+        """PNG bytes. zlib level 1: at 4000x3000 RGBA it encodes in ~2.3 s against ~8.6 s at Pillow's default 6, for
+        a file ~30 % larger (benchmarks/segment.md); the encode dominates the call's time on large images."""
+        import io
 
-        return encode_image(self.pixels, "png")
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(self.pixels).save(buffer, "PNG", compress_level=compress_level)
+        return buffer.getvalue()
 
 
 def _fit(rgb: npt.NDArray[np.uint8], max_pixels: int) -> npt.NDArray[np.uint8]:
@@ -51,7 +57,8 @@ def _fit(rgb: npt.NDArray[np.uint8], max_pixels: int) -> npt.NDArray[np.uint8]:
     if h * w <= max_pixels:
         return rgb
     scale = (max_pixels / (h * w)) ** 0.5
-    return cv2.resize(rgb, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA)
+    size = (max(1, int(w * scale)), max(1, int(h * scale)))
+    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def coarse_matte(matting: Matting, rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
@@ -59,7 +66,8 @@ def coarse_matte(matting: Matting, rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np
     alpha = matting.matte(rgb)
     if alpha.shape != rgb.shape[:2] or not np.isfinite(alpha).all():
         raise ModelUnavailableError(
-            matting.spec.id, f"its matte has shape {alpha.shape} (or non-finite values) for an image {rgb.shape[:2]}"
+            matting.spec.id,
+            f"its matte has shape {alpha.shape} (or non-finite values) for an image {rgb.shape[:2]}",
         )
     return np.clip(alpha.astype(np.float32, copy=False), 0.0, 1.0)
 
@@ -83,11 +91,12 @@ def remove_background(
     alpha_u8 = to_u8(alpha)
     del alpha
     if (out_h, out_w) != alpha_u8.shape:
-        alpha_u8 = cv2.resize(alpha_u8, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        alpha_u8 = np.asarray(cv2.resize(alpha_u8, (out_w, out_h), interpolation=cv2.INTER_LINEAR), np.uint8)
     colour = rgb
     if options.output == "cutout" and (out_h, out_w) != (h, w):
         shrink = out_w * out_h < w * h
-        colour = cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        colour = np.asarray(cv2.resize(rgb, (out_w, out_h), interpolation=interp), dtype=np.uint8)
     pixels = render(colour, alpha_u8, options)
     timings["compose"] = (time.perf_counter() - t0) * 1000.0
     return SegmentResult(pixels=pixels, model_id=matting.spec.id, timings_ms=timings)

@@ -63,7 +63,9 @@ def truths(coco: Any, image_id: int) -> tuple[npt.NDArray[np.bool_] | None, npt.
 
 def _checker(h: int, w: int) -> npt.NDArray[np.uint8]:
     yy, xx = np.mgrid[0:h, 0:w]
-    return np.where(((yy // 12) + (xx // 12)) % 2 == 0, 200, 255).astype(np.uint8)[..., None].repeat(3, axis=2)
+    return (
+        np.where(((yy // 12) + (xx // 12)) % 2 == 0, 200, 255).astype(np.uint8)[..., None].repeat(3, axis=2)
+    )
 
 
 def grid_row(rgb: npt.NDArray[np.uint8], alpha: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

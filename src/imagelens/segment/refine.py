@@ -30,23 +30,30 @@ def _scaled(rgb: npt.NDArray[np.uint8], side: int) -> npt.NDArray[np.uint8]:
     if scale >= 1.0:
         return rgb
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def _box(x: F32, r: int) -> F32:
-    return cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REFLECT)
+    out = cv2.boxFilter(x, -1, (2 * r + 1, 2 * r + 1), normalize=True, borderType=cv2.BORDER_REFLECT)
+    return np.asarray(out, dtype=np.float32)
 
 
 def guided_filter(
-    rgb: npt.NDArray[np.uint8], coarse: F32, radius: int = RADIUS, eps: float = EPS, work_side: int = WORK_SIDE
+    rgb: npt.NDArray[np.uint8],
+    coarse: F32,
+    radius: int = RADIUS,
+    eps: float = EPS,
+    work_side: int = WORK_SIDE,
 ) -> F32:
     """The coarse matte ``(H, W)`` refined against the colour image ``(H, W, 3)``; float32 in [0, 1]."""
     h, w = rgb.shape[:2]
     small = _scaled(rgb, work_side)
     sh, sw = small.shape[:2]
     guide = small.astype(np.float32) / 255.0
-    p = cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_AREA) if (sh, sw) != (h, w) else coarse
-    p = p.astype(np.float32, copy=False)
+    p: F32 = np.asarray(
+        cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_AREA) if (sh, sw) != (h, w) else coarse,
+        dtype=np.float32,
+    )
     mean_i = [_box(guide[..., c], radius) for c in range(3)]
     mean_p = _box(p, radius)
     cov_ip = [_box(guide[..., c] * p, radius) - mean_i[c] * mean_p for c in range(3)]
@@ -54,7 +61,9 @@ def guided_filter(
     var = {}
     for i in range(3):
         for j in range(i, 3):
-            var[i, j] = _box(guide[..., i] * guide[..., j], radius) - mean_i[i] * mean_i[j] + (eps32 if i == j else 0)
+            var[i, j] = (
+                _box(guide[..., i] * guide[..., j], radius) - mean_i[i] * mean_i[j] + (eps32 if i == j else 0)
+            )
     # a = Sigma^-1 cov_ip, with the symmetric 3x3 inverse written out (adjugate / determinant): no per-pixel solve
     c00 = var[1, 1] * var[2, 2] - var[1, 2] * var[1, 2]
     c01 = var[0, 2] * var[1, 2] - var[0, 1] * var[2, 2]
@@ -73,9 +82,9 @@ def guided_filter(
     mean_a = [_box(a[c].astype(np.float32, copy=False), radius) for c in range(3)]
     mean_b = _box(b.astype(np.float32, copy=False), radius)
     del var, a, b, cov_ip
-    out = cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR)
+    out: F32 = np.asarray(cv2.resize(mean_b, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
     for c in range(3):  # one full-size plane at a time
-        up = cv2.resize(mean_a[c], (w, h), interpolation=cv2.INTER_LINEAR)
+        up: F32 = np.asarray(cv2.resize(mean_a[c], (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.float32)
         up *= rgb[..., c]
         up *= np.float32(1.0 / 255.0)
         out += up
@@ -106,12 +115,13 @@ def pymatting_refine(rgb: npt.NDArray[np.uint8], coarse: F32, side: int = PYMATT
     h, w = rgb.shape[:2]
     small = _scaled(rgb, side)
     sh, sw = small.shape[:2]
-    p = cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_AREA)
+    p: F32 = np.asarray(cv2.resize(coarse, (sw, sh), interpolation=cv2.INTER_AREA), dtype=np.float32)
     trimap = trimap_from_mask(p, band=max(2, round(max(sh, sw) / 60)))
     if not (trimap == 0.5).any() or (trimap == 1.0).sum() == 0 or (trimap == 0.0).sum() == 0:
         return coarse  # nothing to solve (all foreground or all background)
     alpha = estimate_alpha_cf(small.astype(np.float64) / 255.0, trimap)
-    return np.clip(cv2.resize(alpha.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
+    up = cv2.resize(alpha.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    return np.asarray(np.clip(up, 0.0, 1.0), dtype=np.float32)
 
 
 def refine(rgb: npt.NDArray[np.uint8], coarse: F32, method: str) -> F32:

@@ -61,7 +61,9 @@ class DeepLabForegroundAdapter:
         names = spec.options.get("foreground") or VOC_CLASSES[1:]
         unknown = [n for n in names if n not in VOC_CLASSES]
         if unknown:
-            raise InvalidArgumentError(f"{spec.id}: unknown classes {unknown}; known: {', '.join(VOC_CLASSES)}")
+            raise InvalidArgumentError(
+                f"{spec.id}: unknown classes {unknown}; known: {', '.join(VOC_CLASSES)}"
+            )
         self._lut = np.zeros(256, dtype=np.float32)
         for name in names:
             self._lut[VOC_CLASSES.index(name)] = 1.0

@@ -24,7 +24,9 @@ RGBImage = npt.NDArray[np.uint8]
 
 def check_rgb(rgb: npt.NDArray[np.uint8]) -> None:
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] < 1 or rgb.shape[1] < 1:
-        raise InvalidArgumentError(f"expected an RGB uint8 (H, W, 3) array, got {rgb.dtype} {tuple(rgb.shape)}")
+        raise InvalidArgumentError(
+            f"expected an RGB uint8 (H, W, 3) array, got {rgb.dtype} {tuple(rgb.shape)}"
+        )
 
 
 class SelfieSegmentationAdapter:
