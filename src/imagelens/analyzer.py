@@ -25,6 +25,7 @@ from imagelens.models.hub import ModelHub
 from imagelens.types import AnalysisResult, BoundingBox, ImageMetadata
 
 if TYPE_CHECKING:
+    from imagelens.segment import SegmentOptions, SegmentResult
     from imagelens.shelf.products import ProductRecognitionResult
     from imagelens.store.base import CustomizationStore
 
@@ -300,6 +301,26 @@ class Analyzer:
         timings["products"] = (time.perf_counter() - t0) * 1000.0
         timings["total"] = (time.perf_counter() - started) * 1000.0
         return ProductsResult(metadata=_metadata(image), recognition=recognition, timings_ms=timings)
+
+    def remove_background(
+        self, source: ImageSource | LoadedImage, options: SegmentOptions | None = None
+    ) -> tuple[ImageMetadata, SegmentResult]:
+        """Azure's ``imageanalysis:segment``: an RGBA cut-out, a greyscale matte or a mask (``options.output``) from
+        the MATTING model (``options.model_id`` or the role's default). Animated images: the first frame; an
+        image's own transparency is flattened on white before matting (the loader's rule)."""
+        from imagelens.segment import SegmentOptions, remove_background
+
+        started = time.perf_counter()
+        options = options or SegmentOptions()
+        t0 = time.perf_counter()
+        matting = self.hub.matting(options.model_id)  # loaded before inference: loads never overlap it
+        timings: dict[str, float] = {"models": (time.perf_counter() - t0) * 1000.0}
+        image = self._image(source, timings)
+        with self.hub.using():
+            result = remove_background(image.array(), matting, options)
+        result.timings_ms.update(timings)
+        result.timings_ms["total"] = (time.perf_counter() - started) * 1000.0
+        return _metadata(image), result
 
     def close(self) -> None:
         self.hub.close()

