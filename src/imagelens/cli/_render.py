@@ -14,6 +14,7 @@ from imagelens.types import AnalysisResult, BoundingBox, CustomModelResult, Dete
 Renderer = Callable[[AnalysisResult], list[str] | None]
 
 INDENT = "    "
+MAX_ROWS = 25  # rows per table; --json has them all
 BOX_HEADERS = ("x", "y", "w", "h")
 
 
@@ -46,7 +47,10 @@ def _section(
 ) -> list[str]:
     if count == 0:
         return [f"  {title}: none found"]
-    return [f"  {title}: {count}", *table(headers, rows, numeric_from)]
+    shown = table(headers, rows[:MAX_ROWS], numeric_from)
+    if len(rows) > MAX_ROWS:
+        shown.append(f"{INDENT}... {len(rows) - MAX_ROWS} more (--json prints all)")
+    return [f"  {title}: {count}", *shown]
 
 
 def _objects(title: str, objects: Sequence[DetectedObject]) -> list[str]:
@@ -60,13 +64,13 @@ def _objects(title: str, objects: Sequence[DetectedObject]) -> list[str]:
 def render_caption(result: AnalysisResult) -> list[str] | None:
     if result.caption is None:
         return None
-    return [f"  caption: {result.caption.text}  ({_score(result.caption.confidence)})"]
+    return [f"  caption: {result.caption.text or '(empty)'}  ({_score(result.caption.confidence)})"]
 
 
 def render_dense_captions(result: AnalysisResult) -> list[str] | None:
     if result.dense_captions is None:
         return None
-    rows = [(c.text, _score(c.confidence), *_box(c.box)) for c in result.dense_captions]
+    rows = [(c.text or "(empty)", _score(c.confidence), *_box(c.box)) for c in result.dense_captions]
     return _section("dense captions", len(rows), ("text", "score", *BOX_HEADERS), rows)
 
 
@@ -119,7 +123,9 @@ def render_read(result: AnalysisResult) -> list[str] | None:
     if not rows:
         return ["  read: no text found"]
     lines = "line" if len(rows) == 1 else "lines"
-    return [f"  read: {len(rows)} {lines}", *table(("text", "score", *BOX_HEADERS), rows)]
+    out = _section("read", len(rows), ("text", "score", *BOX_HEADERS), rows)
+    out[0] = f"  read: {len(rows)} {lines}"
+    return out
 
 
 def render_smart_crops(result: AnalysisResult) -> list[str] | None:

@@ -200,7 +200,8 @@ def pull_command(
         except ImageLensError as error:
             typer.echo(f"{prefix}: FAILED: {_reason(error)}")
             failed.append(model_id)
-            exit_code = max(exit_code, error.exit_code)  # the gravest: 2 bad id, 3 not fetched, 4 missing extra
+            # the gravest wins: 2 unknown id, 3 not fetched, 4 missing extra
+            exit_code = max(exit_code, error.exit_code)
             continue
         typer.echo(f"{prefix}: ok, {outcome}")
     if failed:

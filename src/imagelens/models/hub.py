@@ -205,8 +205,11 @@ class ModelHub:
             return ModelNotFetchedError(
                 spec.id, reason, f"Install it with: pip install {spec.source.package}"
             )
+        needs = f"{self.endpoint} reachable" + (
+            ", and offline mode off: unset HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE" if self.offline else ""
+        )
         advice = (
-            f"Fetch it with: imagelens models pull {spec.id} (needs {self.endpoint} reachable). "
+            f"Fetch it with: imagelens models pull {spec.id} (needs {needs}). "
             f"Without network access here: {manual_route(spec, self.cache_root, self.settings.model_dir)}."
         )
         return ModelNotFetchedError(spec.id, reason, advice, {"cache": str(self.cache_root)})
@@ -362,9 +365,9 @@ class ModelHub:
         try:
             path, where = self.locate(spec.id)
         except ModelUnavailableError:
-            if isinstance(spec.source, PackageSource) or self.offline:
+            if isinstance(spec.source, PackageSource):
                 raise
-            path, where = self.download(spec.id), "downloaded"
+            path, where = self.download(spec.id), "downloaded"  # fails fast: offline, unreachable, no disk
         try:
             cls = import_adapter(spec)
             return cls.load(path, spec)
