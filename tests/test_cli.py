@@ -148,3 +148,23 @@ def test_analyze_text_prints_a_table_per_feature(tiny_model_dir: Path) -> None:
         assert title in text, title
     assert "    ratio  x  y     w    h" in text or "ratio" in text
     assert "accent colour        #" in text
+
+
+def test_analyze_help_lists_every_registry_feature() -> None:
+    from imagelens.features.registry import FEATURE_LIST
+
+    out = run_cli("analyze", "--help", env={"COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    for info in FEATURE_LIST:
+        assert info.name in out.stdout and info.summary in out.stdout, info.name
+
+
+def test_starting_the_cli_is_light() -> None:
+    """Every command starts without the registry, images or the Hub client; they load when a command needs them."""
+    code = (
+        "import sys, imagelens.cli\n"
+        "heavy = ('PIL.Image', 'numpy', 'imagelens.features.registry', 'huggingface_hub', 'fastapi', 'torch')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

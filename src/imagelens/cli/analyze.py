@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from imagelens.cli._common import EXIT_OK, fail, print_json
 
@@ -29,31 +30,41 @@ def _annotate_path(target: Path, source: str, index: int, many: bool) -> Path:
     return target / f"{index:04d}-{stem}.png"
 
 
-def _features_help() -> str:
-    from imagelens.features.registry import FEATURE_LIST
-
-    names = ", ".join(f.name for f in FEATURE_LIST)
-    return f"comma-separated features: {names} (default: read,smartCrops)"
+FEATURES_OPTION_HELP = "comma-separated features (listed above) (default: read,smartCrops)"
 
 
-def _command_help() -> str:
+def _registry_help() -> tuple[str, str]:
+    """The command's help and the --features option's help, from the feature registry."""
     from imagelens.features.registry import FEATURE_LIST
 
     width = max(len(f.name) for f in FEATURE_LIST)
-    lines = "\n".join(f"  {f.name.ljust(width)}  {f.summary}" for f in FEATURE_LIST)
-    return (
+    listing = "\n".join(f"  {f.name.ljust(width)}  {f.summary}" for f in FEATURE_LIST)
+    command = (
         "Analyze images offline, with the same Analyzer the library and the server use.\n\n"
-        f"Features (--features):\n\n{lines}\n\n"
+        f"Features (--features):\n\n{listing}\n\n"
         "Text output prints a small table per feature (names, scores, boxes as x y w h in pixels); "
         "--json prints Azure's 4.0 JSON."
     )
+    names = ", ".join(f.name for f in FEATURE_LIST)
+    return command, f"comma-separated features: {names} (default: read,smartCrops)"
+
+
+class _AnalyzeCommand(TyperCommand):
+    """Reads the feature registry only when help is shown, so other commands start without importing it."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # click's types (typer may vendor click)
+        self.help, option_help = _registry_help()
+        for param in self.params:
+            if "--features" in getattr(param, "opts", ()):
+                param.help = option_help  # type: ignore[attr-defined]
+        super().format_help(ctx, formatter)
 
 
 def analyze_command(
     images: Annotated[list[str], typer.Argument(help="image files or http(s) URLs")],
     features: Annotated[
         str | None,
-        typer.Option("--features", "-f", help=_features_help()),
+        typer.Option("--features", "-f", help=FEATURES_OPTION_HELP),
     ] = None,
     model_name: Annotated[
         str | None, typer.Option("--model-name", help="run this trained custom model instead of --features")
@@ -132,4 +143,4 @@ def analyze_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("analyze", help=_command_help())(analyze_command)
+    app.command("analyze", cls=_AnalyzeCommand)(analyze_command)
