@@ -110,3 +110,61 @@ def test_models_list(tiny_model_dir: Path) -> None:
     assert {"ppocr-v6-small", "ppocr-v5-server-en"} <= ids
     for row in rows:
         assert row["license"] and row["roles"] and row["present"] and row["tiny"]
+
+
+def test_version() -> None:
+    import imagelens
+
+    for args in (["--version"], ["version"]):
+        out = run_cli(*args)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == f"imagelens {imagelens.__version__}"
+
+
+def test_version_matches_the_installed_metadata() -> None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import imagelens
+
+    try:
+        installed = version("imagelens")
+    except PackageNotFoundError:
+        pytest.skip("imagelens is not installed in this environment")
+    assert installed == imagelens.__version__
+
+
+def test_analyze_text_prints_a_table_per_feature(tiny_model_dir: Path) -> None:
+    out = run_cli(
+        "analyze",
+        str(SAMPLE_IMAGE),
+        "--features",
+        "read,smartCrops,faces,color",
+        env={"IMAGELENS_MODEL_DIR": str(tiny_model_dir)},
+    )
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert text.startswith(f"{SAMPLE_IMAGE}: ")
+    for title in ("  read: ", "  smart crops: 1", "  faces: ", "  colour:", "  time: "):
+        assert title in text, title
+    assert "    ratio  x  y     w    h" in text or "ratio" in text
+    assert "accent colour        #" in text
+
+
+def test_analyze_help_lists_every_registry_feature() -> None:
+    from imagelens.features.registry import FEATURE_LIST
+
+    out = run_cli("analyze", "--help", env={"COLUMNS": "200"})
+    assert out.returncode == 0, out.stderr
+    for info in FEATURE_LIST:
+        assert info.name in out.stdout and info.summary in out.stdout, info.name
+
+
+def test_starting_the_cli_is_light() -> None:
+    """Every command starts without the registry, images or the Hub client; they load when a command needs them."""
+    code = (
+        "import sys, imagelens.cli\n"
+        "heavy = ('PIL.Image', 'numpy', 'imagelens.features.registry', 'huggingface_hub', 'fastapi', 'torch')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

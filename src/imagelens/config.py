@@ -38,6 +38,17 @@ class HubSettings(BaseModel):
     cache_dir: Path | None = Field(
         None, description="Hugging Face cache folder; default: HF_HUB_CACHE / HF_HOME"
     )
+    endpoint: str | None = Field(
+        None, description="Hugging Face Hub URL; default: HF_ENDPOINT, else huggingface.co"
+    )
+    probe_timeout_s: float = Field(
+        1.5,
+        gt=0,
+        description="before a download, the Hub must answer within this (wall time, DNS included); else the missing "
+        "model is reported at once instead of after the download's retries",
+    )
+    probe_ttl_s: float = Field(60.0, ge=0, description="how long a probe's answer is reused in this process")
+    etag_timeout_s: float = Field(10.0, gt=0, description="huggingface_hub's metadata request timeout")
 
 
 class ServerSettings(BaseModel):

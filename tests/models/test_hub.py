@@ -12,8 +12,17 @@ import pytest
 from imagelens.config import HubSettings, Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
 from imagelens.models.adapters.base import mark_tiny
+from imagelens.models.availability import (
+    MissingExtraError,
+    ModelNotFetchedError,
+    disk_shortfall,
+    forget_probes,
+    probe_hub,
+)
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role
+
+from ..cli.helpers import PROXY_VARS, blackhole, closed_port_endpoint, local_http
 
 LOADS: list[tuple[str, Path | None]] = []
 
@@ -240,3 +249,156 @@ def test_a_user_thread_may_load_without_deadlock(tmp_path: Path) -> None:
     hub = make_hub(tmp_path)
     with hub.using():
         assert hub.get("fake-package-model").text == "from-package"
+
+
+# --- an unreachable Hub answers fast, with the model, the cache searched and the commands that fetch it ---------------
+
+
+@pytest.fixture()
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Probes go straight to the loopback stand-ins, never through a proxy; no cached answers between tests."""
+    for var in PROXY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    forget_probes()
+
+
+def online_hub(
+    tmp_path: Path, endpoint: str | None = None, catalog: dict[str, ModelSpec] | None = None
+) -> ModelHub:
+    """A hub allowed to download (``offline=False`` overrides the suite's HF_HUB_OFFLINE=1)."""
+    settings = Settings(
+        model_dir=tmp_path / "models",
+        hub=HubSettings(offline=False, cache_dir=tmp_path / "hf-cache", endpoint=endpoint),
+    )
+    (tmp_path / "models").mkdir(exist_ok=True)
+    return ModelHub(settings, catalog=catalog or CATALOG, defaults={})
+
+
+def assert_actionable(message: str, tmp_path: Path, endpoint: str) -> None:
+    rev = HUB_SPEC.source.revision  # type: ignore[union-attr]
+    assert "fake-hub-model" in message
+    assert str(tmp_path / "hf-cache" / "models--example-org--fake-model") in message  # the cache searched
+    assert str(tmp_path / "models" / "fake-hub-model") in message  # and IMAGELENS_MODEL_DIR
+    assert "unreachable" in message and endpoint in message
+    assert "imagelens models pull fake-hub-model" in message
+    assert f"hf download example-org/fake-model --revision {rev}" in message  # the air-gapped route
+    assert "huggingface-cli download" in message
+
+
+@pytest.mark.usefixtures("_no_proxy")
+def test_closed_port_answers_within_3_s(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = closed_port_endpoint()
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)  # read at call time, not at import
+    hub = online_hub(tmp_path)
+    start = time.monotonic()
+    with pytest.raises(ModelUnavailableError) as info:
+        hub.get("fake-hub-model")
+    assert time.monotonic() - start < 3.0
+    assert_actionable(info.value.message, tmp_path, endpoint)
+    assert "connection refused" in info.value.message
+    assert info.value.status == 503 and info.value.exit_code == 3
+    start = time.monotonic()  # the probe's answer is reused: a second missing model costs nothing
+    with pytest.raises(ModelUnavailableError):
+        hub.download("fake-hub-model")
+    assert time.monotonic() - start < 0.5
+
+
+@pytest.mark.usefixtures("_no_proxy")
+def test_blackhole_answers_within_3_s(tmp_path: Path) -> None:
+    with blackhole() as endpoint:
+        hub = online_hub(tmp_path, endpoint=endpoint)
+        start = time.monotonic()
+        with pytest.raises(ModelUnavailableError) as info:
+            hub.get("fake-hub-model")
+        elapsed = time.monotonic() - start
+    assert elapsed < 3.0, elapsed
+    assert_actionable(info.value.message, tmp_path, endpoint)
+    assert "no answer within 1.5 s" in info.value.message
+
+
+@pytest.mark.usefixtures("_no_proxy")
+def test_probe_counts_any_http_answer_as_reachable() -> None:
+    with local_http(404) as url:
+        assert probe_hub(url, timeout_s=1.5, ttl_s=0) is None
+    with local_http(502) as url:
+        assert probe_hub(url, timeout_s=1.5, ttl_s=0) == "HTTP 502 from the endpoint or a proxy"
+
+
+@pytest.mark.usefixtures("_no_proxy")
+def test_reachable_hub_without_the_repo_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(
+        constants, "HF_HUB_OFFLINE", False
+    )  # read once at import, under the suite's HF_HUB_OFFLINE=1
+    with local_http(401) as endpoint:
+        hub = online_hub(tmp_path, endpoint=endpoint)
+        start = time.monotonic()
+        with pytest.raises(ModelNotFetchedError) as info:
+            hub.download("fake-hub-model")
+    assert time.monotonic() - start < 10
+    assert "download from" in info.value.reason and "401" in info.value.reason
+    assert "imagelens models pull" not in info.value.reason  # the reason alone never points back to pull
+
+
+@pytest.mark.usefixtures("_no_proxy")
+def test_too_little_disk_is_refused_before_downloading(tmp_path: Path) -> None:
+    huge = ModelSpec(
+        id="fake-huge",
+        roles=(Role.OCR,),
+        adapter=ADAPTER,
+        source=HubSource(repo_id="example-org/huge", revision="0" * 40, size_bytes=10**18),
+        license="MIT",
+    )
+    with local_http(200) as endpoint:
+        hub = online_hub(tmp_path, endpoint=endpoint, catalog={huge.id: huge})
+        with pytest.raises(ModelNotFetchedError, match="MB free"):
+            hub.download("fake-huge")
+    assert disk_shortfall(tmp_path, 1) is None
+
+
+def test_offline_message_says_how_to_turn_it_off(tmp_path: Path) -> None:
+    with pytest.raises(ModelUnavailableError) as info:
+        make_hub(tmp_path).get("fake-hub-model")
+    assert "offline mode" in info.value.message and "unset HF_HUB_OFFLINE" in info.value.message
+
+
+class NeedsMissingDependency(CountingAdapter):
+    @classmethod
+    def load(cls, path: Path | None, spec: ModelSpec) -> Self:
+        import no_such_dependency_xyz  # type: ignore[import-not-found]  # noqa: F401
+
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.usefixtures("_no_proxy")
+def test_missing_optional_dependency_is_named_and_files_are_kept(tmp_path: Path) -> None:
+    """A missing torch is not a corrupt download: say which extra to install, never delete and re-fetch."""
+    spec = ModelSpec(
+        id="fake-needs-dep",
+        roles=(Role.CAPTIONER,),
+        adapter=f"{__name__}:NeedsMissingDependency",
+        source=HUB_SPEC.source,
+        license="MIT",
+    )
+    hub = online_hub(tmp_path, endpoint=closed_port_endpoint(), catalog={spec.id: spec})
+    snapshot = (
+        tmp_path / "hf-cache" / "models--example-org--fake-model" / "snapshots" / HUB_SPEC.source.revision
+    )  # type: ignore[union-attr]
+    snapshot.mkdir(parents=True)
+    (snapshot / "weights.txt").write_text("real")
+    with pytest.raises(MissingExtraError) as info:
+        hub.get("fake-needs-dep")
+    assert "pip install no_such_dependency_xyz" in info.value.message
+    assert info.value.exit_code == 4 and info.value.status == 503
+    assert (snapshot / "weights.txt").read_text() == "real"
+    assert 'pip install "imagelens[ml]"' in MissingExtraError("florence-2-base", "torch").message
+
+
+def test_describe_says_where_a_missing_model_would_live(tmp_path: Path) -> None:
+    row = next(r for r in make_hub(tmp_path).describe() if r.id == "fake-hub-model")
+    assert not row.present and row.location == "missing"
+    assert row.path == str(tmp_path / "hf-cache" / "models--example-org--fake-model")
+    assert row.source == "hf:example-org/fake-model@0123456789ab"
+    package_row = next(r for r in make_hub(tmp_path).describe() if r.id == "fake-package-model")
+    assert package_row.present and package_row.source == "package:json" and package_row.path

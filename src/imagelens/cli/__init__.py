@@ -37,7 +37,30 @@ def _register() -> None:
         mod.register(app)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from imagelens import __version__
+
+        typer.echo(f"imagelens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="print the version and exit", callback=_print_version, is_eager=True
+    ),
+) -> None:
+    """Self-hosted image analysis, wire-compatible with Azure AI Vision."""
+
+
+def version_command() -> None:
+    """Print the version (as --version does)."""
+    _print_version(True)
+
+
 _register()
+app.command("version")(version_command)
 
 
 def main() -> None:

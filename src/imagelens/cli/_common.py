@@ -33,14 +33,22 @@ def cli_errors() -> Iterator[None]:
         raise fail(error) from None
 
 
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a blocked or half-removed module
+        return False
+
+
 def require_extra(extra: str, *modules: str) -> None:
     """Exit with one line naming the extra to install when an optional dependency is missing (never a traceback).
 
-    ``require_extra("server", "fastapi", "uvicorn")``: each module is looked up without importing it.
+    ``require_extra("server", "fastapi", "uvicorn", "python_multipart|multipart")``: each module is looked up without
+    importing it; ``a|b`` accepts either name (a package that renamed its module).
     """
-    import importlib.util
-
-    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    missing = [m.split("|")[0] for m in modules if not any(_installed(alt) for alt in m.split("|"))]
     if missing:
         typer.echo(
             f"error: this command needs the '{extra}' extra ({', '.join(missing)} not installed): "

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from imagelens.cli._common import EXIT_OK, fail, print_json
 
@@ -29,45 +30,41 @@ def _annotate_path(target: Path, source: str, index: int, many: bool) -> Path:
     return target / f"{index:04d}-{stem}.png"
 
 
-def _summary(source: str, result: object) -> str:
-    from imagelens.types import AnalysisResult
+FEATURES_OPTION_HELP = "comma-separated features (listed above) (default: read,smartCrops)"
 
-    assert isinstance(result, AnalysisResult)
-    md = result.metadata
-    out = [f"{source}: {md.width}x{md.height} {md.format}"]
-    if result.read is not None:
-        lines = result.read.lines
-        out.append(f"  read: {len(lines)} lines")
-        for line in lines:
-            conf = sum(w.confidence for w in line.words) / len(line.words) if line.words else 0.0
-            out.append(f"    {line.text}    ({conf:.2f})")
-    if result.smart_crops is not None:
-        out.append("  smart crops:")
-        for crop in result.smart_crops:
-            b = crop.box
-            out.append(f"    ratio {crop.aspect_ratio:.2f}: x={b.x:.0f} y={b.y:.0f} w={b.w:.0f} h={b.h:.0f}")
-    if result.custom_model is not None:
-        custom = result.custom_model
-        if custom.tags:
-            best = ", ".join(f"{t.name} ({t.confidence:.2f})" for t in custom.tags[:5])
-            out.append(f"  custom model tags: {best}")
-        out.append(f"  custom model objects: {len(custom.objects)}")
-        for obj in custom.objects:
-            b, tag = obj.box, obj.tags[0]
-            where = f"x={b.x:.0f} y={b.y:.0f} w={b.w:.0f} h={b.h:.0f}"
-            out.append(f"    {tag.name} ({tag.confidence:.2f}): {where}")
-    timing = ", ".join(f"{k} {v:.0f} ms" for k, v in result.timings_ms.items())
-    out.append(f"  time: {timing}")
-    return "\n".join(out)
+
+def _registry_help() -> tuple[str, str]:
+    """The command's help and the --features option's help, from the feature registry."""
+    from imagelens.features.registry import FEATURE_LIST
+
+    width = max(len(f.name) for f in FEATURE_LIST)
+    listing = "\n".join(f"  {f.name.ljust(width)}  {f.summary}" for f in FEATURE_LIST)
+    command = (
+        "Analyze images offline, with the same Analyzer the library and the server use.\n\n"
+        f"Features (--features):\n\n{listing}\n\n"
+        "Text output prints a small table per feature (names, scores, boxes as x y w h in pixels); "
+        "--json prints Azure's 4.0 JSON."
+    )
+    names = ", ".join(f.name for f in FEATURE_LIST)
+    return command, f"comma-separated features: {names} (default: read,smartCrops)"
+
+
+class _AnalyzeCommand(TyperCommand):
+    """Reads the feature registry only when help is shown, so other commands start without importing it."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # click's types (typer may vendor click)
+        self.help, option_help = _registry_help()
+        for param in self.params:
+            if "--features" in getattr(param, "opts", ()):
+                param.help = option_help  # type: ignore[attr-defined]
+        super().format_help(ctx, formatter)
 
 
 def analyze_command(
     images: Annotated[list[str], typer.Argument(help="image files or http(s) URLs")],
     features: Annotated[
         str | None,
-        typer.Option(
-            "--features", "-f", help="comma-separated Azure feature names [default: read,smartCrops]"
-        ),
+        typer.Option("--features", "-f", help=FEATURES_OPTION_HELP),
     ] = None,
     model_name: Annotated[
         str | None, typer.Option("--model-name", help="run this trained custom model instead of --features")
@@ -86,10 +83,11 @@ def analyze_command(
         typer.Option("--annotate", help="write a picture with the results drawn (a folder for many images)"),
     ] = None,
 ) -> None:
-    """Analyze images: OCR (read), smart crops and more, offline."""
+    """Analyze images: OCR (read), smart crops, captions, tags, objects, people, faces, colour, offline."""
     from imagelens.analyzer import Analyzer, check_model_name, parse_features
     from imagelens.annotate import annotate
     from imagelens.azure.analysis import analysis_result_json
+    from imagelens.cli._render import render_text
     from imagelens.errors import ImageLensError
     from imagelens.features.base import AnalysisOptions
 
@@ -127,7 +125,7 @@ def analyze_command(
                 if as_json:
                     print_json(analysis_result_json(result))
                 else:
-                    typer.echo(_summary(source, result))
+                    typer.echo(render_text(source, result))
                 if annotate_out is not None:
                     target = _annotate_path(annotate_out, source, index, many)
                     annotate(loaded.image, result).save(target)
@@ -145,4 +143,4 @@ def analyze_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("analyze")(analyze_command)
+    app.command("analyze", cls=_AnalyzeCommand)(analyze_command)

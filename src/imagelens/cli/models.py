@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from imagelens.cli._common import cli_errors, print_json
+from imagelens.cli._common import EXIT_OK, cli_errors, print_json
+
+if TYPE_CHECKING:
+    from imagelens.errors import ImageLensError
+    from imagelens.models.hub import ModelHub
 
 models_app = typer.Typer(help="List and fetch models.", no_args_is_help=True)
 
@@ -14,16 +19,21 @@ models_app = typer.Typer(help="List and fetch models.", no_args_is_help=True)
 def _size(n: int | None) -> str:
     if n is None:
         return "?"
+    value = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n = n / 1000  # type: ignore[assignment]
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
     return "?"
 
 
 @models_app.command("list")
-def list_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Every catalog model: id, roles, licence, size, and whether it is on this machine."""
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per model")] = False,
+) -> None:
+    """Every catalog model: present or not, size, licence, where it lives, roles, default for, tiny or real.
+
+    Never touches the network."""
     from dataclasses import asdict
 
     from rich.console import Console
@@ -32,26 +42,132 @@ def list_command(as_json: Annotated[bool, typer.Option("--json")] = False) -> No
     from imagelens.models.hub import ModelHub
 
     with cli_errors():
-        rows = ModelHub().describe()
+        hub = ModelHub()
+        rows = hub.describe()
     if as_json:
         for row in rows:
             print_json(asdict(row))
         return
-    table = Table(title="imagelens models")
-    for col in ("id", "roles", "licence", "size", "present", "default for", "where"):
-        table.add_column(col)
+    table = Table(title="imagelens models", show_lines=False)
+    table.add_column("id", no_wrap=True)
+    table.add_column("present")
+    table.add_column("size", justify="right")
+    table.add_column("licence")
+    table.add_column("roles")
+    table.add_column("default for")
+    table.add_column("where", overflow="fold")
     for r in rows:
         present = ("yes (TINY RANDOM)" if r.tiny else "yes") if r.present else "no"
-        table.add_row(
-            r.id,
-            ",".join(r.roles),
-            r.license,
-            _size(r.size_bytes),
-            present,
-            ",".join(r.default_for),
-            r.location,
+        kind = (
+            r.location.partition(":")[0] if r.location.startswith(("model-dir:", "hf-cache:")) else r.location
         )
-    Console().print(table)
+        where = f"{kind}: {r.path}" if r.path else kind
+        if not r.present and r.path:
+            where = f"missing (would be {r.path})"
+        table.add_row(
+            r.id, present, _size(r.size_bytes), r.license, ",".join(r.roles), ",".join(r.default_for), where
+        )
+    console = Console()
+    console.print(table)
+    model_dir = hub.settings.model_dir
+    console.print(
+        f"Hugging Face cache: {hub.cache_root}\nIMAGELENS_MODEL_DIR: {model_dir or '(not set)'}\n"
+        f"Hub endpoint: {hub.endpoint}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _reason(error: ImageLensError) -> str:
+    """Why a pull failed, without the "fetch it with imagelens models pull" advice meant for other commands."""
+    reason = getattr(error, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason
+    return error.message.split(". Fetch it with: imagelens models pull")[0]
+
+
+def _pull_one(hub: ModelHub, model_id: str, force: bool, prefix: str) -> str:
+    """Fetch one model; the line that says what happened. Raises ImageLensError on failure."""
+    from imagelens.errors import ModelUnavailableError
+    from imagelens.models.adapters.base import is_tiny
+    from imagelens.models.spec import HubSource, PackageSource
+
+    spec = hub.spec(model_id)
+    if isinstance(spec.source, PackageSource):
+        path, where = hub.locate(model_id)
+        shown = f" ({path})" if path is not None else ""
+        return f"ships inside the '{spec.source.package}' package{shown}; nothing to download"
+    if not force:
+        try:
+            path, where = hub.locate(model_id)
+        except ModelUnavailableError:
+            path, where = None, "missing"
+        if where == "hf-cache" and path is not None:
+            return f"already in the Hugging Face cache: {path}"
+        if where == "model-dir" and path is not None and not is_tiny(path):
+            return f"already in IMAGELENS_MODEL_DIR: {path}"
+        if where == "model-dir" and path is not None:
+            typer.echo(
+                f"{prefix}: note: {path} holds a tiny RANDOM stand-in and is used before the cache; "
+                "remove it (or unset IMAGELENS_MODEL_DIR) to use the real weights fetched now",
+                err=True,
+            )
+    source = spec.source
+    if isinstance(source, HubSource):
+        origin = f"{source.repo_id}@{source.revision[:12]} from {hub.endpoint} into {hub.cache_root}"
+    else:
+        from imagelens.models.file_sources import describe
+
+        origin = describe(source)
+    typer.echo(f"{prefix}: downloading {origin} (about {_size(source.size_bytes)}) ...", err=True)
+    downloaded = hub.download(model_id, force=force)
+    return f"downloaded to {downloaded}"
+
+
+def _advice(hub: ModelHub, failed: list[str]) -> list[str]:
+    """What to check and the manual route: never "run imagelens models pull" again."""
+    import shutil
+
+    from imagelens.errors import ImageLensError
+    from imagelens.models.availability import manual_route
+    from imagelens.models.spec import HubSource
+
+    lines = ["what to check:"]
+    if hub.offline:
+        lines.append(
+            "  - offline mode is on (HF_HUB_OFFLINE or IMAGELENS_HUB__OFFLINE): unset it to download"
+        )
+    endpoint_var = os.environ.get("HF_ENDPOINT")
+    which = f"HF_ENDPOINT={endpoint_var}" if endpoint_var else "HF_ENDPOINT is not set"
+    lines.append(f"  - network access to the Hugging Face Hub at {hub.endpoint} ({which})")
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    lines.append(
+        f"  - the proxy: HTTPS_PROXY={proxy}"
+        if proxy
+        else "  - a proxy, if this network needs one: HTTPS_PROXY"
+    )
+    root = hub.cache_root
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        free = f"{_size(shutil.disk_usage(probe).free)} free"
+    except OSError:
+        free = "free space unknown"
+    lines.append(f"  - disk space and write access at {root} ({free})")
+    lines.append("  - for a gated or private repository, or a rate limit: HF_TOKEN")
+    manual = []
+    for model_id in failed:
+        try:
+            spec = hub.spec(model_id)
+        except ImageLensError:
+            continue
+        if isinstance(spec.source, HubSource):
+            manual.append(f"  - {model_id}: {manual_route(spec, root, hub.settings.model_dir)}")
+    if manual:
+        lines.append("without network access on this machine, for each model:")
+        lines.extend(manual)
+    return lines
 
 
 @models_app.command("pull")
@@ -59,39 +175,58 @@ def pull_command(
     ids: Annotated[
         list[str] | None, typer.Argument(help="model ids (default: the default model of every role)")
     ] = None,
-    force: Annotated[bool, typer.Option(help="download again even if cached")] = False,
+    all_models: Annotated[bool, typer.Option("--all", help="every model in the catalog")] = False,
+    force: Annotated[bool, typer.Option(help="download again even if present")] = False,
 ) -> None:
-    """Download models' pinned revisions into the Hugging Face cache (progress bars from huggingface_hub)."""
-    from imagelens.models.hub import ModelHub
-    from imagelens.models.spec import PackageSource
+    """Download models' pinned revisions into the Hugging Face cache: every one it can, reporting each.
 
-    hub = ModelHub()
+    Exits non-zero when any failed, with what to check and how to fetch them by hand."""
+    from imagelens.errors import ImageLensError
+    from imagelens.models.hub import ModelHub
+
     with cli_errors():
-        targets = list(ids) if ids else sorted({r for r in (_default_ids(hub))})
-        for model_id in targets:
-            spec = hub.spec(model_id)
-            if isinstance(spec.source, PackageSource):
-                hub.locate(model_id)
-                typer.echo(
-                    f"{model_id}: ships inside the '{spec.source.package}' package; nothing to download"
-                )
-                continue
-            path = hub.download(model_id, force=force)
-            typer.echo(f"{model_id}: {path}")
+        hub = ModelHub()
+        if ids:
+            targets = list(dict.fromkeys(ids))
+        elif all_models:
+            targets = [spec.id for spec in hub.specs()]
+        else:
+            targets = _default_ids(hub)
+    exit_code = EXIT_OK
+    failed: list[str] = []
+    total = len(targets)
+    for index, model_id in enumerate(targets, 1):
+        prefix = f"[{index}/{total}] {model_id}"
+        try:
+            outcome = _pull_one(hub, model_id, force, prefix)
+        except ImageLensError as error:
+            typer.echo(f"{prefix}: FAILED: {_reason(error)}")
+            failed.append(model_id)
+            # the gravest wins: 2 unknown id, 3 not fetched, 4 missing extra
+            exit_code = max(exit_code, error.exit_code)
+            continue
+        typer.echo(f"{prefix}: ok, {outcome}")
+    if failed:
+        typer.echo(f"pulled {total - len(failed)} of {total}; failed: {', '.join(failed)}")
+        for line in _advice(hub, failed):
+            typer.echo(line, err=True)
+    else:
+        typer.echo(f"pulled {total} of {total}")
+    raise typer.Exit(exit_code)
 
 
-def _default_ids(hub: object) -> list[str]:
+def _default_ids(hub: ModelHub) -> list[str]:
     from imagelens.errors import ModelUnavailableError
-    from imagelens.models.hub import ModelHub
     from imagelens.models.spec import Role
 
-    assert isinstance(hub, ModelHub)
-    out = []
+    out: list[str] = []
     for role in Role:
         try:
-            out.append(hub.model_for_role(role))
+            model_id = hub.model_for_role(role)
         except ModelUnavailableError:
             continue
+        if model_id not in out:
+            out.append(model_id)
     return out
 
 

