@@ -179,7 +179,7 @@ class ModelHub:
 
             found = file_sources.locate_file(model_id, spec.source, self._file_root())
             if found is None:
-                raise self._not_fetched(spec, "it has not been fetched yet")
+                raise self._not_fetched(spec, f"it is not fetched yet (not in {self._searched(spec)})")
             return found, "file-cache"
         cached = self._hf_cache_path(spec.source)
         if cached is not None:
@@ -209,6 +209,11 @@ class ModelHub:
         return hf_cache_root(self.settings.hub.cache_dir)
 
     def _searched(self, spec: ModelSpec) -> str:
+        if isinstance(spec.source, WheelSource | UrlSource):
+            places = [f"the imagelens file cache ({self._file_root() / spec.id})"]
+            if self.settings.model_dir is not None:
+                places.insert(0, f"IMAGELENS_MODEL_DIR ({Path(self.settings.model_dir).expanduser() / spec.id})")
+            return " nor in ".join(places)
         return searched(spec, self.cache_root, self.settings.model_dir)
 
     def _not_fetched(self, spec: ModelSpec, reason: str) -> ModelNotFetchedError:
