@@ -52,7 +52,7 @@ def _http_error(status: int, message: str) -> dict[str, Any]:
 def create_app(
     settings: Settings | None = None, *, analyzer: Analyzer | None = None, pool: LocalPool | None = None
 ) -> FastAPI:
-    from imagelens.api.azure import customization, shelf, v32, v40
+    from imagelens.api.azure import customization, retrieval, shelf, v32, v40
     from imagelens.api.operations import OperationStore
 
     settings = settings or Settings()
@@ -135,6 +135,7 @@ def create_app(
     app.include_router(v40.router, prefix="/computervision")
     app.include_router(shelf.router, prefix="/computervision")
     app.include_router(customization.router, prefix="/computervision")
+    retrieval.register(app)
 
     @app.on_event("startup")
     async def startup() -> None:

@@ -26,6 +26,7 @@ def _register() -> None:
         "products",
         "train",
         "suggest",
+        "retrieval",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")

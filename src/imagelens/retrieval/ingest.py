@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from imagelens.analyzer import Analyzer
 
 log = logging.getLogger("imagelens.retrieval")
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".ico"}
-)
 Progress = Callable[[int, int], None]
 
 
@@ -53,9 +50,9 @@ class IngestReport:
 
 
 def expand(inputs: Iterable[str], recursive: bool = True) -> list[str]:
-    """Files named, files under folders (recursive), glob matches, and http(s) URLs, de-duplicated, sorted per
-    input. Folder walks keep files with an image suffix; named files and globs are kept whatever their suffix (a
-    non-image is then skipped and counted)."""
+    """Files named, files under folders (recursive, hidden files left out), glob matches, and http(s) URLs,
+    de-duplicated, sorted per input. Every file is kept whatever its suffix: ingestion decodes it, and skips and
+    counts what is not an image."""
     out: list[str] = []
     for item in inputs:
         if item.startswith(("http://", "https://")):
@@ -64,7 +61,7 @@ def expand(inputs: Iterable[str], recursive: bool = True) -> list[str]:
         path = Path(item).expanduser()
         if path.is_dir():
             walk = path.rglob("*") if recursive else path.glob("*")
-            out.extend(str(p.resolve()) for p in sorted(walk) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            out.extend(str(p.resolve()) for p in sorted(walk) if p.is_file() and not p.name.startswith("."))
         elif path.is_file():
             out.append(str(path.resolve()))
         else:
@@ -123,6 +120,7 @@ def ingest(
     progress: Progress | None = None,
     flush_every: int = 64,
     fields_by_item: Mapping[str, Mapping[str, Any]] | None = None,
+    ids_by_item: Mapping[str, str] | None = None,
 ) -> IngestReport:
     """Index ``items`` (paths or URLs, see :func:`expand`) with the analyzer's embedding model (it must be the
     index's). Unchanged files (same SHA-256) are skipped; each batch commits on its own."""
@@ -136,13 +134,14 @@ def ingest(
     report = IngestReport()
     done = 0
     for n_batch, batch in enumerate(_batches(items, batch_size), start=1):
-        known = index.sha256_of(batch)
+        doc_ids = {item: (ids_by_item or {}).get(item, item) for item in batch}
+        known = index.sha256_of(list(doc_ids.values()))
         pixels, docs = [], []
         for item in batch:
             try:
                 data = _read(item, analyzer)
                 digest = hashlib.sha256(data).hexdigest()
-                if known.get(item) == digest:
+                if known.get(doc_ids[item]) == digest:
                     report.unchanged += 1
                     continue
                 image = analyzer.load(data)
@@ -150,7 +149,7 @@ def ingest(
                 mtime = None if item.startswith(("http://", "https://")) else os.path.getmtime(item)
                 docs.append(
                     dict(
-                        document_id=item,
+                        document_id=doc_ids[item],
                         uri=item,
                         sha256=digest,
                         size=len(data),
