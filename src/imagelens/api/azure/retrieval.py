@@ -264,4 +264,4 @@ def register(app: FastAPI) -> None:
     """Mount the routes under ``/computervision`` and close the indexes on shutdown."""
     app.state.retrieval_indexes = _Indexes()
     app.include_router(router, prefix="/computervision")
-    app.add_event_handler("shutdown", app.state.retrieval_indexes.close)
+    app.router.on_shutdown.append(app.state.retrieval_indexes.close)
