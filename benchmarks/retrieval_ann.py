@@ -49,7 +49,9 @@ def clustered(n: int, dim: int, seed: int) -> np.ndarray:
     for s in range(0, n, step):
         lab = labels[s : s + step]
         if iso:
-            block = centres[lab] + rng.standard_normal((len(lab), dim), dtype=np.float32) * (spread[lab, None] / 2)
+            block = centres[lab] + rng.standard_normal((len(lab), dim), dtype=np.float32) * (
+                spread[lab, None] / 2
+            )
         else:
             z = rng.standard_normal((len(lab), rank), dtype=np.float32) * spread[lab, None]
             block = centres[lab] + z @ basis.T + rng.standard_normal((len(lab), dim), dtype=np.float32) * 0.01
@@ -105,10 +107,12 @@ def worker(lib: str, n: int, threads: int) -> list[dict[str, object]]:
     t0 = time.perf_counter()
     params = ""
     if lib == "exact":
+
         def search(q: np.ndarray) -> np.ndarray:
             sims = base @ q
             part = np.argpartition(-sims, K)[:K]
             return part[np.argsort(-sims[part])]
+
         params = "float32 matrix @ query, argpartition"
 
         def set_ef(ef: int) -> None:

@@ -312,7 +312,12 @@ class Analyzer:
         """Azure 4.0 ``retrieval:vectorizeImage``: the image's (or ``region``'s) L2-normalised embedding, in the
         same space as :meth:`vectorize_text`."""
         from imagelens.models.spec import Role
-        from imagelens.retrieval.vectorize import VectorizeResult, check_model_version, crop_region, embed_images
+        from imagelens.retrieval.vectorize import (
+            VectorizeResult,
+            check_model_version,
+            crop_region,
+            embed_images,
+        )
 
         model_id = check_model_version(model_version, self.hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING))
         embedder = self.hub.embedder(model_id)  # loaded before inference: loads never overlap it

@@ -64,10 +64,17 @@ def test_vectorize_errors_have_azure_bodies(client: TestClient) -> None:
     assert big.status_code == 400 and "maximum" in big.json()["error"]["message"]
     _error(client.post(url, json={"nope": 1}), 400, "InvalidRequest")
     _error(client.post(f"{url}&model-version=2023-04-15", json={"text": "a"}), 400, "BadArgument")
-    _error(client.post("/computervision/retrieval:vectorizeText?api-version=2099-01-01", json={"text": "a"}), 400, "BadArgument")
     _error(
-        client.post(f"/computervision/retrieval:vectorizeImage?{V}", content=b"not an image",
-                    headers={"Content-Type": "application/octet-stream"}),
+        client.post("/computervision/retrieval:vectorizeText?api-version=2099-01-01", json={"text": "a"}),
+        400,
+        "BadArgument",
+    )
+    _error(
+        client.post(
+            f"/computervision/retrieval:vectorizeImage?{V}",
+            content=b"not an image",
+            headers={"Content-Type": "application/octet-stream"},
+        ),
         400,
         "InvalidImageFormat",
     )
@@ -87,39 +94,58 @@ def test_index_lifecycle_and_queries(client: TestClient) -> None:
         assert put.status_code == 200, put.text
     got = client.get(f"{base}?{IDX}").json()
     assert got["documentCount"] == 4
-    assert [i["name"] for i in client.get(f"/computervision/retrieval/indexes?{IDX}").json()["value"]] == ["photos"]
+    assert [i["name"] for i in client.get(f"/computervision/retrieval/indexes?{IDX}").json()["value"]] == [
+        "photos"
+    ]
 
     q = client.post(f"{base}:queryByText?{IDX}", json={"queryText": "a photo", "top": 3})
     assert q.status_code == 200, q.text
     value = q.json()["value"]
-    assert len(value) == 3 and all(0.0 <= v["relevance"] <= 1.0 and v["documentKind"] == "image" for v in value)
+    assert len(value) == 3 and all(
+        0.0 <= v["relevance"] <= 1.0 and v["documentKind"] == "image" for v in value
+    )
     filtered = client.post(
         f"{base}:queryByText?{IDX}",
-        json={"queryText": "a photo", "top": 10, "filters": {"stringFilters": [{"fieldName": "camera", "values": ["cam1"]}]}},
+        json={
+            "queryText": "a photo",
+            "top": 10,
+            "filters": {"stringFilters": [{"fieldName": "camera", "values": ["cam1"]}]},
+        },
     ).json()["value"]
     assert sorted(v["documentId"] for v in filtered) == ["img1", "img3"]
     by_image = client.post(
-        f"{base}:queryByImage?{IDX}&top=1", content=_png(2), headers={"Content-Type": "application/octet-stream"}
+        f"{base}:queryByImage?{IDX}&top=1",
+        content=_png(2),
+        headers={"Content-Type": "application/octet-stream"},
     ).json()["value"]
     assert by_image[0]["documentId"] == "img2" and by_image[0]["relevance"] > 0.999
     region = client.post(
-        f"{base}:queryByImage?{IDX}&top=2&region=0,0,32,24", content=_png(2),
+        f"{base}:queryByImage?{IDX}&top=2&region=0,0,32,24",
+        content=_png(2),
         headers={"Content-Type": "application/octet-stream"},
     )
     assert region.status_code == 200 and len(region.json()["value"]) == 2
-    dim = len(client.post(f"/computervision/retrieval:vectorizeText?{V}", json={"text": "a"}).json()["vector"])
+    dim = len(
+        client.post(f"/computervision/retrieval:vectorizeText?{V}", json={"text": "a"}).json()["vector"]
+    )
     assert "dimensions" in _error(
         client.post(f"{base}:queryByVector?{IDX}", json={"vector": [0.1] * (dim + 3)}), 400, "BadArgument"
     )
-    assert client.post(f"{base}:queryByVector?{IDX}", json={"vector": [0.1] * dim, "top": 2}).status_code == 200
-    assert "empty" in _error(client.post(f"{base}:queryByText?{IDX}", json={"queryText": " "}), 400, "InvalidRequest")
+    assert (
+        client.post(f"{base}:queryByVector?{IDX}", json={"vector": [0.1] * dim, "top": 2}).status_code == 200
+    )
+    assert "empty" in _error(
+        client.post(f"{base}:queryByText?{IDX}", json={"queryText": " "}), 400, "InvalidRequest"
+    )
     _error(client.post(f"{base}:queryByText?{IDX}", json={"queryText": "a", "top": 0}), 400, "BadArgument")
     dups = client.get(f"{base}/duplicates?{IDX}&threshold=0.999")
     assert dups.status_code == 200 and dups.json()["value"] == []
 
     assert client.delete(f"{base}/documents/img0?{IDX}").status_code == 204
     _error(client.delete(f"{base}/documents/img0?{IDX}"), 404, "NotFound")
-    bad = client.put(f"{base}/ingestions/batch1?{IDX}", json={"images": [{"mode": "add", "documentUrl": "ftp://x"}]})
+    bad = client.put(
+        f"{base}/ingestions/batch1?{IDX}", json={"images": [{"mode": "add", "documentUrl": "ftp://x"}]}
+    )
     _error(bad, 400, "InvalidRequest")
     removed = client.put(
         f"{base}/ingestions/batch2?{IDX}", json={"images": [{"mode": "remove", "documentId": "img1"}]}

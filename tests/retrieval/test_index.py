@@ -16,7 +16,13 @@ import pytest
 
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
 from imagelens.retrieval.ann import ExactIndex, HnswIndex, hnsw_available
-from imagelens.retrieval.base import Document, EmbeddingModel, Filters, MixedVectorsError, VectorDimensionError
+from imagelens.retrieval.base import (
+    Document,
+    EmbeddingModel,
+    Filters,
+    MixedVectorsError,
+    VectorDimensionError,
+)
 from imagelens.retrieval.embedded import ANN_FILE, ANN_META, EmbeddedIndex
 
 DIM = 16

@@ -124,7 +124,9 @@ def test_ingest_search_filters_and_skips(settings: Settings, folder: Path) -> No
         assert hit.relevance == pytest.approx(expected, abs=1e-6) and 0.0 <= hit.relevance <= 1.0
     paged = retriever.by_text("a photo", top=3, skip=3)
     assert [h.document_id for h in paged.hits] == [h.document_id for h in by_text.hits[3:6]]
-    dated = retriever.by_text("a photo", top=7, filters=Filters(taken_from="2021-07-01", taken_to="2021-07-31"))
+    dated = retriever.by_text(
+        "a photo", top=7, filters=Filters(taken_from="2021-07-01", taken_to="2021-07-31")
+    )
     assert [Path(h.document_id).name for h in dated.hits] == ["dated.jpg"]
     assert dated.hits[0].metadata["taken"] == "2021-07-04T12:30:00"
     assert all(h.metadata["fields"] == {"album": "summer"} for h in by_text.hits if "p0" not in h.document_id)
@@ -132,7 +134,9 @@ def test_ingest_search_filters_and_skips(settings: Settings, folder: Path) -> No
         retriever.by_text("something Forbidden")
     with pytest.raises(VectorDimensionError):
         retriever.by_vector([0.1] * 5)
-    assert retriever.by_vector(by_image.hits[0].metadata and index.get(by_image.hits[0].document_id).vector.tolist()).hits  # type: ignore[union-attr]
+    assert retriever.by_vector(
+        by_image.hits[0].metadata and index.get(by_image.hits[0].document_id).vector.tolist()
+    ).hits  # type: ignore[union-attr]
 
 
 def test_near_duplicates_and_model_change(settings: Settings, tmp_path: Path) -> None:
@@ -147,7 +151,9 @@ def test_near_duplicates_and_model_change(settings: Settings, tmp_path: Path) ->
     groups = rs.near_duplicates(index, threshold=0.99)
     assert [[Path(p).name for p in g] for g in groups] == [["a.png", "a_copy.jpg"]]
     # an index built with other weights refuses these vectors, and rebuild re-embeds in place
-    stale = rs.create_index(settings, "stale", EmbeddingModel(index.model.model_id, "0" * 64, index.model.dim))
+    stale = rs.create_index(
+        settings, "stale", EmbeddingModel(index.model.model_id, "0" * 64, index.model.dim)
+    )
     with pytest.raises(MixedVectorsError, match="rebuild"):
         ingest(analyzer, stale, expand([str(folder)]))
     stale.upsert([d for d in index.documents()])  # raw vectors: only the dimension is checked
@@ -161,7 +167,9 @@ def test_exif_and_recall_helpers() -> None:
     assert recall_at_k(sims, np.array([0, 0, 2]), (1, 2)) == {"recall@1": 0.6667, "recall@2": 1.0}
 
 
-def test_cli_index_search_vectorize(settings: Settings, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_index_search_vectorize(
+    settings: Settings, folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("IMAGELENS_MODEL_DIR", str(settings.model_dir))
     monkeypatch.setenv("IMAGELENS_HUB__OFFLINE", "1")
     monkeypatch.setenv("IMAGELENS_STORE_DIR", str(settings.store_dir))

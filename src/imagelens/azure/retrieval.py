@@ -143,7 +143,9 @@ def parse_query_by_text(raw: bytes) -> tuple[str, Filters, int, int]:
 def parse_query_by_vector(raw: bytes) -> tuple[list[float], Filters, int, int]:
     payload = parse_json_object(raw, '{"vector": [...], "top": 10}')
     vector = payload.get("vector")
-    if not isinstance(vector, list) or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector):
+    if not isinstance(vector, list) or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in vector
+    ):
         raise InvalidRequestError('The JSON body must contain a "vector" list of numbers.')
     top, skip = parse_paging(payload)
     return vector, parse_filters(payload), top, skip

@@ -11,7 +11,9 @@ import typer
 
 from imagelens.cli._common import cli_errors, print_json
 
-index_app = typer.Typer(help="Image indexes for search: add folders, stats, remove, rebuild.", no_args_is_help=True)
+index_app = typer.Typer(
+    help="Image indexes for search: add folders, stats, remove, rebuild.", no_args_is_help=True
+)
 IndexOpt = Annotated[str, typer.Option("--index", "-i", help="the index name")]
 
 
@@ -35,7 +37,9 @@ def _fields(pairs: list[str] | None) -> dict[str, Any]:
 
 def vectorize_command(
     image: Annotated[str | None, typer.Argument(help="an image file or http(s) URL")] = None,
-    text: Annotated[str | None, typer.Option("--text", help="vectorize this text instead of an image")] = None,
+    text: Annotated[
+        str | None, typer.Option("--text", help="vectorize this text instead of an image")
+    ] = None,
     model_version: Annotated[str | None, typer.Option(help="'latest' or the embedding model id")] = None,
 ) -> None:
     """Print Azure's {"modelVersion", "vector"} for an image or a text (one JSON line)."""
@@ -62,7 +66,9 @@ def index_add(
     inputs: Annotated[list[str], typer.Argument(help="files, folders (recursive), globs or http(s) URLs")],
     index: IndexOpt = "default",
     batch_size: Annotated[int, typer.Option(help="images per embedding batch (and per commit)")] = 16,
-    field: Annotated[list[str] | None, typer.Option("--field", help="user metadata key=value; repeat")] = None,
+    field: Annotated[
+        list[str] | None, typer.Option("--field", help="user metadata key=value; repeat")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Index images (creates the index on first use). Unchanged files are skipped by hash; re-running resumes."""
@@ -99,7 +105,9 @@ def index_add(
 
 
 @index_app.command("stats")
-def index_stats(index: IndexOpt = "default", as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def index_stats(
+    index: IndexOpt = "default", as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
     """Documents, model, size on disk."""
     with cli_errors():
         from imagelens.azure.retrieval import index_json
@@ -152,13 +160,17 @@ def index_rebuild(
             analyzer.close()
         for path, reason in report.skipped:
             typer.echo(f"warning: dropped {path}: {reason}", err=True)
-        typer.echo(f"{index}: {report.added} re-embedded with {fresh.model.model_id}, {len(report.skipped)} dropped")
+        typer.echo(
+            f"{index}: {report.added} re-embedded with {fresh.model.model_id}, {len(report.skipped)} dropped"
+        )
 
 
 @index_app.command("duplicates")
 def index_duplicates(
     index: IndexOpt = "default",
-    threshold: Annotated[float, typer.Option(help="cosine at or above which two images are near-duplicates")] = 0.95,
+    threshold: Annotated[
+        float, typer.Option(help="cosine at or above which two images are near-duplicates")
+    ] = 0.95,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Groups of near-duplicate images."""
@@ -178,7 +190,9 @@ def index_duplicates(
 def search_command(
     text: Annotated[str | None, typer.Argument(help="what to look for, in words")] = None,
     image: Annotated[str | None, typer.Option("--image", help="search by this image instead")] = None,
-    region: Annotated[str | None, typer.Option(help="with --image: only this region, 'x,y,w,h' in pixels")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="with --image: only this region, 'x,y,w,h' in pixels")
+    ] = None,
     index: IndexOpt = "default",
     top: Annotated[int, typer.Option(help="how many hits")] = 10,
     skip: Annotated[int, typer.Option(help="skip this many hits (paging)")] = 0,
@@ -228,7 +242,9 @@ def search_command(
 
 def eval_retrieval_command(
     data: Annotated[Path, typer.Option(help="a COCO folder with images/ and annotations/captions*.json")],
-    captions: Annotated[Path | None, typer.Option(help="the captions JSON (default: the one under annotations/)")] = None,
+    captions: Annotated[
+        Path | None, typer.Option(help="the captions JSON (default: the one under annotations/)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Text->image recall@1/5/10 with COCO captions (each caption's image is the one right answer)."""

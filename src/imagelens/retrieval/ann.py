@@ -118,7 +118,10 @@ class HnswIndex:
         self._threads = threads or max(1, os.cpu_count() or 1)
         self._index = hnswlib.Index(space="ip", dim=dim)
         self._index.init_index(
-            max_elements=max(capacity, 16), ef_construction=self.EF_CONSTRUCTION, M=self.M, allow_replace_deleted=True
+            max_elements=max(capacity, 16),
+            ef_construction=self.EF_CONSTRUCTION,
+            M=self.M,
+            allow_replace_deleted=True,
         )
         self._index.set_num_threads(self._threads)
         self._live: set[int] = set()

@@ -186,7 +186,9 @@ class EmbeddedIndex:
                 f"with 'imagelens index rebuild --index {self.name} --model {model.model_id}'."
             )
         if model.dim != self.model.dim:
-            raise MixedVectorsError(f"The index holds {self.model.dim}-d vectors, the model makes {model.dim}-d.")
+            raise MixedVectorsError(
+                f"The index holds {self.model.dim}-d vectors, the model makes {model.dim}-d."
+            )
 
     def upsert(self, documents: Sequence[Document], model: EmbeddingModel | None = None) -> int:
         """Add or replace documents (by ``document_id``) in one transaction. ``model``: where the vectors come from
@@ -196,7 +198,9 @@ class EmbeddedIndex:
         rows = []
         for doc in documents:
             if not isinstance(doc.document_id, str) or not doc.document_id or len(doc.document_id) > 2048:
-                raise InvalidArgumentError("A document id must be a non-empty string of at most 2048 characters.")
+                raise InvalidArgumentError(
+                    "A document id must be a non-empty string of at most 2048 characters."
+                )
             vector = check_vector(doc.vector, self.model.dim, f"vector of document {doc.document_id!r}")
             fields = json.dumps(check_fields(doc.fields), sort_keys=True)
             meta = [getattr(doc, c) for c in _COLUMNS]
@@ -260,7 +264,12 @@ class EmbeddedIndex:
             kind = getattr(self._ann, "kind", "exact")
             meta_tmp = self.root / (ANN_META + ".tmp")
             with open(meta_tmp, "wb") as fh:
-                np.savez(fh, ids=ids, marks=np.array([max_id, seq, (self.root / ANN_FILE).stat().st_size]), kind=kind)
+                np.savez(
+                    fh,
+                    ids=ids,
+                    marks=np.array([max_id, seq, (self.root / ANN_FILE).stat().st_size]),
+                    kind=kind,
+                )
             _fsync(meta_tmp)
             meta_tmp.replace(self.root / ANN_META)
             self._dirty = False
@@ -282,8 +291,7 @@ class EmbeddedIndex:
             ).fetchone()
         if row is None:
             return None
-        vector = np.frombuffer(row[1], dtype=np.float32).copy()
-        return Document(row[0], vector, *row[2:9], fields=json.loads(row[9]))
+        return _document(row)
 
     def sha256_of(self, document_ids: Sequence[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
@@ -305,7 +313,7 @@ class EmbeddedIndex:
                 "ORDER BY id"
             ).fetchall()
         for row in rows:
-            yield Document(row[0], np.frombuffer(row[1], dtype=np.float32).copy(), *row[2:9], fields=json.loads(row[9]))
+            yield _document(row)
 
     def _allowed(self, filters: Filters) -> set[int]:
         where, args = _where(filters)
@@ -356,6 +364,13 @@ class EmbeddedIndex:
             created=meta.get("created", ""),
             updated=meta.get("updated", ""),
         )
+
+
+def _document(row: Sequence[Any]) -> Document:
+    """A ``docs`` row (document_id, vector, uri, sha256, size, width, height, mtime, taken, fields)."""
+    meta = dict(zip(_COLUMNS, row[2:9], strict=True))
+    vector = np.frombuffer(row[1], dtype=np.float32).copy()
+    return Document(row[0], vector, fields=json.loads(row[9]), **meta)
 
 
 def _new_ann(dim: int, capacity: int) -> VectorIndex:

@@ -87,7 +87,9 @@ def exif_taken(data: bytes) -> str | None:
     if not isinstance(raw, str):
         return None
     try:
-        return datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S").strftime("%Y-%m-%dT%H:%M:%S")
+        return datetime.strptime(raw.strip().rstrip("\x00"), "%Y:%m:%d %H:%M:%S").strftime(
+            "%Y-%m-%dT%H:%M:%S"
+        )
     except ValueError:
         return None
 
@@ -136,7 +138,8 @@ def ingest(
     for n_batch, batch in enumerate(_batches(items, batch_size), start=1):
         doc_ids = {item: (ids_by_item or {}).get(item, item) for item in batch}
         known = index.sha256_of(list(doc_ids.values()))
-        pixels, docs = [], []
+        pixels: list[Any] = []
+        docs: list[dict[str, Any]] = []
         for item in batch:
             try:
                 data = _read(item, analyzer)

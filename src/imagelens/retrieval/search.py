@@ -94,9 +94,7 @@ class Retriever:
         self.index = index
         self.blocklist = blocklist if blocklist is not None else BlockList.from_env()
 
-    def _hits(
-        self, vector: Any, top: int, skip: int, filters: Filters | None, text: bool
-    ) -> tuple[Hit, ...]:
+    def _hits(self, vector: Any, top: int, skip: int, filters: Filters | None, text: bool) -> tuple[Hit, ...]:
         rows = self.index.search(vector, top=top, skip=skip, filters=filters)
         if text:
             embedder = self.analyzer.hub.embedder(self.index.model.model_id)

@@ -82,7 +82,9 @@ class BlockList:
     @classmethod
     def from_file(cls, path: str | Path) -> BlockList:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return cls(tuple(t for t in (_norm(line) for line in lines if not line.lstrip().startswith("#")) if t))
+        return cls(
+            tuple(t for t in (_norm(line) for line in lines if not line.lstrip().startswith("#")) if t)
+        )
 
     @classmethod
     def from_env(cls) -> BlockList:

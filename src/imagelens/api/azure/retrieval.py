@@ -26,11 +26,47 @@ router = APIRouter(tags=["Image retrieval"])
 FLUSH_EVERY_S = 30.0
 _JSON_LIMIT = 1024 * 1024
 
-_TEXT_BODY = {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 1000}}}}}}  # noqa: E501
-_VECTOR_RESPONSE = {200: {"description": "The vector", "content": {"application/json": {"schema": {"type": "object", "properties": {"modelVersion": {"type": "string"}, "vector": {"type": "array", "items": {"type": "number"}}}}}}}}  # noqa: E501
+_TEXT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["text"],
+                "properties": {"text": {"type": "string", "maxLength": 1000}},
+            }
+        }
+    },
+}  # noqa: E501
+_VECTOR_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The vector",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "modelVersion": {"type": "string"},
+                        "vector": {"type": "array", "items": {"type": "number"}},
+                    },
+                }
+            }
+        },
+    }
+}  # noqa: E501
 _QUERY_PARAMS = [
-    {"name": "api-version", "in": "query", "required": True, "schema": {"type": "string", "example": "2024-02-01"}},
-    {"name": "model-version", "in": "query", "required": False, "schema": {"type": "string", "default": "latest"}},
+    {
+        "name": "api-version",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "example": "2024-02-01"},
+    },
+    {
+        "name": "model-version",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "default": "latest"},
+    },
 ]
 
 
@@ -179,7 +215,9 @@ async def ingest_urls(request: Request, name: str, ingestion: str) -> JSONRespon
     return JSONResponse(shapes.ingestion_json(ingestion, report, removed))
 
 
-@router.put("/retrieval/indexes/{name}/documents/{document_id:path}", summary="Add or replace one image (body)")
+@router.put(
+    "/retrieval/indexes/{name}/documents/{document_id:path}", summary="Add or replace one image (body)"
+)
 async def put_document(request: Request, name: str, document_id: str) -> JSONResponse:
     _index_version(request)
     analyzer: Analyzer = request.app.state.analyzer
@@ -193,7 +231,9 @@ async def put_document(request: Request, name: str, document_id: str) -> JSONRes
         result = analyzer.vectorize_image(source, model_version=index.model.model_id)
         index.check_model(model_of(analyzer.hub.embedder(index.model.model_id)))
         uri = source if isinstance(source, str) else None
-        doc = Document(document_id, result.vector, uri=uri, width=result.width, height=result.height, fields=fields)
+        doc = Document(
+            document_id, result.vector, uri=uri, width=result.width, height=result.height, fields=fields
+        )
         index.upsert([doc])
         _indexes(request).wrote(index)
         return {"documentId": document_id, "width": result.width, "height": result.height}
@@ -225,7 +265,9 @@ async def query_by_text(request: Request, name: str) -> JSONResponse:
     return JSONResponse(shapes.search_json(result))
 
 
-@router.post("/retrieval/indexes/{name}:queryByImage", summary="Search an index by an image or a region of it")
+@router.post(
+    "/retrieval/indexes/{name}:queryByImage", summary="Search an index by an image or a region of it"
+)
 async def query_by_image(request: Request, name: str) -> JSONResponse:
     _index_version(request)
     q = request.query_params
