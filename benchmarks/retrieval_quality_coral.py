@@ -14,10 +14,10 @@ Text->image quality is NOT measured here (no real text tower on this machine); s
 from __future__ import annotations
 
 import argparse
-import os
 import hashlib
 import io
 import json
+import os
 import sys
 import tempfile
 import time
