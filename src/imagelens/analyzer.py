@@ -25,6 +25,7 @@ from imagelens.models.hub import ModelHub
 from imagelens.types import AnalysisResult, BoundingBox, ImageMetadata
 
 if TYPE_CHECKING:
+    from imagelens.retrieval.vectorize import VectorizeResult
     from imagelens.segment import SegmentOptions, SegmentResult
     from imagelens.shelf.products import ProductRecognitionResult
     from imagelens.store.base import CustomizationStore
@@ -321,6 +322,44 @@ class Analyzer:
         result.timings_ms.update(timings)
         result.timings_ms["total"] = (time.perf_counter() - started) * 1000.0
         return _metadata(image), result
+
+    def vectorize_image(
+        self,
+        source: ImageSource | LoadedImage,
+        *,
+        region: BoundingBox | None = None,
+        model_version: str | None = None,
+    ) -> VectorizeResult:
+        """Azure 4.0 ``retrieval:vectorizeImage``: the image's (or ``region``'s) L2-normalised embedding, in the
+        same space as :meth:`vectorize_text`."""
+        from imagelens.models.spec import Role
+        from imagelens.retrieval.vectorize import (
+            VectorizeResult,
+            check_model_version,
+            crop_region,
+            embed_images,
+        )
+
+        model_id = check_model_version(model_version, self.hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING))
+        embedder = self.hub.embedder(model_id)  # loaded before inference: loads never overlap it
+        image = source if isinstance(source, LoadedImage) else self.load(source)
+        pixels = crop_region(image.array(), region)
+        with self.hub.using():
+            vector = embed_images(embedder, [pixels])[0]
+        return VectorizeResult(model_id, vector, embedder.fingerprint, image.width, image.height)
+
+    def vectorize_text(self, text: str, *, model_version: str | None = None) -> VectorizeResult:
+        """Azure 4.0 ``retrieval:vectorizeText``: the text's L2-normalised embedding (empty or over 1,000
+        characters: InvalidRequest)."""
+        from imagelens.models.spec import Role
+        from imagelens.retrieval.vectorize import VectorizeResult, check_model_version, check_text, embed_text
+
+        check_text(text)
+        model_id = check_model_version(model_version, self.hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING))
+        embedder = self.hub.embedder(model_id)
+        with self.hub.using():
+            vector = embed_text(embedder, text)
+        return VectorizeResult(model_id, vector, embedder.fingerprint)
 
     def close(self) -> None:
         self.hub.close()

@@ -53,7 +53,7 @@ def _http_error(status: int, message: str) -> dict[str, Any]:
 def create_app(
     settings: Settings | None = None, *, analyzer: Analyzer | None = None, pool: LocalPool | None = None
 ) -> FastAPI:
-    from imagelens.api.azure import customization, segment, shelf, v32, v40
+    from imagelens.api.azure import customization, retrieval, segment, shelf, v32, v40
     from imagelens.api.openapi import install_openapi, new_app
     from imagelens.operations import OperationStore
     from imagelens.shelf.runs import ProductRunStore
@@ -142,6 +142,7 @@ def create_app(
     app.include_router(shelf.router, prefix="/computervision")
     app.include_router(customization.router, prefix="/computervision")
     app.include_router(segment.router, prefix="/computervision")
+    retrieval.register(app)
 
     @app.on_event("startup")
     async def startup() -> None:

@@ -27,6 +27,7 @@ def _register() -> None:
         "train",
         "suggest",
         "segment",
+        "retrieval",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")

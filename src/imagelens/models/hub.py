@@ -212,7 +212,9 @@ class ModelHub:
         if isinstance(spec.source, WheelSource | UrlSource):
             places = [f"the imagelens file cache ({self._file_root() / spec.id})"]
             if self.settings.model_dir is not None:
-                places.insert(0, f"IMAGELENS_MODEL_DIR ({Path(self.settings.model_dir).expanduser() / spec.id})")
+                places.insert(
+                    0, f"IMAGELENS_MODEL_DIR ({Path(self.settings.model_dir).expanduser() / spec.id})"
+                )
             return " nor in ".join(places)
         return searched(spec, self.cache_root, self.settings.model_dir)
 
