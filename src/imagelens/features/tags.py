@@ -124,7 +124,9 @@ class TagIndex:
         return TagCalibration.apply_vectors(logits, self.platt_a, self.platt_b)
 
 
-_INDEXES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], TagIndex]] = weakref.WeakKeyDictionary()
+_INDEXES: weakref.WeakKeyDictionary[ImageTextEmbedder, dict[tuple[Any, ...], TagIndex]] = (
+    weakref.WeakKeyDictionary()
+)
 _INDEX_LOCK = threading.Lock()
 
 
