@@ -133,6 +133,8 @@ def test_an_adapter_without_the_role_is_refused_clearly(tmp_path: Path) -> None:
     assert missing_members(NotAReader, TextReader) == ["read: missing"]
     hub = ModelHub(Settings(model_dir=tmp_path, hub=HubSettings(offline=True)), catalog={spec.id: spec})
     with pytest.raises(ModelUnavailableError, match="NotAReader does not implement TextReader"):
+        hub.model(Role.OCR, TextReader, "not-a-reader")
+    with pytest.raises(ModelUnavailableError, match="NotAReader does not implement TextReader"):
         hub.reader("not-a-reader")
     with pytest.raises(InvalidArgumentError, match="cannot serve as detector: its roles are ocr"):
         hub.detector("not-a-reader")
