@@ -15,10 +15,11 @@ processes put on the machine falls on both alike:
     imagelens.
 
 The models are FULL-SIZE architectures with seeded random weights, written into a temporary model folder in exactly
-the layouts the imagelens adapters load (each adapter's ``write_tiny`` writes the tokenizer and processor files, then a
-full-size config and random weights are saved over them): Florence-2-base, SigLIP 2 base/16-224 (fixed resolution),
-RT-DETRv2-r18. OCR uses the real PP-OCR models shipped in the rapidocr wheel. Random weights never stop on their own,
-so decoding length is fixed: 20 new tokens for a caption, 60 for dense captions, in (a) and (b) alike.
+the layouts the imagelens adapters load (``imagelens.testing.tiny.write_tiny`` writes each model's tokenizer and
+processor files, then a full-size config and random weights are saved over them): Florence-2-base, SigLIP 2
+base/16-224 (fixed resolution), RT-DETRv2-r18. OCR uses the real PP-OCR models shipped in the rapidocr wheel. Random
+weights never stop on their own, so decoding length is fixed: 20 new tokens for a caption, 60 for dense captions, in
+(a) and (b) alike.
 
 Peak memory of (a) is measured in child processes that load only (a)'s models (``ru_maxrss``): one starting with an
 empty tag-embedding cache (the cold first call is timed there), one with the cache on disk (a server restart), and
@@ -86,7 +87,7 @@ def _init_random(model: Any, seed: int) -> None:
 def write_florence(root: Path, seed: int) -> None:
     """Florence-2-base: DaViT (1,1,9,1) x (128,256,512,1024) at 768 px, BART 6+6 x 768, vocabulary 51,289.
 
-    The in-code tokenizer of ``write_tiny`` has 1,262 ids (bytes, specials, ``<image>``, ``<loc_*>``); the model keeps
+    The in-code tokenizer of the tiny writer has 1,262 ids (bytes, specials, ``<image>``, ``<loc_*>``); the model keeps
     Florence's full 51,289-row embedding and output layer (the output layer is most of a decoding step's FLOPs), and
     the ids the tokenizer cannot name are banned in ``generation_config.json`` (``bad_words_ids``, one id each:
     transformers turns them into a constant bias added once per step; ``suppress_tokens`` would run a 50k-element
@@ -104,10 +105,11 @@ def write_florence(root: Path, seed: int) -> None:
         GenerationConfig,
     )
 
-    from imagelens.models.adapters.florence2 import OPTIONS_FILE, Florence2Adapter
+    from imagelens.models.adapters.florence2 import OPTIONS_FILE
     from imagelens.models.catalog import CATALOG
+    from imagelens.testing.tiny import write_tiny
 
-    Florence2Adapter.write_tiny(root, CATALOG[FLORENCE_ID], seed)  # tokenizer, processor, marker
+    write_tiny(CATALOG[FLORENCE_ID], root, seed)  # tokenizer, processor, marker
     tiny = Florence2Processor.from_pretrained(root, local_files_only=True)
     tokenizer = tiny.tokenizer
     image_processor = CLIPImageProcessorPil(
@@ -179,10 +181,10 @@ def write_siglip(root: Path, seed: int, vocab_size: int) -> None:
     from transformers import SiglipConfig, SiglipModel
     from transformers.models.siglip import SiglipImageProcessorPil
 
-    from imagelens.models.adapters.siglip import SiglipAdapter
     from imagelens.models.catalog import CATALOG
+    from imagelens.testing.tiny import write_tiny
 
-    SiglipAdapter.write_tiny(root, CATALOG[SIGLIP_ID], seed)  # tokenizer, preprocessor, marker
+    write_tiny(CATALOG[SIGLIP_ID], root, seed)  # tokenizer, preprocessor, marker
     block = {
         "hidden_size": 768,
         "intermediate_size": 3072,
@@ -220,12 +222,11 @@ def write_detector(root: Path, seed: int) -> None:
         RTDetrV2ForObjectDetection,
     )
 
-    from imagelens.models.adapters.rtdetr import COCO_NAMES, RTDetrAdapter
+    from imagelens.models.adapters.rtdetr import COCO_NAMES
     from imagelens.models.catalog import CATALOG
+    from imagelens.testing.tiny import write_tiny
 
-    RTDetrAdapter.write_tiny(
-        root, CATALOG[DETECTOR_ID], seed
-    )  # marker (weights and processor replaced below)
+    write_tiny(CATALOG[DETECTOR_ID], root, seed)  # marker (weights and processor replaced below)
     id2label = dict(enumerate(COCO_NAMES))
     backbone = RTDetrResNetConfig(
         embedding_size=64,
@@ -470,7 +471,7 @@ def child_main(mode: str, model_dir: Path, image: Path, runs: int) -> dict[str, 
     analyzer = make_analyzer(model_dir)
     t0 = time.perf_counter()
     for role in (Role.CAPTIONER, Role.IMAGE_TEXT_EMBEDDING, Role.DETECTOR, Role.OCR):
-        analyzer.hub.get(role)
+        analyzer.hub.for_role(role)
     load_s = time.perf_counter() - t0
     rss = [vm_kb("VmRSS")]
     calls = []
@@ -550,15 +551,15 @@ def work_profile(analyzer: Any, stock: StockPipelines, path: Path, n_texts: int)
     """
     from PIL import Image
 
-    from imagelens.models.adapters.florence2 import CAPTION_TASK, DENSE_TASK
-    from imagelens.models.spec import Role
+    from imagelens.models.adapters.florence2 import CAPTION_TASK, DENSE_TASK, Florence2Adapter
 
     image = Image.open(path).convert("RGB")
     rgb = np.asarray(image)
-    florence = analyzer.hub.get(Role.CAPTIONER)
-    siglip = analyzer.hub.get(Role.IMAGE_TEXT_EMBEDDING)
-    detector = analyzer.hub.get(Role.DETECTOR)
-    ocr = analyzer.hub.get(Role.OCR)
+    florence = analyzer.hub.captioner()
+    assert isinstance(florence, Florence2Adapter)  # its generate() stage is timed on its own below
+    siglip = analyzer.hub.embedder()
+    detector = analyzer.hub.detector()
+    ocr = analyzer.hub.reader()
     encoding = florence.encode(rgb)
 
     def timed(fn: Callable[[], Any]) -> float:
@@ -824,13 +825,13 @@ separately (2026-11-26, two rounds of children of 5 calls each, load about 1.5):
 ## Method
 
 - Models: FULL-SIZE architectures, seeded random weights, written by this script into a temporary folder in the
-  layouts the adapters load (each adapter's `write_tiny` writes the tokenizer/processor files, then a full-size config
-  and weights are saved over them) and loaded by the imagelens hub (offline) for (a) and by transformers directly
+  layouts the adapters load (`imagelens.testing.tiny.write_tiny` writes each model's tokenizer/processor files, then
+  a full-size config and weights are saved over them) and loaded by the imagelens hub (offline) for (a) and by transformers directly
   for (b). Florence-2-base: DaViT depths (1,1,9,1), dims (128,256,512,1024), 768 px, 577 image tokens; BART 6+6 x
   768, FFN 3072, vocabulary {vocab:,}. SigLIP 2 base/16-224 (`SiglipModel`): 12+12 layers x 768, text length 64,
   vocabulary {siglip_vocab:,}. RT-DETRv2-r18: ResNet-18-vd, hybrid encoder 256 (expansion 0.5), 3 decoder layers,
   300 queries, 640 px. OCR: the PP-OCRv6 small models shipped in the rapidocr wheel, in both (a) and (b).
-- Tokenizers are the small in-code ones of `write_tiny` (Florence: 1,262 ids; SigLIP: ~300). Florence keeps its full
+- Tokenizers are the small in-code ones of the tiny writers (Florence: 1,262 ids; SigLIP: ~300). Florence keeps its full
   {vocab:,}-row output layer (most of a decoding step's cost); ids beyond the tokenizer are banned through
   `generation_config.json` (`bad_words_ids`, one id each: transformers adds them as one constant bias per step;
   `suppress_tokens` would run a 50k-element `isin` per step and double the decoding time). SigLIP prompts are

@@ -80,7 +80,11 @@ def test_the_import_contract_holds() -> None:
     heavy library, the CLI never imports the HTTP layer."""
     pytest.importorskip("importlinter")
     done = subprocess.run(
-        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; lint_imports_command()"],
+        [
+            sys.executable,
+            "-c",
+            "import sys; from importlinter.cli import lint_imports_command; lint_imports_command()",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -91,7 +95,8 @@ def test_the_import_contract_holds() -> None:
 
 def test_no_module_is_over_the_size_limit() -> None:
     sizes = {
-        str(path.relative_to(SRC)): len(path.read_text(encoding="utf-8").splitlines()) for path in SRC.rglob("*.py")
+        str(path.relative_to(SRC)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in SRC.rglob("*.py")
     }
     too_large = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
     assert too_large == {}, f"split these by concept (limit {MAX_MODULE_LINES} lines): {too_large}"

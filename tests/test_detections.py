@@ -72,7 +72,9 @@ def test_arrays_are_copied_and_read_only() -> None:
 def test_empty_is_requested_nothing_found() -> None:
     empty = Detections.empty(("a", "b"), data_keys=("query",))
     assert len(empty) == 0 and empty.boxes.shape == (0, 4) and empty.class_names == ("a", "b")
-    assert empty.to_objects() == () and empty.sorted().above(0.5).nms(0.5).first_per("query").to_people() == ()
+    assert (
+        empty.to_objects() == () and empty.sorted().above(0.5).nms(0.5).first_per("query").to_people() == ()
+    )
 
 
 def test_selection_keeps_every_column_in_step() -> None:
@@ -103,7 +105,11 @@ def test_conversions_to_result_types_and_back() -> None:
     assert det.to_people()[1].confidence == pytest.approx(0.7)
     assert det.to_faces()[2].box == BoundingBox(0, 0, 10, 10)
     back = Detections.from_objects(objects)
-    assert back.names == det.names and np.allclose(back.boxes, det.boxes) and np.allclose(back.scores, det.scores)
+    assert (
+        back.names == det.names
+        and np.allclose(back.boxes, det.boxes)
+        and np.allclose(back.scores, det.scores)
+    )
 
 
 def test_clipped_and_concatenate() -> None:

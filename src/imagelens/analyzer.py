@@ -215,11 +215,8 @@ class Analyzer:
         from imagelens.customize.predict import predict_pixels, resolve
 
         started = time.perf_counter()
-        record, adapter = resolve(self.hub, self.store, model_name)  # 404/409 before the image is read
-        if record.kind == "Generic-Classifier":
-            self.hub.get(
-                adapter.backbone_id
-            )  # loaded before inference starts (loads and inference never overlap)
+        # 404/409 before the image is read; loads the model (and a classifier's backbone) before inference starts
+        record, adapter = resolve(self.hub, self.store, model_name)
         timings: dict[str, float] = {"models": (time.perf_counter() - started) * 1000.0}
         t0 = time.perf_counter()
         image = source if isinstance(source, LoadedImage) else self.load(source)

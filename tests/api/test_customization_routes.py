@@ -17,9 +17,9 @@ from imagelens.api.app import create_app
 from imagelens.api.azure import customization
 from imagelens.config import Settings
 from imagelens.customize.job_state import new_model_record
-from imagelens.models.adapters.custom_detector import CustomDetectorAdapter
 from imagelens.models.spec import ModelSpec, PackageSource, Role
 from imagelens.store import open_store
+from imagelens.testing.tiny.rtdetr import write_custom
 
 from ..customize.test_training_data import (
     COLOURS,
@@ -252,7 +252,7 @@ def test_a_detector_answers_objects_in_azure_shape(client: TestClient, settings:
     spec = ModelSpec(
         "x", (Role.DETECTOR,), "m:C", PackageSource("imagelens"), "-", options={"classes": ["rbc", "wbc"]}
     )
-    CustomDetectorAdapter.write_tiny(store.model_dir("cells"), spec, seed=0)
+    write_custom(store.model_dir("cells"), spec, seed=0)
     pixels = np.random.default_rng(0).integers(0, 255, (80, 120, 3), dtype=np.uint8)
     r = client.post(f"{ANALYZE}?{V}&model-name=cells", content=_png(pixels), headers=OCTET)
     assert r.status_code == 200, r.text

@@ -22,6 +22,7 @@ from imagelens.models.adapters.custom_classifier import ClassifierHead, CustomCl
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import ModelSpec, PackageSource, Role
 from imagelens.numeric import softmax
+from imagelens.testing.tiny import write_tiny
 
 from .test_training_data import COLOURS, colour_image, write_classification, write_detection
 
@@ -137,7 +138,7 @@ def test_head_round_trips_and_the_adapter_ranks_classes(tmp_path: Path) -> None:
         license="-",
         options={"dir": str(tmp_path / "head"), "classes": ["a", "b", "c", "d"], "dim": 8},
     )
-    CustomClassifierAdapter.write_tiny(tmp_path / "head", spec, seed=1)
+    write_tiny(spec, tmp_path / "head", seed=1)
     adapter = CustomClassifierAdapter.load(None, spec)  # the folder comes from the spec, as for the hub
     again = ClassifierHead.load(tmp_path / "head")
     np.testing.assert_array_equal(adapter.head.weights, again.weights)

@@ -88,7 +88,7 @@ def test_fine_tuning_raises_map_and_the_result_serves(
     assert losses[-1] < losses[0]  # type: ignore[operator]
 
     adapter = CustomDetectorAdapter.load(None, _spec(out))  # the saved folder loads as a served model
-    assert adapter.label_names == tuple(BOX_COLOURS)
+    assert adapter.class_names == tuple(BOX_COLOURS)
     assert _held_out_map50(adapter) >= before.map50 + 0.05  # not only on the images it was selected on
     img, _ = box_image(np.random.default_rng(5))
     det = adapter.detect(img)

@@ -16,7 +16,9 @@ from imagelens.analyzer import Analyzer
 from imagelens.config import HubSettings, Settings
 from imagelens.errors import ModelUnavailableError, NotSupportedLanguageError
 from imagelens.features.base import AnalysisOptions
+from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
+from imagelens.models.roles import Captioner
 from imagelens.models.spec import Role
 from imagelens.types import BoundingBox, Caption, DenseCaption
 
@@ -41,46 +43,67 @@ class CountingHub(ModelHub):
         super().__init__(settings)
         self.encodes = 0
 
-    def get(self, model_id_or_role: Any, *, pin: bool = False) -> Any:
-        adapter = super().get(model_id_or_role, pin=pin)
+    def captioner(self, model_id: str | None = None) -> Captioner:
+        adapter = super().captioner(model_id)
         hub = self
 
         class Counting:
+            spec = adapter.spec
+            load = adapter.load
+            close = adapter.close
+            caption = adapter.caption
+            dense_captions = adapter.dense_captions
+
             def encode(self, rgb: np.ndarray) -> Any:
                 hub.encodes += 1
                 return adapter.encode(rgb)
 
-            def __getattr__(self, name: str) -> Any:
-                return getattr(adapter, name)
-
-        return Counting()
+        counting = Counting()
+        assert isinstance(counting, Captioner)
+        return counting
 
 
 class ScriptedCaptioner:
     """Stands in for the captioner with fixed outputs, to test what the features do with them."""
 
+    spec = CATALOG["florence-2-base"]
+
     def __init__(
         self, caption: tuple[str, float], regions: list[tuple[str, float, tuple[float, ...]]]
     ) -> None:
-        self._caption, self._regions = caption, regions
+        self._caption = Caption(*caption)
+        self._regions = tuple(DenseCaption(t, c, BoundingBox.from_xyxy(*box)) for t, c, box in regions)
+
+    @classmethod
+    def load(cls, path: Path | None, spec: Any) -> ScriptedCaptioner:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
 
     def encode(self, rgb: np.ndarray) -> tuple[int, int]:
         return rgb.shape[1], rgb.shape[0]
 
-    def caption(self, encoding: Any, detailed: bool = False) -> tuple[str, float]:
+    def caption(self, encoding: Any, detailed: bool = False) -> Caption:
         return self._caption
 
-    def dense_captions(self, encoding: Any, whole_image: Any = None, max_results: int = 10) -> list[Any]:
+    def dense_captions(
+        self, encoding: Any, whole_image: Caption | None = None, max_results: int = 10
+    ) -> tuple[DenseCaption, ...]:
         return self._regions[:max_results]
 
 
 class ScriptedHub:
     def __init__(self, captioner: ScriptedCaptioner) -> None:
-        self.captioner = captioner
+        assert isinstance(captioner, Captioner)
+        self._captioner = captioner
 
     def get(self, model_id_or_role: Any, *, pin: bool = False) -> Any:
         assert model_id_or_role == Role.CAPTIONER
-        return self.captioner
+        return self._captioner
+
+    def captioner(self, model_id: str | None = None) -> Captioner:
+        return self._captioner
 
     def using(self) -> Any:
         import contextlib

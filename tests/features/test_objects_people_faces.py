@@ -18,15 +18,15 @@ from PIL import Image
 
 from imagelens.analyzer import Analyzer
 from imagelens.config import HubSettings, Settings
+from imagelens.detections import Detections
 from imagelens.errors import ModelUnavailableError, NotSupportedLanguageError
 from imagelens.features.base import AnalysisOptions, FeatureContext
 from imagelens.features.objects import DETECTIONS_ARTEFACT, ObjectsFeature
 from imagelens.features.people import PeopleFeature
 from imagelens.io import LoadedImage, load_image
-from imagelens.models.adapters.rtdetr import Detections, RTDetrAdapter
+from imagelens.models.adapters.rtdetr import RTDetrAdapter
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
-from imagelens.models.spec import Role
 from imagelens.types import AnalysisResult, BoundingBox, DetectedObject, Face, Person
 
 FEATURES = "objects,people,faces"
@@ -87,11 +87,11 @@ def test_non_square_image(analyzer: Analyzer) -> None:
     result = analyzer.analyze(png_bytes(170, 90), FEATURES)
     assert_contract(result, 170, 90)
     assert result.objects and result.people and result.faces, "the tiny models should find something here"
-    params = analyzer.hub.get(Role.DETECTOR).params
+    params = analyzer.hub.detector().params
     assert min(o.tags[0].confidence for o in result.objects) >= params.score_threshold
     assert min(p.confidence for p in result.people) >= params.person_threshold
     assert (
-        min(f.confidence for f in result.faces) >= analyzer.hub.get(Role.FACE_DETECTOR).params.score_threshold
+        min(f.confidence for f in result.faces) >= analyzer.hub.face_detector().params.score_threshold  # type: ignore[attr-defined]
     )
     assert analyzer.analyze(png_bytes(170, 90), FEATURES) == result  # deterministic
 
@@ -106,11 +106,11 @@ def test_exif_rotated_input_is_analysed_upright(analyzer: Analyzer) -> None:
     assert result.people and result.faces, "the tiny models should find something here"
     # the models saw the upright pixels: the same boxes as running the adapters on the upright array directly
     upright = image.array()
-    detector = analyzer.hub.get(Role.DETECTOR)
+    detector = analyzer.hub.detector()
     det = detector.detect(upright)
     is_person = (np.asarray(det.names) == "person") & (det.scores >= detector.params.person_threshold)
     np.testing.assert_allclose(boxes_of(result.people), det.boxes[is_person].reshape(-1, 4), atol=1e-9)
-    faces = analyzer.hub.get(Role.FACE_DETECTOR).detect(upright)
+    faces = analyzer.hub.face_detector().detect(upright)
     np.testing.assert_allclose(boxes_of(result.faces), faces.boxes.reshape(-1, 4), atol=1e-9)
 
 
@@ -173,16 +173,16 @@ def test_objects_are_english_only_people_and_faces_have_no_text(analyzer: Analyz
 
 def test_filtering_rules_on_hand_made_detections(analyzer: Analyzer) -> None:
     """objects: >= 0.5 and one name per query (its best); people: class "person" >= 0.3, from the same artefact."""
-    names = analyzer.hub.get(Role.DETECTOR).label_names
+    names = analyzer.hub.detector().class_names
     person, dog, cat = names.index("person"), names.index("dog"), names.index("cat")
     fake = Detections(
         boxes=np.asarray(
             [[0, 0, 10, 10], [0, 0, 10, 10], [5, 5, 20, 30], [1, 2, 3, 4], [2, 2, 8, 8]], dtype=float
         ),
         scores=np.asarray([0.9, 0.6, 0.55, 0.4, 0.2]),
-        labels=np.asarray([person, dog, cat, person, dog]),
-        queries=np.asarray([0, 0, 1, 2, 3]),
-        label_names=names,
+        class_ids=np.asarray([person, dog, cat, person, dog]),
+        class_names=names,
+        data={"query": np.asarray([0, 0, 1, 2, 3])},
     )
     image = LoadedImage(Image.new("RGB", (64, 64)), "raw", 0)
     ctx = FeatureContext(image, analyzer.hub, AnalysisOptions(), frozenset({"objects", "people"}))

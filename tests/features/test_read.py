@@ -15,15 +15,27 @@ from imagelens.features.base import AnalysisOptions, FeatureContext
 from imagelens.features.read import ReadFeature
 from imagelens.features.registry import feature_class
 from imagelens.geometry import polygon_array
-from imagelens.models.adapters.ppocr import PPOCRAdapter
+from imagelens.models.adapters.ppocr.charsets import CharsetPolicy, detect_policy, forbidden_classes
+from imagelens.models.adapters.ppocr.ctc import CtcChar, greedy_decode
+from imagelens.models.adapters.ppocr.fixes import (
+    LOOKALIKES,
+    alnum_runs,
+    fix_confusions,
+    majority_kind,
+    table_alternatives,
+)
+from imagelens.models.adapters.ppocr.layout import (
+    page_skew,
+    quad_point,
+    reading_order,
+    reading_quad,
+    sub_quad,
+)
+from imagelens.models.adapters.ppocr.words import blank_run, ink_breaks, ink_columns, split_words, word_spans
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
-from imagelens.ocr.charsets import CharsetPolicy, detect_policy, forbidden_classes
-from imagelens.ocr.ctc import CtcChar, greedy_decode
-from imagelens.ocr.fixes import LOOKALIKES, alnum_runs, fix_confusions, majority_kind, table_alternatives
-from imagelens.ocr.layout import page_skew, quad_point, reading_order, reading_quad, sub_quad
-from imagelens.ocr.words import blank_run, ink_breaks, ink_columns, split_words, word_spans
+from imagelens.testing.tiny import write_tiny
 from imagelens.types import ReadResult, TextBlock
 
 SROIE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "sroie_receipts_ocr"
@@ -261,10 +273,15 @@ def test_reading_order_follows_a_skewed_row() -> None:
 # --- the feature ----------------------------------------------------------------------------------------------------
 
 
+#: The tiny OCR goes through the Hub-sourced OCR model: the default one ships in rapidocr, and the hub never lets a
+#: tiny random folder stand in for weights shipped in a package.
+TINY_OCR = "ppocr-v5-server-en"
+
+
 @pytest.fixture(scope="module")
 def tiny_hub_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("read-tiny")
-    PPOCRAdapter.write_tiny(root / "ppocr-v6-small", CATALOG["ppocr-v6-small"], seed=0)
+    write_tiny(CATALOG[TINY_OCR], root / TINY_OCR, seed=0)
     return root
 
 
@@ -288,7 +305,7 @@ def test_read_feature_runs_the_ocr_model_once_per_image(
     tiny_hub_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    hub = ModelHub(Settings(model_dir=tiny_hub_root, hub=HubSettings(offline=True)))
+    hub = ModelHub(Settings(model_dir=tiny_hub_root, hub=HubSettings(offline=True), models={"ocr": TINY_OCR}))
     img = np.full((120, 240, 3), 255, np.uint8)
     img[40:60, 20:220] = 0
     ctx = make_ctx(img, hub)
@@ -296,7 +313,8 @@ def test_read_feature_runs_the_ocr_model_once_per_image(
     assert isinstance(result, ReadResult) and len(result.blocks) == 1
     assert ReadFeature().run(ctx) is result
     assert ctx.artefact("read", lambda: pytest.fail("the OCR result should have been memoised")) is result
-    assert result == hub.get(Role.OCR).read(img)
+    assert result == hub.reader().read(img)
+    assert hub.loaded_ids() == [TINY_OCR]
 
 
 # --- real weights, real receipts ------------------------------------------------------------------------------------

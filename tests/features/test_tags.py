@@ -31,7 +31,6 @@ from imagelens.features.tags import (
 from imagelens.io import load_image
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
-from imagelens.models.spec import Role
 from imagelens.types import Tag
 from imagelens.vocab import load_vocabulary
 
@@ -73,7 +72,7 @@ def _expected_confidences(
 ) -> np.ndarray:
     """sigmoid(scale * cos + bias) from the adapter's embeddings (identity calibration), outside the feature.
     (Prompt embeddings are checked against plain text embeddings in the adapter's tests.)"""
-    model = analyzer.hub.get(Role.IMAGE_TEXT_EMBEDDING)
+    model = analyzer.hub.embedder()
     img = model.embed_images([image])[0].astype(np.float64)
     txt = model.prompt_embeddings(tags, ("a photo of a {}.",)).astype(np.float64)
     return sigmoid(model.logit_scale * (txt @ img) + model.logit_bias)
@@ -198,7 +197,7 @@ def test_image_embedding_is_a_shared_artefact_and_results_are_deterministic(tiny
         raise AssertionError("the image embedding was computed twice")
 
     embedding = ctx.artefact(IMAGE_EMBEDDING, must_not_run)
-    model = hub.get(Role.IMAGE_TEXT_EMBEDDING)
+    model = hub.embedder()
     np.testing.assert_allclose(embedding, model.embed_images([image.array()])[0], atol=1e-6)
     again = TagsFeature().run(
         FeatureContext(load_image(_picture(4)), hub, AnalysisOptions(), frozenset({"tags"}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import astuple
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ from imagelens.models.adapters.florence2 import (
 from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import HubSource, Role
+from imagelens.types import BoundingBox, Caption, DenseCaption
 
 # --- the parser on hand-written, real-looking outputs -----------------------------------------------------------------
 
@@ -204,7 +206,7 @@ def test_box_count_stops_after_enough_location_tokens() -> None:
 @pytest.fixture(scope="module")
 def adapter(tiny_model_dir: Path) -> Florence2Adapter:
     settings = Settings(model_dir=tiny_model_dir, hub={"offline": True})
-    loaded = ModelHub(settings).get(Role.CAPTIONER)
+    loaded = ModelHub(settings).captioner()
     assert isinstance(loaded, Florence2Adapter)
     return loaded
 
@@ -279,9 +281,10 @@ def test_reused_encoding_decodes_the_same_tokens_as_pixels(adapter: Florence2Ada
 
 def test_caption_contract_and_determinism(adapter: Florence2Adapter) -> None:
     rgb = _image(90, 50, seed=1)
-    text, confidence = adapter.caption(adapter.encode(rgb))
-    assert isinstance(text, str) and 0.0 <= confidence <= 1.0
-    assert adapter.caption(adapter.encode(rgb.copy())) == (text, confidence)
+    caption = adapter.caption(adapter.encode(rgb))
+    assert isinstance(caption, Caption)
+    assert isinstance(caption.text, str) and 0.0 <= caption.confidence <= 1.0
+    assert adapter.caption(adapter.encode(rgb.copy())) == caption
 
 
 def test_dense_captions_contract_on_a_non_square_image(adapter: Florence2Adapter) -> None:
@@ -290,12 +293,14 @@ def test_dense_captions_contract_on_a_non_square_image(adapter: Florence2Adapter
         encoding = adapter.encode(rgb)
         dense = adapter.dense_captions(encoding)  # computes the caption itself
         caption = adapter.caption(encoding)
-        assert 1 <= len(dense) <= 10
-        assert dense[0] == (caption[0], caption[1], (0.0, 0.0, 90.0, 50.0))
-        for text, confidence, (x1, y1, x2, y2) in dense:
-            assert isinstance(text, str) and 0.0 <= confidence <= 1.0
+        assert isinstance(dense, tuple) and 1 <= len(dense) <= 10
+        assert dense[0] == DenseCaption(caption.text, caption.confidence, BoundingBox(0.0, 0.0, 90.0, 50.0))
+        for region in dense:
+            assert isinstance(region, DenseCaption)
+            x1, y1, x2, y2 = region.box.xyxy()
+            assert isinstance(region.text, str) and 0.0 <= region.confidence <= 1.0
             assert 0.0 <= x1 < x2 <= 90.0 and 0.0 <= y1 < y2 <= 50.0
-        rest = [c for _, c, _ in dense[1:]]
+        rest = [d.confidence for d in dense[1:]]
         assert rest == sorted(rest, reverse=True)
         assert adapter.dense_captions(encoding, whole_image=caption) == dense  # deterministic
 
@@ -360,12 +365,12 @@ def test_postprocess_caption_from_real_token_ids(adapter: Florence2Adapter) -> N
     words = _tokens(adapter, "A dog on a couch.")
     ids = [tok.bos_token_id, *words, tok.eos_token_id]
     scores = [math.log(0.01), *([math.log(0.8)] * len(words)), math.log(0.2)]
-    text, confidence = adapter.postprocess_caption(Generated(tuple(ids), tuple(scores)))
+    text, confidence = astuple(adapter.postprocess_caption(Generated(tuple(ids), tuple(scores))))
     assert text == "a dog on a couch"
     # <s> is not scored; the end-of-sequence token is
     expected = math.exp((len(words) * math.log(0.8) + math.log(0.2)) / (len(words) + 1))
     assert confidence == pytest.approx(expected)
-    assert adapter.postprocess_caption(Generated((), ())) == ("", 0.0)
+    assert adapter.postprocess_caption(Generated((), ())) == Caption("", 0.0)
 
 
 def test_generated_checks_lengths() -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from imagelens.config import HubSettings, Settings
+from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError
 from imagelens.geometry import iou_matrix
 from imagelens.models.adapters.owlv2 import (
@@ -105,16 +106,17 @@ def test_decode_scales_by_the_padded_square_and_drops_the_padding() -> None:
     boxes = np.asarray(
         [[0.25, 0.25, 0.5, 0.5], [0.75, 0.45, 0.2, 0.2], [0.5, 0.75, 0.2, 0.2], [0.5, 0.2, 0.1, 0.1]]
     )
-    det = decode_open_vocab(logits, boxes, 200, 100, threshold=0.1, label_names=LABELS, nms_iou=None)
+    det = decode_open_vocab(logits, boxes, 200, 100, threshold=0.1, class_names=LABELS, nms_iou=None)
+    assert isinstance(det, Detections) and det.class_names == LABELS
     assert det.names == ("bottle", "product")
     np.testing.assert_allclose(det.scores, [0.9, 0.8], atol=1e-12)
     np.testing.assert_allclose(det.boxes, [[0, 0, 100, 100], [130, 70, 170, 100]], atol=1e-9)
-    np.testing.assert_array_equal(det.patches, [0, 1])
+    np.testing.assert_array_equal(det.data["patch"], [0, 1])
 
 
 def test_decode_tall_image_scales_by_its_height() -> None:
     logits = np.asarray([[logit(0.6)]])
-    det = decode_open_vocab(logits, [[0.25, 0.5, 0.5, 0.2]], 50, 100, threshold=0.5, label_names=("product",))
+    det = decode_open_vocab(logits, [[0.25, 0.5, 0.5, 0.2]], 50, 100, threshold=0.5, class_names=("product",))
     np.testing.assert_allclose(det.boxes, [[0, 40, 50, 60]], atol=1e-9)  # x: 12.5 +- 25 clipped at 0 and 50
 
 
@@ -127,26 +129,26 @@ def test_decode_class_agnostic_nms_and_the_cap() -> None:
     boxes = np.asarray(
         [[0.2, 0.2, 0.2, 0.2], [0.21, 0.2, 0.2, 0.2], [0.6, 0.6, 0.2, 0.2], [0.8, 0.2, 0.1, 0.1]]
     )
-    det = decode_open_vocab(logits, boxes, 100, 100, threshold=0.5, label_names=LABELS, nms_iou=0.5)
-    np.testing.assert_array_equal(det.patches, [0, 2, 3])
+    det = decode_open_vocab(logits, boxes, 100, 100, threshold=0.5, class_names=LABELS, nms_iou=0.5)
+    np.testing.assert_array_equal(det.data["patch"], [0, 2, 3])
     capped = decode_open_vocab(
-        logits, boxes, 100, 100, threshold=0.5, label_names=LABELS, nms_iou=0.5, max_detections=2
+        logits, boxes, 100, 100, threshold=0.5, class_names=LABELS, nms_iou=0.5, max_detections=2
     )
-    np.testing.assert_array_equal(capped.patches, [0, 2])
+    np.testing.assert_array_equal(capped.data["patch"], [0, 2])
     tied = decode_open_vocab(np.zeros((3, 1)), np.tile([0.5, 0.5, 0.1, 0.1], (3, 1)), 10, 10,
-                             threshold=0.5, label_names=("x",), nms_iou=None)  # fmt: skip
-    np.testing.assert_array_equal(tied.patches, [0, 1, 2])  # ties: lower patch first
+                             threshold=0.5, class_names=("x",), nms_iou=None)  # fmt: skip
+    np.testing.assert_array_equal(tied.data["patch"], [0, 1, 2])  # ties: lower patch first
 
 
 def test_decode_nothing_above_threshold_and_bad_shapes() -> None:
     det = decode_open_vocab(
-        np.full((5, 2), -9.0), np.full((5, 4), 0.5), 30, 20, threshold=0.5, label_names="ab"
+        np.full((5, 2), -9.0), np.full((5, 4), 0.5), 30, 20, threshold=0.5, class_names="ab"
     )
     assert len(det) == 0 and det.boxes.shape == (0, 4)
     with pytest.raises(ValueError, match="queries"):
-        decode_open_vocab(np.zeros((5, 2)), np.zeros((5, 4)), 30, 20, threshold=0.5, label_names="abc")
+        decode_open_vocab(np.zeros((5, 2)), np.zeros((5, 4)), 30, 20, threshold=0.5, class_names="abc")
     with pytest.raises(ValueError, match="boxes"):
-        decode_open_vocab(np.zeros((5, 2)), np.zeros((4, 4)), 30, 20, threshold=0.5, label_names="ab")
+        decode_open_vocab(np.zeros((5, 2)), np.zeros((4, 4)), 30, 20, threshold=0.5, class_names="ab")
 
 
 # --- preprocessing ------------------------------------------------------------------------------------------------
@@ -185,18 +187,18 @@ def test_unsupported_preprocessing_is_refused() -> None:
 
 
 def test_tiny_model_loads_through_the_hub_for_its_role(hub: ModelHub) -> None:
-    adapter = hub.get(Role.OPEN_VOCAB_DETECTOR)
+    adapter = hub.open_vocab_detector()
     assert isinstance(adapter, Owlv2Adapter)
     row = next(r for r in hub.describe() if r.id == MODEL_ID)
     assert row.tiny and row.loaded and row.default_for == (Role.OPEN_VOCAB_DETECTOR.value,)
 
 
 def test_tiny_detector_contract_on_a_non_square_image(hub: ModelHub) -> None:
-    adapter = hub.get(MODEL_ID)
+    adapter = hub.open_vocab_detector(MODEL_ID)
     image = shelf_like(120, 200)
     det = adapter.detect(image, threshold=0.0)
     assert 0 < len(det) <= adapter.params.max_detections
-    assert set(det.names) <= set(DEFAULT_PROMPTS)
+    assert set(det.names) <= set(DEFAULT_PROMPTS) and det.class_names == tuple(DEFAULT_PROMPTS)
     assert (
         (det.boxes[:, [0, 1]] >= 0).all()
         and (det.boxes[:, 2] <= 200).all()
@@ -211,7 +213,7 @@ def test_tiny_detector_contract_on_a_non_square_image(hub: ModelHub) -> None:
     assert ious.max() <= adapter.params.nms_iou  # class-agnostic NMS held
     again = adapter.detect(image, threshold=0.0)
     np.testing.assert_array_equal(det.boxes, again.boxes)
-    np.testing.assert_array_equal(det.patches, again.patches)
+    np.testing.assert_array_equal(det.data["patch"], again.data["patch"])
     assert len(adapter.detect(image, threshold=1.0)) == 0
 
 
@@ -254,9 +256,9 @@ def test_boxes_match_transformers_post_processing_in_original_pixels(owl_dir: Pa
     centres = (ref_boxes[:, :2] + ref_boxes[:, 2:]) / 2
     inside = (centres[:, 0] < 160) & (centres[:, 1] < 64)
     assert 0 < len(det) < inside.sum() + 1 and len(det) < len(ref_boxes)  # padding boxes were dropped
-    expected = np.clip(ref_boxes[det.patches], 0, [160, 64, 160, 64])
+    expected = np.clip(ref_boxes[det.data["patch"]], 0, [160, 64, 160, 64])
     np.testing.assert_allclose(det.boxes, expected, atol=1e-3)
-    np.testing.assert_allclose(det.scores, ref["scores"].numpy()[det.patches], atol=1e-6)
+    np.testing.assert_allclose(det.scores, ref["scores"].numpy()[det.data["patch"]], atol=1e-6)
 
 
 def test_prompts_per_call_and_bad_inputs(hub: ModelHub) -> None:

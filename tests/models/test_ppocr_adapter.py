@@ -1,8 +1,10 @@
-"""PPOCRAdapter: tiny random models load through the real hub offline; the shipped model reads real text."""
+"""PPOCRAdapter: tiny random models load through the real hub offline (never in place of the shipped model); the
+shipped model reads real text, even with a folder of tiny models in IMAGELENS_MODEL_DIR."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from pathlib import Path
 
@@ -17,9 +19,20 @@ from imagelens.models.adapters.base import TINY_MARKER, is_tiny
 from imagelens.models.adapters.ppocr import OcrParams, PPOCRAdapter, crop_line
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
+from imagelens.models.spec import PackageSource
+from imagelens.testing.tiny import ships_in_package, tiny_variant, write_tiny
 from imagelens.types import ReadResult
 
+from ..conftest import SAMPLE_IMAGE
+
 OCR_SPECS = [spec.id for spec in CATALOG.values() if spec.adapter.endswith("ppocr:PPOCRAdapter")]
+
+
+def hub_id(model_id: str) -> str:
+    """The id a tiny stand-in of ``model_id`` loads under: its own, or a test-only one for a model whose real
+    weights ship in a package (the hub never lets a tiny folder replace those)."""
+    spec = CATALOG[model_id]
+    return tiny_variant(spec).id if ships_in_package(spec) else model_id
 
 
 def bars_image() -> np.ndarray:
@@ -64,16 +77,23 @@ def assert_valid(result: ReadResult, width: int, height: int) -> None:
 
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny models at every OCR spec's id (as an old tiny folder would hold them) and at the test-only ids."""
     root = tmp_path_factory.mktemp("ppocr-tiny")
     for model_id in OCR_SPECS:
-        PPOCRAdapter.write_tiny(root / model_id, CATALOG[model_id], seed=0)
+        write_tiny(CATALOG[model_id], root / model_id, seed=0)
+        if hub_id(model_id) != model_id:
+            write_tiny(tiny_variant(CATALOG[model_id]), root / hub_id(model_id), seed=0)
     return root
 
 
 @pytest.fixture()
 def tiny_hub(tiny_root: Path, monkeypatch: pytest.MonkeyPatch) -> ModelHub:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return ModelHub(Settings(model_dir=tiny_root))
+    hub = ModelHub(Settings(model_dir=tiny_root))
+    for model_id in OCR_SPECS:
+        if hub_id(model_id) != model_id:
+            hub.register(tiny_variant(CATALOG[model_id]))
+    return hub
 
 
 def test_both_catalog_ocr_specs_are_covered() -> None:
@@ -94,23 +114,69 @@ def test_tiny_model_is_written_at_the_spec_paths(tiny_root: Path, model_id: str)
 @pytest.mark.parametrize("model_id", OCR_SPECS)
 def test_tiny_model_loads_offline_through_the_hub_and_reads(tiny_hub: ModelHub, model_id: str) -> None:
     assert tiny_hub.offline
-    adapter = tiny_hub.get(model_id)
+    adapter = tiny_hub.reader(hub_id(model_id))
     assert isinstance(adapter, PPOCRAdapter)
+    assert len(adapter.vocabulary) < 100, "the tiny recogniser, not the real one"
     img = bars_image()
     result = adapter.read(img)
     assert_valid(result, img.shape[1], img.shape[0])
     # seed 0 responds to the bars: the contract checks above ran on real lines, not on an empty result
     assert len(result.lines) >= 1
-    info = {row.id: row for row in tiny_hub.describe()}[model_id]
+    info = {row.id: row for row in tiny_hub.describe()}[hub_id(model_id)]
     assert info.tiny and info.loaded and info.location.startswith("model-dir")
+
+
+def test_a_tiny_folder_never_shadows_the_weights_shipped_in_a_package(
+    tiny_hub: ModelHub, tiny_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The default OCR ships in rapidocr: a tiny random folder under its id in IMAGELENS_MODEL_DIR is ignored, with
+    a warning that says why; a Hub-sourced model's tiny folder is still used."""
+    shipped = [m for m in OCR_SPECS if isinstance(CATALOG[m].source, PackageSource)]
+    assert shipped == ["ppocr-v6-small"] and is_tiny(tiny_root / "ppocr-v6-small")
+    with caplog.at_level(logging.WARNING, logger="imagelens.models.hub"):
+        assert tiny_hub.locate("ppocr-v6-small") == (None, "package:rapidocr")
+        tiny_hub.locate("ppocr-v6-small")
+    warnings = [r.getMessage() for r in caplog.records if "ppocr-v6-small" in r.getMessage()]
+    assert len(warnings) == 1, "warned once, not on every lookup"
+    assert "tiny RANDOM" in warnings[0] and "rapidocr" in warnings[0] and str(tiny_root) in warnings[0]
+    row = {r.id: r for r in tiny_hub.describe()}["ppocr-v6-small"]
+    assert not row.tiny and row.location == "package:rapidocr"
+    assert tiny_hub.locate("ppocr-v5-server-en") == (tiny_root / "ppocr-v5-server-en", "model-dir")
+    real = tiny_hub.reader("ppocr-v6-small")
+    assert len(real.vocabulary) > 10_000, "the real recogniser carries its ~18k characters"
+
+
+def test_a_real_model_in_the_model_dir_still_overrides_the_package(tmp_path: Path) -> None:
+    """Only TINY folders are ignored for a shipped model: a real one (no marker) in IMAGELENS_MODEL_DIR wins."""
+    folder = write_tiny(CATALOG["ppocr-v6-small"], tmp_path / "ppocr-v6-small", seed=0)
+    (folder / TINY_MARKER).unlink()
+    hub = ModelHub(Settings(model_dir=tmp_path, hub=HubSettings(offline=True)))
+    assert hub.locate("ppocr-v6-small") == (folder, "model-dir")
+
+
+@pytest.mark.realdata
+def test_tiny_model_dir_and_the_real_ocr_read_the_sample(
+    tiny_root: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # tiny_model_dir: the folder the tool writes (tests/conftest.py)
+    """Regression: ``python -m imagelens.testing.tiny_models DIR`` + ``IMAGELENS_MODEL_DIR=DIR`` used to replace the
+    real OCR with random weights. Neither the tool's folder nor an old folder holding a tiny default OCR does now."""
+    from imagelens.analyzer import Analyzer
+
+    assert not (tiny_model_dir / "ppocr-v6-small").exists(), "the tool skips models shipped in a package"
+    assert is_tiny(tiny_root / "ppocr-v6-small")  # the worse case: a folder that does hold a tiny default OCR
+    monkeypatch.setenv("IMAGELENS_MODEL_DIR", str(tiny_root))
+    result = Analyzer(Settings(hub=HubSettings(offline=True))).analyze(SAMPLE_IMAGE, ["read"])
+    assert result.read is not None
+    text = result.read.text.upper()
+    assert "TOTAL" in text and "18.65" in text
 
 
 @pytest.mark.parametrize("model_id", OCR_SPECS)
 def test_tiny_models_are_deterministic_in_the_seed(tmp_path: Path, model_id: str) -> None:
     spec = CATALOG[model_id]
-    PPOCRAdapter.write_tiny(tmp_path / "a", spec, seed=3)
-    PPOCRAdapter.write_tiny(tmp_path / "b", spec, seed=3)
-    PPOCRAdapter.write_tiny(tmp_path / "c", spec, seed=4)
+    write_tiny(spec, tmp_path / "a", seed=3)
+    write_tiny(spec, tmp_path / "b", seed=3)
+    write_tiny(spec, tmp_path / "c", seed=4)
     a, b, c = (files_digest(tmp_path / k) for k in "abc")
     onnx_files = [k for k in a if k.endswith(".onnx")]
     assert onnx_files
@@ -122,7 +188,7 @@ def test_tiny_models_are_deterministic_in_the_seed(tmp_path: Path, model_id: str
 
 
 def test_reads_from_several_threads_match_a_sequential_read(tiny_hub: ModelHub) -> None:
-    adapter = tiny_hub.get("ppocr-v6-small")
+    adapter = tiny_hub.reader(hub_id("ppocr-v6-small"))
     images = [bars_image(), bars_image()[:, ::-1].copy(), bars_image()[::-1].copy()]
     expected = [adapter.read(img) for img in images]
     got: dict[int, ReadResult] = {}
@@ -140,14 +206,14 @@ def test_reads_from_several_threads_match_a_sequential_read(tiny_hub: ModelHub) 
 
 def test_missing_model_file_is_model_unavailable(tmp_path: Path) -> None:
     spec = CATALOG["ppocr-v5-server-en"]
-    PPOCRAdapter.write_tiny(tmp_path, spec, seed=0)
+    write_tiny(spec, tmp_path, seed=0)
     (tmp_path / spec.options["keys"]).unlink()
     with pytest.raises(ModelUnavailableError, match="keys file"):
         PPOCRAdapter.load(tmp_path, spec)
 
 
 def test_rejects_arrays_that_are_not_rgb_uint8(tiny_hub: ModelHub) -> None:
-    adapter = tiny_hub.get("ppocr-v6-small")
+    adapter = tiny_hub.reader(hub_id("ppocr-v6-small"))
     with pytest.raises(InvalidArgumentError, match=r"shape \(H, W, 3\).*\(60, 80\)"):
         adapter.read(np.zeros((60, 80), np.uint8))
     with pytest.raises(InvalidArgumentError, match="float32"):

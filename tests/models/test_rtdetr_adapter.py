@@ -9,17 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError
-from imagelens.models.adapters.rtdetr import (
-    COCO_NAMES,
-    DetectorParams,
-    ImageProcessing,
-    RTDetrAdapter,
-    decode_detections,
-    sigmoid,
-)
+from imagelens.models.adapters.rtdetr import COCO_NAMES, ImageProcessing, RTDetrAdapter, decode_detections
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
+from imagelens.models.roles import DetectorParams
+from imagelens.numeric import sigmoid
+from imagelens.testing.tiny import write_tiny
 
 DETECTOR_IDS = ("rtdetr-v2-r18", "dfine-s")
 NAMES = ("person", "cat", "dog")
@@ -41,11 +38,12 @@ def test_decode_known_outputs_to_known_boxes() -> None:
     logits[2, 1] = logit(0.3)  # q2 cat, below the threshold
     boxes = np.asarray([[0.5, 0.5, 0.2, 0.4], [0.25, 0.25, 0.5, 0.5], [0.9, 0.9, 0.1, 0.1]])
 
-    det = decode_detections(logits, boxes, 200, 100, threshold=0.5, max_detections=100, label_names=NAMES)
+    det = decode_detections(logits, boxes, 200, 100, threshold=0.5, max_detections=100, class_names=NAMES)
 
+    assert isinstance(det, Detections) and det.class_names == NAMES
     assert det.names == ("person", "dog", "cat")
     np.testing.assert_allclose(det.scores, [0.9, 0.7, 0.6], atol=1e-12)
-    np.testing.assert_array_equal(det.queries, [0, 1, 1])
+    np.testing.assert_array_equal(det.data["query"], [0, 1, 1])
     np.testing.assert_allclose(det.boxes, [[80, 30, 120, 70], [0, 0, 100, 50], [0, 0, 100, 50]], atol=1e-9)
 
 
@@ -53,16 +51,16 @@ def test_decode_keeps_only_the_top_num_queries_pairs() -> None:
     # 2 queries, 4 pairs above the threshold: like the reference post-processor, only the top 2 pairs survive.
     logits = np.asarray([[logit(0.95), logit(0.8), -9.0], [logit(0.9), logit(0.85), -9.0]])
     boxes = np.full((2, 4), 0.5)
-    det = decode_detections(logits, boxes, 10, 10, threshold=0.5, max_detections=100, label_names=NAMES)
+    det = decode_detections(logits, boxes, 10, 10, threshold=0.5, max_detections=100, class_names=NAMES)
     np.testing.assert_allclose(det.scores, [0.95, 0.9], atol=1e-12)
-    np.testing.assert_array_equal(det.queries, [0, 1])
+    np.testing.assert_array_equal(det.data["query"], [0, 1])
 
 
 def test_decode_clips_to_the_image_and_drops_boxes_outside_it() -> None:
     logits = np.full((2, 3), -9.0)
     logits[:, 0] = [logit(0.8), logit(0.9)]
     boxes = np.asarray([[0.0, 0.5, 0.4, 0.4], [1.5, 0.5, 0.2, 0.2]])  # q1 lies wholly right of the image
-    det = decode_detections(logits, boxes, 100, 50, threshold=0.5, max_detections=100, label_names=NAMES)
+    det = decode_detections(logits, boxes, 100, 50, threshold=0.5, max_detections=100, class_names=NAMES)
     np.testing.assert_allclose(det.boxes, [[0, 15, 20, 35]], atol=1e-9)
     np.testing.assert_allclose(det.scores, [0.8], atol=1e-12)
 
@@ -78,30 +76,30 @@ def test_class_aware_nms_and_the_cap() -> None:
             [0.1, 0.1, 0.1, 0.1],  # cat elsewhere: kept
         ]
     )
-    common = dict(threshold=0.5, label_names=NAMES)
+    common = dict(threshold=0.5, class_names=NAMES)
     without = decode_detections(logits, boxes, 100, 100, max_detections=100, **common)  # type: ignore[arg-type]
     assert without.names == ("cat", "cat", "dog", "cat")
     with_nms = decode_detections(logits, boxes, 100, 100, max_detections=100, nms_iou=0.5, **common)  # type: ignore[arg-type]
-    np.testing.assert_array_equal(with_nms.queries, [0, 2, 3])
+    np.testing.assert_array_equal(with_nms.data["query"], [0, 2, 3])
     capped = decode_detections(logits, boxes, 100, 100, max_detections=2, nms_iou=0.5, **common)  # type: ignore[arg-type]
-    np.testing.assert_array_equal(capped.queries, [0, 2])
+    np.testing.assert_array_equal(capped.data["query"], [0, 2])
 
 
 def test_decode_nothing_above_the_threshold_is_empty() -> None:
     det = decode_detections(np.full((5, 3), -9.0), np.full((5, 4), 0.5), 10, 10, threshold=0.5, max_detections=10,
-                            label_names=NAMES)  # fmt: skip
+                            class_names=NAMES)  # fmt: skip
     assert len(det) == 0
-    assert det.boxes.shape == (0, 4)
+    assert det.boxes.shape == (0, 4) and det.data["query"].shape == (0,)
 
 
 def test_decode_rejects_mismatched_shapes() -> None:
-    with pytest.raises(ValueError, match="label names"):
+    with pytest.raises(ValueError, match="class names"):
         decode_detections(
-            np.zeros((2, 4)), np.zeros((2, 4)), 10, 10, threshold=0.5, max_detections=5, label_names=NAMES
+            np.zeros((2, 4)), np.zeros((2, 4)), 10, 10, threshold=0.5, max_detections=5, class_names=NAMES
         )
     with pytest.raises(ValueError, match=r"\(Q, 4\)"):
         decode_detections(
-            np.zeros((2, 3)), np.zeros((3, 4)), 10, 10, threshold=0.5, max_detections=5, label_names=NAMES
+            np.zeros((2, 3)), np.zeros((3, 4)), 10, 10, threshold=0.5, max_detections=5, class_names=NAMES
         )
 
 
@@ -173,9 +171,9 @@ def hub(tiny_model_dir: Path) -> ModelHub:
 
 @pytest.mark.parametrize("model_id", DETECTOR_IDS)
 def test_tiny_detector_contract(hub: ModelHub, model_id: str) -> None:
-    adapter = hub.get(model_id)
+    adapter = hub.detector(model_id)
     assert isinstance(adapter, RTDetrAdapter)
-    assert adapter.label_names == COCO_NAMES
+    assert adapter.class_names == COCO_NAMES
     height, width = 90, 170
     image = np.random.default_rng(5).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
@@ -207,7 +205,7 @@ def test_write_tiny_is_reproducible_per_seed(tmp_path: Path, tiny_model_dir: Pat
     image = np.random.default_rng(7).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     folders = [tiny_model_dir / spec.id]  # seed 0, written by the session fixture
     for name in ("a", "b"):
-        RTDetrAdapter.write_tiny(tmp_path / name, spec, seed=1)
+        write_tiny(spec, tmp_path / name, seed=1)
         folders.append(tmp_path / name)
     logits = []
     for folder in folders:
@@ -227,7 +225,7 @@ def test_unknown_architecture_is_refused(tmp_path: Path) -> None:
 
     spec = replace(CATALOG["rtdetr-v2-r18"], options={"architecture": "yolo"})
     with pytest.raises(InvalidArgumentError, match="architecture"):
-        RTDetrAdapter.write_tiny(tmp_path, spec)
+        write_tiny(spec, tmp_path)
 
 
 # --- real weights (only where they are in the Hugging Face cache) -------------------------------------------------

@@ -19,6 +19,7 @@ from imagelens.models.adapters.siglip import ImagePrep, SiglipAdapter, naflex_si
 from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
+from imagelens.testing.tiny import write_tiny
 
 MODEL_ID = "siglip2-base-patch16-224"
 SPEC = CATALOG[MODEL_ID]
@@ -203,10 +204,10 @@ def test_a_folder_without_preprocessor_config_is_unavailable(private_model: Path
 @pytest.mark.parametrize("family", ["siglip2", "clip"])
 def test_other_families_write_load_and_embed(family: str, tmp_path: Path) -> None:
     spec = replace(SPEC, options={**SPEC.options, "family": family})
-    SiglipAdapter.write_tiny(tmp_path / MODEL_ID, spec, seed=3)
+    write_tiny(spec, tmp_path / MODEL_ID, seed=3)
     hub = ModelHub(Settings(model_dir=tmp_path, hub=HubSettings(offline=True)), catalog={MODEL_ID: spec})
-    model = hub.get(MODEL_ID)
-    assert model.family == family
+    model = hub.embedder(MODEL_ID)
+    assert isinstance(model, SiglipAdapter) and model.family == family
     images = _images(4)
     batch = model.embed_images(images)
     np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError
 from imagelens.geometry import nms
 from imagelens.models.adapters.yunet import (
@@ -18,10 +19,10 @@ from imagelens.models.adapters.yunet import (
     decode_yunet,
     greedy_nms,
     select_faces,
-    tiny_yunet_graph,
 )
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
+from imagelens.testing.tiny.yunet import tiny_yunet_graph
 
 SPEC = CATALOG["yunet-2023mar"]
 
@@ -44,13 +45,28 @@ def test_decode_known_heads_to_known_boxes() -> None:
     cell = 1 * 8 + 2  # stride 8, row 1, col 2
     heads["cls_8"][0, cell, 0], heads["obj_8"][0, cell, 0] = 0.81, 1.0  # score sqrt(0.81) = 0.9
     heads["bbox_8"][0, cell] = [0.5, 0.5, np.log(2.0), np.log(3.0)]  # centre (20, 12), size 16 x 24
+    heads["kps_8"][0, cell] = [
+        0.25,
+        0.5,
+        0.75,
+        0.5,
+        0.5,
+        1.0,
+        0.25,
+        1.5,
+        0.75,
+        1.5,
+    ]  # eyes, nose, mouth corners
     heads["cls_32"][0, 1, 0], heads["obj_32"][0, 1, 0] = 0.64, 0.64  # stride 32, row 0, col 1: score 0.64
     heads["cls_16"][0, 0, 0], heads["obj_16"][0, 0, 0] = 1.7, 0.09  # cls clipped to 1: score 0.3, below 0.5
 
-    boxes, scores = decode_yunet(heads, 64, 32, score_threshold=0.5)
+    boxes, scores, landmarks = decode_yunet(heads, 64, 32, score_threshold=0.5)
 
     np.testing.assert_allclose(scores, [0.9, 0.64], atol=1e-6)
     np.testing.assert_allclose(boxes, [[12, 0, 28, 24], [16, -16, 48, 16]], atol=1e-5)
+    # landmarks of the stride-8 cell (row 1, col 2): ((col + lx) * 8, (row + ly) * 8)
+    np.testing.assert_allclose(landmarks[0], [[18, 12], [22, 12], [20, 16], [18, 20], [22, 20]], atol=1e-5)
+    np.testing.assert_allclose(landmarks[1], [[32, 0]] * 5, atol=1e-5)  # all-zero offsets: the cell's corner
 
 
 def test_decode_rejects_heads_of_the_wrong_size() -> None:
@@ -68,18 +84,23 @@ def test_select_faces_suppresses_scales_back_clips_and_caps() -> None:
     scores = np.asarray([0.8, 0.9, 0.7, 0.75])
     params = FaceParams(score_threshold=0.5, nms_iou=0.3, max_faces=10)
 
-    faces = select_faces(boxes, scores, params, scale=0.5, width=100, height=30)
+    landmarks = np.arange(4 * 5 * 2, dtype=float).reshape(4, 5, 2)
+
+    faces = select_faces(boxes, scores, params, scale=0.5, width=100, height=30, landmarks=landmarks)
 
     np.testing.assert_allclose(faces.scores, [0.9, 0.75, 0.7])  # the 0.8 box overlaps the 0.9 one
     np.testing.assert_allclose(faces.boxes, [[22, 20, 62, 30], [0, 0, 8, 8], [80, 0, 100, 30]])
+    assert faces.class_names == ("face",) and faces.names == ("face",) * 3
+    assert faces.keypoints is not None
+    np.testing.assert_allclose(faces.keypoints, landmarks[[1, 3, 2]] / 0.5)  # follow their faces, scaled back
     capped = select_faces(boxes, scores, FaceParams(max_faces=1), scale=1.0, width=100, height=30)
     np.testing.assert_allclose(capped.scores, [0.9])
 
 
 def test_nothing_above_the_threshold_gives_no_faces() -> None:
-    boxes, scores = decode_yunet(blank_heads(32, 32), 32, 32, score_threshold=0.5)
-    assert boxes.shape == (0, 4) and scores.shape == (0,)
-    assert len(select_faces(boxes, scores, FaceParams(), 1.0, 32, 32)) == 0
+    boxes, scores, landmarks = decode_yunet(blank_heads(32, 32), 32, 32, score_threshold=0.5)
+    assert boxes.shape == (0, 4) and scores.shape == (0,) and landmarks.shape == (0, 5, 2)
+    assert len(select_faces(boxes, scores, FaceParams(), 1.0, 32, 32, landmarks)) == 0
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -140,6 +161,8 @@ def test_tiny_face_detector_contract(adapter: YuNetAdapter) -> None:
     assert np.all(faces.boxes[:, 2] > faces.boxes[:, 0]) and np.all(faces.boxes[:, 3] > faces.boxes[:, 1])
     assert np.all((faces.scores >= adapter.params.score_threshold) & (faces.scores <= 1.0))
     assert np.all(np.diff(faces.scores) <= 0)
+    assert isinstance(faces, Detections) and set(faces.names) == {"face"}
+    assert faces.keypoints is not None and faces.keypoints.shape == (len(faces), 5, 2)
     again = adapter.detect(image)
     np.testing.assert_array_equal(again.boxes, faces.boxes)
     np.testing.assert_array_equal(again.scores, faces.scores)
@@ -204,13 +227,16 @@ def test_our_decoder_matches_opencv_face_detector_yn(tiny_model_dir: Path, adapt
     _, theirs = detector.detect(np.ascontiguousarray(image[:, :, ::-1]))
     assert theirs is not None and len(theirs) > 0
     prepared = adapter.preprocess(image)
-    boxes, scores = decode_yunet(adapter.forward(prepared), *prepared.input_size, score_threshold=threshold)
+    boxes, scores, landmarks = decode_yunet(
+        adapter.forward(prepared), *prepared.input_size, score_threshold=threshold
+    )
     theirs = theirs[np.argsort(-theirs[:, 14], kind="stable")]
     order = np.argsort(-scores, kind="stable")
     assert len(order) == len(theirs)
     np.testing.assert_allclose(scores[order], theirs[:, 14], atol=1e-5)
     x, y, w, h = theirs[:, 0], theirs[:, 1], theirs[:, 2], theirs[:, 3]
     np.testing.assert_allclose(boxes[order], np.stack([x, y, x + w, y + h], axis=1), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(landmarks[order].reshape(-1, 10), theirs[:, 4:14], rtol=1e-4, atol=1e-3)
 
 
 def test_tiny_graph_has_yunet_outputs_in_opencv_order() -> None:

@@ -62,7 +62,9 @@ def test_a_missing_file_model_names_the_pull_command(tmp_path: Path) -> None:
     hub = ModelHub(Settings(hub=HubSettings(cache_dir=tmp_path, offline=True)))
     with pytest.raises(ModelUnavailableError, match="imagelens models pull mediapipe-selfie-seg"):
         hub.locate("mediapipe-selfie-seg")
-    with pytest.raises(ModelUnavailableError, match="offline mode .* forbids downloading it"):  # no download attempt
+    with pytest.raises(
+        ModelUnavailableError, match="offline mode .* forbids downloading it"
+    ):  # no download attempt
         hub.matting("mediapipe-selfie-seg")
 
 
@@ -142,7 +144,7 @@ def test_hub_download_of_a_wheel_model_lands_in_the_file_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from imagelens.config import HubSettings, Settings
-    from imagelens.testing.tiny_tflite import tiny_segmenter_tflite
+    from imagelens.testing.tiny.tflite import tiny_segmenter_tflite
 
     payload = tiny_segmenter_tflite("selfie")
     spec = CATALOG["mediapipe-selfie-seg"]

@@ -160,10 +160,10 @@ def predict_samples(
                 det = decode_detections(
                     out.logits[i].float().numpy(), out.pred_boxes[i].float().numpy(),
                     s.pixels.shape[1], s.pixels.shape[0], threshold=0.0, max_detections=100,
-                    label_names=class_names,
+                    class_names=class_names,
                 )  # fmt: skip
                 image_ids += [s.image_id] * len(det)
-                classes += det.labels.tolist()
+                classes += det.class_ids.tolist()
                 xyxy = det.boxes
                 boxes.append(
                     np.stack([xyxy[:, 0], xyxy[:, 1], xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]], 1)

@@ -90,10 +90,10 @@ def _evaluate_loaded(
     scores: list[float] = []
     for im in dataset.images:
         det = adapter.detect(load_rgb(im, settings), 0.0)
-        for box, score, label in zip(det.boxes, det.scores, det.labels, strict=True):
+        for box, score, label in zip(det.boxes, det.scores, det.class_ids, strict=True):
             x1, y1, x2, y2 = (float(v) for v in box)
             ids.append(im.id)
-            cats.append(by_name.get(det.label_names[int(label)], -1 - int(label)))
+            cats.append(by_name.get(det.class_names[int(label)], -1 - int(label)))
             boxes.append([x1, y1, x2 - x1, y2 - y1])
             scores.append(float(score))
     preds = DetectionPredictions.create(ids, cats, np.asarray(boxes).reshape(-1, 4), scores)

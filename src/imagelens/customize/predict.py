@@ -15,9 +15,13 @@ import numpy.typing as npt
 
 from imagelens.errors import ConflictError, InvalidArgumentError, ModelUnavailableError, NotFoundError
 from imagelens.models.hub import ModelHub
+from imagelens.models.roles import Detector, EmbeddingClassifier
 from imagelens.models.spec import ModelSpec, PackageSource, Role
 from imagelens.store.base import CustomizationStore, ModelRecord
-from imagelens.types import BoundingBox, CustomModelResult, DetectedObject, Tag
+from imagelens.types import CustomModelResult, Tag
+
+#: A loaded custom model: a detector, or a classifier head over an image-embedding backbone.
+CustomModel = Detector | EmbeddingClassifier
 
 CUSTOM_PREFIX = "custom:"
 _ADAPTERS = {
@@ -30,8 +34,8 @@ def custom_spec(record: ModelRecord, store: CustomizationStore) -> ModelSpec:
     """The catalog entry of a trained model. Its files are in the store (``options["dir"]``); the source says
     "shipped with imagelens" because nothing is ever downloaded for it.
 
-    Roles: the hub needs one; a classifier is an image-embedding head, a detector a detector. Neither is ever a
-    role's default (the catalog's defaults come first).
+    Roles: a classifier is an IMAGE_CLASSIFIER (a head over a backbone's image embeddings), a detector a
+    DETECTOR. Neither is ever a role's default (the catalog's defaults come first).
     """
     kind = record.kind
     options: dict[str, Any] = {"dir": str(store.model_dir(record.name)), "kind": kind, "name": record.name}
@@ -42,7 +46,7 @@ def custom_spec(record: ModelRecord, store: CustomizationStore) -> ModelSpec:
         )
     return ModelSpec(
         id=f"{CUSTOM_PREFIX}{record.name}:{record.created}",
-        roles=(Role.DETECTOR,) if kind == "Generic-Detector" else (Role.IMAGE_TEXT_EMBEDDING,),
+        roles=(Role.DETECTOR,) if kind == "Generic-Detector" else (Role.IMAGE_CLASSIFIER,),
         adapter=_ADAPTERS[kind],
         source=PackageSource(package="imagelens"),
         license="(your data)",
@@ -51,9 +55,10 @@ def custom_spec(record: ModelRecord, store: CustomizationStore) -> ModelSpec:
     )
 
 
-def resolve(hub: ModelHub, store: CustomizationStore, name: str) -> tuple[ModelRecord, Any]:
-    """The model's record and loaded adapter. NotFoundError (404) for an unknown name, ConflictError (409) for a
-    model that has not (yet) succeeded."""
+def resolve(hub: ModelHub, store: CustomizationStore, name: str) -> tuple[ModelRecord, CustomModel]:
+    """The model's record and loaded model (a classifier's backbone is loaded too, so that no load happens once
+    inference starts). NotFoundError (404) for an unknown name, ConflictError (409) for a model that has not (yet)
+    succeeded."""
     if not name:
         raise InvalidArgumentError("The 'model-name' parameter is empty.")
     try:
@@ -69,49 +74,46 @@ def resolve(hub: ModelHub, store: CustomizationStore, name: str) -> tuple[ModelR
         hub.spec(spec.id)
     except InvalidArgumentError:
         hub.register(spec)
-    return record, hub.get(spec.id)
+    if record.kind == "Generic-Detector":
+        return record, hub.detector(spec.id)
+    classifier = hub.model(Role.IMAGE_CLASSIFIER, EmbeddingClassifier, spec.id)
+    hub.embedder(classifier.backbone_id)
+    return record, classifier
 
 
 def classifier_probabilities(
-    hub: ModelHub, adapter: Any, images: Sequence[npt.NDArray[np.uint8]]
+    hub: ModelHub, classifier: EmbeddingClassifier, images: Sequence[npt.NDArray[np.uint8]]
 ) -> npt.NDArray[np.float64]:
     """``(N, C)`` probabilities: the backbone the head was trained on embeds, the head classifies."""
-    backbone = hub.get(adapter.backbone_id)
-    expected = adapter.head.backbone_fingerprint
-    actual = getattr(backbone, "fingerprint", "")
+    backbone = hub.embedder(classifier.backbone_id)
+    expected = classifier.backbone_fingerprint
+    actual = backbone.fingerprint
     if expected and actual and expected != actual:
         raise ModelUnavailableError(
-            adapter.backbone_id,
-            f"its weights differ from those the custom classifier '{adapter.spec.options.get('name')}' was trained "
-            "on; train the classifier again or restore the original backbone",
+            classifier.backbone_id,
+            f"its weights differ from those the custom classifier '{classifier.spec.options.get('name')}' was "
+            "trained on; train the classifier again or restore the original backbone",
         )
-    return adapter.predict_proba(backbone.embed_images(list(images)))  # type: ignore[no-any-return]
+    return classifier.predict_proba(backbone.embed_images(list(images)))
 
 
 def predict_pixels(
-    hub: ModelHub, record: ModelRecord, adapter: Any, rgb: npt.NDArray[np.uint8]
+    hub: ModelHub, record: ModelRecord, model: CustomModel, rgb: npt.NDArray[np.uint8]
 ) -> CustomModelResult:
-    """Tags (classifier: every class, best first) or objects (detector: one best class per box, above the model's
-    threshold) for one upright RGB image."""
-    if record.kind == "Generic-Classifier":
-        probs = classifier_probabilities(hub, adapter, [rgb])[0]
-        return CustomModelResult(tags=tuple(Tag(n, p) for n, p in adapter.ranked(probs)))
-    det = adapter.detect(rgb, adapter.params.score_threshold)
-    _, first = np.unique(det.queries, return_index=True)  # one name per box: each query's best class
-    objects = []
-    for i in np.sort(first):
-        x1, y1, x2, y2 = (float(v) for v in det.boxes[i])
-        score = float(np.clip(det.scores[i], 0.0, 1.0))
-        objects.append(
-            DetectedObject(
-                BoundingBox.from_xyxy(x1, y1, x2, y2), (Tag(det.label_names[int(det.labels[i])], score),)
-            )
+    """Tags (classifier: every class, best first, ties in class order) or objects (detector: one best class per
+    box, above the model's threshold) for one upright RGB image."""
+    if isinstance(model, EmbeddingClassifier):
+        probs = classifier_probabilities(hub, model, [rgb])[0]
+        order = np.argsort(-probs, kind="stable")
+        return CustomModelResult(
+            tags=tuple(Tag(model.class_names[i], float(np.clip(probs[i], 0.0, 1.0))) for i in order)
         )
-    return CustomModelResult(objects=tuple(objects))
+    det = model.detect(rgb, model.params.score_threshold)
+    return CustomModelResult(objects=det.first_per("query").to_objects())  # one name per box: its best class
 
 
 def predict(
     hub: ModelHub, store: CustomizationStore, name: str, rgb: npt.NDArray[np.uint8]
 ) -> CustomModelResult:
-    record, adapter = resolve(hub, store, name)
-    return predict_pixels(hub, record, adapter, rgb)
+    record, model = resolve(hub, store, name)
+    return predict_pixels(hub, record, model, rgb)

@@ -8,11 +8,13 @@ confidence is the decoder's geometric-mean token probability (see :mod:`imagelen
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from imagelens.errors import NotSupportedLanguageError
 from imagelens.features.base import AnalysisOptions, FeatureContext
 from imagelens.models.hub import ModelHub
+from imagelens.models.roles import Captioner
 from imagelens.models.spec import Role
 from imagelens.policy import neutralize_gender
 from imagelens.types import Caption
@@ -32,19 +34,20 @@ def check_caption_language(language: str, feature: str) -> None:
         )
 
 
-def captioner(ctx: FeatureContext) -> Any:
-    """The loaded CAPTIONER adapter (the hub loads it once and raises ModelUnavailableError when it is missing)."""
-    return ctx.hub.get(Role.CAPTIONER)
+def captioner(ctx: FeatureContext) -> Captioner:
+    """The loaded CAPTIONER (the hub loads it once and raises ModelUnavailableError when it is missing)."""
+    return ctx.hub.captioner()
 
 
 def image_encoding(ctx: FeatureContext) -> Any:
-    """The captioner's vision encoding of this image, computed once per call whoever asks first."""
+    """The captioner's vision encoding of this image (opaque to features), computed once per call whoever asks
+    first."""
     model = captioner(ctx)
     return ctx.artefact(ENCODING_ARTEFACT, lambda: model.encode(ctx.image.array()))
 
 
-def whole_image_caption(ctx: FeatureContext) -> tuple[str, float]:
-    """``(text, confidence)`` of the whole-image caption, before any policy rewriting; computed once per call."""
+def whole_image_caption(ctx: FeatureContext) -> Caption:
+    """The whole-image caption, before any policy rewriting; computed once per call."""
     model = captioner(ctx)
     return ctx.artefact(CAPTION_ARTEFACT, lambda: model.caption(image_encoding(ctx), detailed=False))
 
@@ -62,7 +65,7 @@ class CaptionFeature:
 
     def run(self, ctx: FeatureContext) -> Caption:
         check_caption_language(ctx.options.language, self.name)
-        text, confidence = whole_image_caption(ctx)
+        caption = whole_image_caption(ctx)
         if ctx.options.gender_neutral_caption:
-            text = neutralize_gender(text)
-        return Caption(text=text, confidence=float(confidence))
+            caption = replace(caption, text=neutralize_gender(caption.text))
+        return caption

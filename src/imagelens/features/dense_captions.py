@@ -2,11 +2,12 @@
 
 The first entry is the whole-image caption (shared with ``caption`` through the ``"florence_caption"`` artefact) with
 the whole image's box; the others are Florence-2's ``<DENSE_REGION_CAPTION>`` regions in original pixels, by
-decreasing confidence. Boxes come back from the adapter as ``(x1, y1, x2, y2)`` clipped to the image.
+decreasing confidence, clipped to the image.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import ClassVar
 
 from imagelens.features.base import AnalysisOptions, FeatureContext
@@ -14,7 +15,7 @@ from imagelens.features.caption import captioner, check_caption_language, image_
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
 from imagelens.policy import neutralize_gender
-from imagelens.types import BoundingBox, DenseCaption
+from imagelens.types import DenseCaption
 
 #: Azure returns at most this many dense captions, the whole-image one included.
 MAX_DENSE_CAPTIONS = 10
@@ -37,13 +38,7 @@ class DenseCaptionsFeature:
         regions = model.dense_captions(
             image_encoding(ctx), whole_image=whole_image_caption(ctx), max_results=MAX_DENSE_CAPTIONS
         )
-        out = []
-        for text, confidence, (x1, y1, x2, y2) in regions[:MAX_DENSE_CAPTIONS]:
-            if ctx.options.gender_neutral_caption:
-                text = neutralize_gender(text)
-            out.append(
-                DenseCaption(
-                    text=text, confidence=float(confidence), box=BoundingBox.from_xyxy(x1, y1, x2, y2)
-                )
-            )
-        return tuple(out)
+        regions = regions[:MAX_DENSE_CAPTIONS]
+        if ctx.options.gender_neutral_caption:
+            regions = tuple(replace(r, text=neutralize_gender(r.text)) for r in regions)
+        return tuple(regions)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from imagelens.features.base import FeatureContext
-from imagelens.features.objects import box_of
 from imagelens.models.spec import Role
 from imagelens.types import Face
 
@@ -25,9 +24,5 @@ class FacesFeature:
     after: ClassVar[tuple[str, ...]] = ()
 
     def run(self, ctx: FeatureContext) -> tuple[Face, ...]:
-        model = ctx.hub.get(Role.FACE_DETECTOR)
-        found = ctx.artefact(FACES_ARTEFACT, lambda: model.detect(ctx.image.array()))
-        return tuple(
-            Face(box=box_of(box), confidence=float(score))
-            for box, score in zip(found.boxes, found.scores, strict=True)
-        )
+        model = ctx.hub.face_detector()
+        return ctx.artefact(FACES_ARTEFACT, lambda: model.detect(ctx.image.array())).to_faces()

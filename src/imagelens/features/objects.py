@@ -2,21 +2,21 @@
 
 The detector runs once per image for ``objects`` and ``people`` together: its output is the artefact
 ``"detections"``, holding every (query, class) pair above the LOWER of the two features' thresholds, and each
-feature filters it (:class:`imagelens.models.adapters.rtdetr.DetectorParams`). Confidences are the detector's own
+feature filters it (:class:`imagelens.models.roles.DetectorParams`). Confidences are the detector's own
 sigmoid class scores, unchanged.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import numpy as np
-
+from imagelens.detections import Detections
 from imagelens.errors import NotSupportedLanguageError
 from imagelens.features.base import AnalysisOptions, FeatureContext
 from imagelens.models.hub import ModelHub
+from imagelens.models.roles import Detector
 from imagelens.models.spec import Role
-from imagelens.types import BoundingBox, DetectedObject, Tag
+from imagelens.types import DetectedObject
 
 DETECTIONS_ARTEFACT = "detections"
 
@@ -24,21 +24,16 @@ DETECTIONS_ARTEFACT = "detections"
 OBJECT_LANGUAGES = ("en",)
 
 
-def detector(ctx: FeatureContext) -> Any:
-    """The loaded DETECTOR adapter (the hub loads it once and raises ModelUnavailableError when it is missing)."""
-    return ctx.hub.get(Role.DETECTOR)
+def detector(ctx: FeatureContext) -> Detector:
+    """The loaded DETECTOR (the hub loads it once and raises ModelUnavailableError when it is missing)."""
+    return ctx.hub.detector()
 
 
-def detections(ctx: FeatureContext) -> Any:
-    """The detector's :class:`~imagelens.models.adapters.rtdetr.Detections` for this image, computed once per
-    call whoever asks first (``objects`` or ``people``)."""
+def detections(ctx: FeatureContext) -> Detections:
+    """The detector's :class:`~imagelens.detections.Detections` for this image, computed once per call whoever
+    asks first (``objects`` or ``people``)."""
     model = detector(ctx)
     return ctx.artefact(DETECTIONS_ARTEFACT, lambda: model.detect(ctx.image.array()))
-
-
-def box_of(xyxy: Any) -> BoundingBox:
-    x1, y1, x2, y2 = (float(v) for v in xyxy)
-    return BoundingBox.from_xyxy(x1, y1, x2, y2)
 
 
 class ObjectsFeature:
@@ -59,16 +54,6 @@ class ObjectsFeature:
     def run(self, ctx: FeatureContext) -> tuple[DetectedObject, ...]:
         self.validate(ctx.options, ctx.hub)
         threshold = detector(ctx).params.score_threshold
-        det = detections(ctx)
-        keep = np.flatnonzero(det.scores >= threshold)
         # A query can score several classes above the threshold for one box; Azure reports one name per object, so
-        # keep each query's best pair (``det`` is sorted best first, so that is its first occurrence).
-        _, first = np.unique(det.queries[keep], return_index=True)
-        keep = keep[np.sort(first)]
-        names = det.label_names
-        return tuple(
-            DetectedObject(
-                box=box_of(det.boxes[i]), tags=(Tag(names[int(det.labels[i])], float(det.scores[i])),)
-            )
-            for i in keep
-        )
+        # keep each query's best pair (the detections are best first, so that is its first occurrence).
+        return detections(ctx).above(threshold).first_per("query").to_objects()

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from imagelens.features.base import FeatureContext
-from imagelens.features.objects import box_of, detections, detector
+from imagelens.features.objects import detections, detector
 from imagelens.models.spec import Role
 from imagelens.types import Person
 
@@ -27,9 +25,4 @@ class PeopleFeature:
 
     def run(self, ctx: FeatureContext) -> tuple[Person, ...]:
         params = detector(ctx).params
-        det = detections(ctx)
-        if params.person_label not in det.label_names:
-            return ()
-        person = det.label_names.index(params.person_label)
-        keep = np.flatnonzero((det.labels == person) & (det.scores >= params.person_threshold))
-        return tuple(Person(box=box_of(det.boxes[i]), confidence=float(det.scores[i])) for i in keep)
+        return detections(ctx).of_class(params.person_label).above(params.person_threshold).to_people()

@@ -24,9 +24,5 @@ class ReadFeature:
     after: ClassVar[tuple[str, ...]] = ()
 
     def run(self, ctx: FeatureContext) -> ReadResult:
-        def compute() -> ReadResult:
-            adapter = ctx.hub.get(Role.OCR)
-            result: ReadResult = adapter.read(ctx.image.array())
-            return result
-
-        return ctx.artefact("read", compute)
+        reader = ctx.hub.reader()
+        return ctx.artefact("read", lambda: reader.read(ctx.image.array()))

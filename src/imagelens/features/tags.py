@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +47,8 @@ from imagelens.calibration import (
 from imagelens.errors import InvalidArgumentError
 from imagelens.features.base import AnalysisOptions, FeatureContext
 from imagelens.models.hub import ModelHub
-from imagelens.models.spec import ModelSpec, Role
+from imagelens.models.roles import ImageTextEmbedder
+from imagelens.models.spec import Role
 from imagelens.types import Tag
 from imagelens.vocab import TagVocabulary, load_vocabulary
 
@@ -55,21 +56,6 @@ from imagelens.vocab import TagVocabulary, load_vocabulary
 #: :attr:`Role.IMAGE_TEXT_EMBEDDING`).
 IMAGE_EMBEDDING = "image_embedding"
 DEFAULT_TEMPLATES: tuple[str, ...] = ("a photo of a {}.",)
-
-
-class ImageTextModel(Protocol):
-    """What the tagger needs from an adapter (:class:`imagelens.models.adapters.siglip.SiglipAdapter` is one)."""
-
-    spec: ModelSpec
-    path: Path | None
-    logit_scale: float
-    logit_bias: float
-
-    def embed_images(self, images: Sequence[npt.NDArray[np.uint8]]) -> npt.NDArray[np.float32]: ...
-
-    def prompt_embeddings(
-        self, labels: Sequence[str], templates: Sequence[str] = ...
-    ) -> npt.NDArray[np.float32]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,18 +115,22 @@ class TagIndex:
     platt_a: npt.NDArray[np.float64]
     platt_b: npt.NDArray[np.float64]
 
-    def confidences(self, model: ImageTextModel, image_embedding: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    def confidences(
+        self, model: ImageTextEmbedder, image_embedding: npt.ArrayLike
+    ) -> npt.NDArray[np.float64]:
         """Calibrated confidence of every tag for one image embedding ``(D,)``."""
         cos = self.embeddings.astype(np.float64) @ np.asarray(image_embedding, np.float64)
         logits = model.logit_scale * cos + model.logit_bias
         return TagCalibration.apply_vectors(logits, self.platt_a, self.platt_b)
 
 
-_INDEXES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], TagIndex]] = weakref.WeakKeyDictionary()
+_INDEXES: weakref.WeakKeyDictionary[ImageTextEmbedder, dict[tuple[Any, ...], TagIndex]] = (
+    weakref.WeakKeyDictionary()
+)
 _INDEX_LOCK = threading.Lock()
 
 
-def build_tag_index(model: ImageTextModel, config: TaggerConfig) -> TagIndex:
+def build_tag_index(model: ImageTextEmbedder, config: TaggerConfig) -> TagIndex:
     """Load the vocabulary, embed (or read back) its prompts, resolve the calibration. Memoised per loaded model, so
     it is built once per model load; call it at start-up to pay the first-call cost early."""
     key = (config.vocabulary, config.templates, config.threshold, config.calibration)
@@ -184,8 +174,7 @@ def image_embedding(ctx: FeatureContext) -> npt.NDArray[np.float32]:
     """The image's embedding from the :attr:`Role.IMAGE_TEXT_EMBEDDING` model, computed once per image and call."""
 
     def compute() -> npt.NDArray[np.float32]:
-        model: ImageTextModel = ctx.hub.get(Role.IMAGE_TEXT_EMBEDDING)
-        return model.embed_images([ctx.image.array()])[0]
+        return ctx.hub.embedder().embed_images([ctx.image.array()])[0]
 
     return ctx.artefact(IMAGE_EMBEDDING, compute)
 
@@ -208,7 +197,7 @@ class TagsFeature:
         config = TaggerConfig.from_options(spec.options)
         # An unsupported language fails before any model is loaded or image embedded.
         names = load_vocabulary(config.vocabulary).names_for(ctx.options.language)
-        model: ImageTextModel = hub.get(Role.IMAGE_TEXT_EMBEDDING)
+        model = hub.embedder()
         index = build_tag_index(model, config)
         confidences = index.confidences(model, image_embedding(ctx))
         return select_tags(confidences, names, index.calibration.threshold, config.max_tags)
@@ -236,7 +225,7 @@ def coco_texts(captions_json: Path, instances_json: Path | None = None) -> dict[
 
 
 def fit_calibration_on_images(
-    model: ImageTextModel,
+    model: ImageTextEmbedder,
     config: TaggerConfig,
     images: Mapping[str, Path],
     texts: Mapping[str, Sequence[str]],
@@ -318,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     hub = ModelHub()
     model_id = args.model or hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
-    model: ImageTextModel = hub.get(model_id)
+    model = hub.embedder(model_id)
     texts = coco_texts(args.captions, args.instances)
     images = {n: args.images / n for n in sorted(texts) if (args.images / n).is_file()}
     if args.max_images:

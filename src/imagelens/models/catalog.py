@@ -105,7 +105,7 @@ CATALOG_SPECS: tuple[ModelSpec, ...] = (
         description="SigLIP 2 ViT-B/16 at 224 px (fixed resolution, a SiglipModel with a Gemma tokenizer): image and "
         "text embeddings; sigmoid(scale * cos + bias) is its native multi-label score. Feeds tags and retrieval.",
         options={
-            "family": "siglip",  # what write_tiny builds; load reads config.json's model_type
+            "family": "siglip",  # what the tiny test writer builds; load reads config.json's model_type
             "lowercase_text": True,  # SigLIP 2 was trained on lower-cased text
             "vocabulary": "ram",
             "templates": ["a photo of a {}."],

@@ -1,7 +1,8 @@
 """The model hub: resolves where a model's files are, loads it lazily, shares it, and evicts idle ones.
 
 Lookup order for a model id:
-1. ``IMAGELENS_MODEL_DIR/<id>/`` (a folder per catalog id; tests put tiny random models here);
+1. ``IMAGELENS_MODEL_DIR/<id>/`` (a folder per catalog id; tests put tiny random models here), except a tiny
+   random model for a model whose real weights ship in a package: that folder is ignored, with a warning;
 2. for Hub models, the Hugging Face cache (``HF_HOME`` / ``HF_HUB_CACHE``), never touching the network;
    for package models, the files inside the installed package;
 3. for Hub models, a download of the pinned revision, unless offline (``HF_HUB_OFFLINE=1`` or
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 import os
 import shutil
 import threading
@@ -30,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
-from imagelens.models.adapters.base import Adapter
+from imagelens.models.adapters.base import Adapter, is_tiny
 from imagelens.models.availability import (
     MissingExtraError,
     ModelNotFetchedError,
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
     from imagelens.models.inventory import ModelInfo
 
 M = TypeVar("M", bound=Model)
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -97,6 +100,7 @@ class ModelHub:
         self._model_locks: dict[str, threading.Lock] = {}
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
         self._guard_use_load = UseLoadGuard()
+        self._warned: set[str] = set()
         for model_id in self.settings.hub.preload:
             self.get(model_id, pin=True)
 
@@ -164,6 +168,14 @@ class ModelHub:
         """``(path, where)`` without downloading; raises ModelUnavailableError if the model is nowhere here."""
         spec = self.spec(model_id)
         local = self._model_dir_path(model_id)
+        if local is not None and isinstance(spec.source, PackageSource) and is_tiny(local):
+            # Random test weights never shadow real ones shipped in a package (they would answer garbage).
+            self._warn_once(
+                model_id,
+                f"ignoring {local}: it holds tiny RANDOM test weights, and '{model_id}' ships its real weights in "
+                f"the package '{spec.source.package}'",
+            )
+            local = None
         if local is not None:
             return local, "model-dir"
         if isinstance(spec.source, PackageSource):
@@ -190,6 +202,13 @@ class ModelHub:
         from imagelens.models.file_sources import file_cache_root
 
         return file_cache_root(self.settings.hub.cache_dir)
+
+    def _warn_once(self, model_id: str, message: str) -> None:
+        with self._guard:
+            if model_id in self._warned:
+                return
+            self._warned.add(model_id)
+        log.warning("%s", message)
 
     def is_present(self, model_id: str) -> bool:
         try:

@@ -166,6 +166,25 @@ class Matting(Model, Protocol):
     def matte(self, rgb: RGBImage) -> npt.NDArray[np.float32]: ...
 
 
+@runtime_checkable
+class EmbeddingClassifier(Model, Protocol):
+    """Role.IMAGE_CLASSIFIER: a classifier head over the image embeddings of ``backbone_id`` (an
+    IMAGE_TEXT_EMBEDDING model the hub shares, so a head costs one matrix product per image). ``predict_proba``
+    gives ``(N, C)`` calibrated probabilities over ``class_names``; ``backbone_fingerprint`` names the weights the
+    head was trained on (``""`` when unknown)."""
+
+    @property
+    def class_names(self) -> tuple[str, ...]: ...
+
+    @property
+    def backbone_id(self) -> str: ...
+
+    @property
+    def backbone_fingerprint(self) -> str: ...
+
+    def predict_proba(self, embeddings: npt.ArrayLike) -> npt.NDArray[np.float64]: ...
+
+
 ROLE_PROTOCOLS: Mapping[Role, type[Model]] = {
     Role.OCR: TextReader,
     Role.IMAGE_TEXT_EMBEDDING: ImageTextEmbedder,
@@ -174,6 +193,7 @@ ROLE_PROTOCOLS: Mapping[Role, type[Model]] = {
     Role.OPEN_VOCAB_DETECTOR: OpenVocabDetector,
     Role.FACE_DETECTOR: FaceDetector,
     Role.MATTING: Matting,
+    Role.IMAGE_CLASSIFIER: EmbeddingClassifier,
 }
 
 

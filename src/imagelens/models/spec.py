@@ -17,6 +17,9 @@ class Role(StrEnum):
     FACE_DETECTOR = "face-detector"
     MATTING = "matting"
     OPEN_VOCAB_DETECTOR = "open-vocab-detector"
+    IMAGE_CLASSIFIER = (
+        "image-classifier"  # a head over an IMAGE_TEXT_EMBEDDING model's embeddings (custom models)
+    )
 
 
 @dataclass(frozen=True, slots=True)

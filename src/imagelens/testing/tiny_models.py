@@ -4,7 +4,8 @@
     IMAGELENS_MODEL_DIR=DIR imagelens analyze ...
 
 Their outputs are random and mean nothing: they exist so the whole stack (hub, adapters, features, CLI, server)
-runs offline in tests.
+runs offline in tests. Models whose real weights ship inside an installed package (the default OCR, inside
+rapidocr) are skipped: they work offline already, and a random stand-in would only hide them.
 """
 
 from __future__ import annotations
@@ -14,29 +15,38 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from imagelens.errors import InvalidArgumentError
 from imagelens.models.catalog import CATALOG
-from imagelens.models.hub import import_adapter
-from imagelens.models.spec import ModelSpec
-from imagelens.testing.tiny_tflite import TINY_WRITERS
+from imagelens.models.spec import ModelSpec, PackageSource
+from imagelens.testing.tiny import ships_in_package, write_tiny
 
 
 def write_tiny_model(spec: ModelSpec, root: Path, seed: int = 0) -> Path:
-    target = root / spec.id
-    target.mkdir(parents=True, exist_ok=True)
-    if spec.adapter in TINY_WRITERS:  # writers that live here, in testing/, not in the adapter
-        TINY_WRITERS[spec.adapter](target, spec, seed)
-    else:
-        import_adapter(spec).write_tiny(target, spec, seed)
-    return target
+    """``root/<id>``: a tiny model for ``spec``. Refuses a model whose weights ship in a package (the hub would
+    ignore the folder, and a user who pointed IMAGELENS_MODEL_DIR at it would get random results elsewhere)."""
+    if isinstance(spec.source, PackageSource):
+        raise InvalidArgumentError(
+            f"'{spec.id}' ships its real weights in the installed package '{spec.source.package}': no tiny "
+            "random model is written for it (it works offline as it is)."
+        )
+    return write_tiny(spec, root / spec.id, seed)
 
 
 def write_tiny_models(root: Path, seed: int = 0, only: Iterable[str] | None = None) -> list[Path]:
+    """Tiny models for the catalog (or the ids in ``only``), skipping models that ship in a package."""
     wanted = set(only) if only else None
     specs = [s for s in CATALOG.values() if wanted is None or s.id in wanted]
     if wanted is not None and len(specs) != len(wanted):
         unknown = wanted - {s.id for s in specs}
         raise SystemExit(f"unknown model ids: {', '.join(sorted(unknown))}")
-    return [write_tiny_model(spec, root, seed) for spec in specs]
+    if wanted is not None:
+        shipped = sorted(s.id for s in specs if ships_in_package(s))
+        if shipped:
+            raise SystemExit(
+                f"refusing to write tiny models for {', '.join(shipped)}: their real weights ship in an installed "
+                "package and work offline as they are."
+            )
+    return [write_tiny_model(spec, root, seed) for spec in specs if not ships_in_package(spec)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     paths = write_tiny_models(args.dir, args.seed, args.only)
     for path in paths:
         print(path)
+    skipped = [s.id for s in CATALOG.values() if ships_in_package(s) and (not args.only or s.id in args.only)]
     print(
-        f"Wrote {len(paths)} tiny RANDOM-weight models to {args.dir}. Their outputs are random and mean nothing.",
+        f"Wrote {len(paths)} tiny RANDOM-weight models to {args.dir}. Their outputs are random and mean nothing."
+        + (f" Skipped (real weights ship in a package): {', '.join(skipped)}." if skipped else ""),
         file=sys.stderr,
     )
     return 0

@@ -1,30 +1,20 @@
-"""The adapter contract: how the hub loads a model and how tests write a tiny one in the same layout."""
+"""The adapter contract and the marker of tiny random-weight test models.
+
+Every adapter is a :class:`~imagelens.models.roles.Model` (``load(path, spec)``, ``close()``, a ``spec``) and
+implements the Protocol of each role its catalog entry declares (:mod:`imagelens.models.roles`). Writing tiny
+random-weight models for tests is not the adapters' business: :mod:`imagelens.testing.tiny` does it, in exactly the
+layout each adapter's ``load`` reads, and leaves :data:`TINY_MARKER` in the folder so people and the hub can tell.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol, Self, runtime_checkable
 
+from imagelens.models.roles import Model
 from imagelens.models.spec import ModelSpec
 
-
-@runtime_checkable
-class Adapter(Protocol):
-    """A loaded model. Stages are ``preprocess -> forward -> postprocess``; only ``forward`` touches the backend.
-
-    ``load`` gets the folder the hub resolved (``None`` for weights shipped inside a package and not overridden by
-    ``IMAGELENS_MODEL_DIR``). ``write_tiny`` writes a random-weight model in exactly the layout ``load`` reads, so
-    tests exercise the real loading path.
-    """
-
-    @classmethod
-    def load(cls, path: Path | None, spec: ModelSpec) -> Self: ...
-
-    @classmethod
-    def write_tiny(cls, path: Path, spec: ModelSpec, seed: int = 0) -> None: ...
-
-    def close(self) -> None: ...
-
+#: What the hub loads: any role's adapter (the role Protocols refine it).
+Adapter = Model
 
 TINY_MARKER = "IMAGELENS_TINY_RANDOM_MODEL.txt"
 

@@ -4,7 +4,8 @@ The folder holds ``head.npz`` (weights, bias) and ``head.json`` (class names, ca
 backbone, by catalog id and weights fingerprint, produced the embeddings it was trained on). The backbone is not
 loaded here: it is a catalog model the hub already shares with the tags feature and retrieval, so a custom
 classifier costs a few kilobytes and one matrix product per image. Callers embed the image with
-``hub.get(adapter.backbone_id)`` and pass the embedding to :meth:`CustomClassifierAdapter.predict_proba`.
+``hub.embedder(adapter.backbone_id)`` and pass the embedding to :meth:`CustomClassifierAdapter.predict_proba`
+(the :class:`~imagelens.models.roles.EmbeddingClassifier` role).
 
 Probabilities are ``softmax((x @ W.T + b) / T)`` with ``T`` fitted on held-out images (temperature scaling), so the
 top confidence means what it says on the validation split.
@@ -18,14 +19,14 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
-from imagelens.models.adapters.base import mark_tiny
 from imagelens.models.spec import ModelSpec
+from imagelens.numeric import softmax
 
 HEAD_WEIGHTS = "head.npz"
 HEAD_META = "head.json"
@@ -33,13 +34,6 @@ FORMAT_VERSION = 1
 DEFAULT_BACKBONE = "siglip2-base-patch16-224"
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def softmax(logits: npt.ArrayLike) -> FloatArray:
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -130,6 +124,9 @@ def _atomic_write(target: Path, write: Any) -> None:
 class CustomClassifierAdapter:
     """A loaded classifier head (numpy only; thread-safe, read-only)."""
 
+    spec: ModelSpec
+    head: ClassifierHead
+
     def __init__(self, spec: ModelSpec, head: ClassifierHead) -> None:
         self.spec = spec
         self.head = head
@@ -137,6 +134,10 @@ class CustomClassifierAdapter:
     @property
     def backbone_id(self) -> str:
         return self.head.backbone
+
+    @property
+    def backbone_fingerprint(self) -> str:
+        return self.head.backbone_fingerprint
 
     @property
     def class_names(self) -> tuple[str, ...]:
@@ -166,20 +167,8 @@ class CustomClassifierAdapter:
     def close(self) -> None:
         return None
 
-    @classmethod
-    def write_tiny(cls, path: Path, spec: ModelSpec, seed: int = 0) -> None:
-        """A random head: ``spec.options`` ``classes`` (default three), ``dim`` (32, the tiny SigLIP's) and
-        ``backbone``."""
-        rng = np.random.default_rng(seed)
-        names = tuple(spec.options.get("classes", ("alpha", "beta", "gamma")))
-        dim = int(spec.options.get("dim", 32))
-        head = ClassifierHead(
-            class_names=names,
-            category_ids=tuple(range(1, len(names) + 1)),
-            weights=rng.normal(0.0, 3.0, (len(names), dim)).astype(np.float32),
-            bias=np.zeros(len(names), np.float32),
-            temperature=1.0,
-            backbone=str(spec.options.get("backbone", DEFAULT_BACKBONE)),
-        )
-        head.save(Path(path))
-        mark_tiny(Path(path), spec, seed)
+
+if TYPE_CHECKING:  # mypy checks the adapter against its role's Protocol
+    from imagelens.models.roles import EmbeddingClassifier
+
+    _conforms: type[EmbeddingClassifier] = CustomClassifierAdapter

@@ -7,9 +7,11 @@ size (padded to a multiple of 32, as OpenCV does). The decoding is OpenCV's (``m
 
 * per stride ``s`` in (8, 16, 32) and grid cell ``(row, col)``: ``score = sqrt(clip(cls) * clip(obj))``;
 * centre ``((col + dx) * s, (row + dy) * s)``, size ``(exp(dw) * s, exp(dh) * s)``;
+* five landmarks (right eye, left eye, nose tip, right and left mouth corners) at ``((col + lx) * s, (row + ly) * s)``;
 * then greedy NMS and a cap on the number of faces.
 
-Only boxes and scores leave this module: the five landmarks are dropped and nothing describes who a face is.
+Boxes, scores and the five landmarks (as ``keypoints``) leave this module as a
+:class:`~imagelens.detections.Detections` of the one class ``"face"``; nothing describes who a face is.
 Stages: ``preprocess`` (resize, BGR, pad) -> ``forward`` (onnxruntime, the only backend call) -> ``postprocess``
 (decode, NMS, back to original pixels). The session is thread-safe, so one adapter serves the hub's threads.
 """
@@ -20,14 +22,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
+from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.geometry import clip_xyxy, iou_matrix
-from imagelens.models.adapters.base import mark_tiny
 from imagelens.models.spec import ModelSpec
 
 FloatArray = npt.NDArray[np.float64]
@@ -38,6 +40,10 @@ OUTPUT_NAMES: tuple[str, ...] = tuple(
     f"{head}_{s}" for head in ("cls", "obj", "bbox", "kps") for s in STRIDES
 )
 DIVISOR = 32
+#: The one class of a face detector's :class:`~imagelens.detections.Detections`.
+FACE_CLASSES: tuple[str, ...] = ("face",)
+#: Landmarks per face, in YuNet's order.
+LANDMARKS: tuple[str, ...] = ("right_eye", "left_eye", "nose_tip", "right_mouth_corner", "left_mouth_corner")
 #: Candidates kept (best first) before NMS: bounds the NMS work on pathological inputs (noise, huge crowds).
 PRE_NMS_TOP_K = 2000
 #: ``exp`` of a log-size above this is already far outside any image; clipping keeps numpy quiet.
@@ -71,21 +77,6 @@ class FaceParams:
 
 
 @dataclass(frozen=True, slots=True)
-class FaceDetections:
-    """Face boxes (``x1, y1, x2, y2``, original pixels after EXIF rotation) and scores, best first."""
-
-    boxes: FloatArray
-    scores: FloatArray
-
-    def __post_init__(self) -> None:
-        if self.boxes.shape != (len(self.scores), 4):
-            raise ValueError(f"boxes must have shape ({len(self.scores)}, 4), got {self.boxes.shape}")
-
-    def __len__(self) -> int:
-        return len(self.scores)
-
-
-@dataclass(frozen=True, slots=True)
 class Prepared:
     """The network input and how to map its pixels back: ``original = input / scale``."""
 
@@ -105,20 +96,23 @@ def decode_yunet(
     input_width: int,
     input_height: int,
     score_threshold: float,
-) -> tuple[FloatArray, FloatArray]:
-    """Raw YuNet heads -> ``(boxes xyxy, scores)`` in network-input pixels, before NMS, in grid order.
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Raw YuNet heads -> ``(boxes xyxy (N, 4), scores (N,), landmarks (N, 5, 2))`` in network-input pixels, before
+    NMS, in grid order.
 
     ``outputs`` maps the names in :data:`OUTPUT_NAMES` to arrays of shape ``(1, rows * cols, k)`` with ``k`` 1 for
     cls/obj, 4 for bbox, 10 for kps; ``rows = input_height // stride``. Raises ValueError on other shapes.
     """
     boxes: list[FloatArray] = []
     scores: list[FloatArray] = []
+    landmarks: list[FloatArray] = []
     for s in STRIDES:
         rows, cols = input_height // s, input_width // s
         cells = rows * cols
         cls_ = _head(outputs, f"cls_{s}", cells, 1)[:, 0]
         obj = _head(outputs, f"obj_{s}", cells, 1)[:, 0]
         bbox = _head(outputs, f"bbox_{s}", cells, 4)
+        kps = _head(outputs, f"kps_{s}", cells, 2 * len(LANDMARKS))
         score = np.sqrt(np.clip(cls_, 0.0, 1.0) * np.clip(obj, 0.0, 1.0))
         keep = np.flatnonzero(score >= score_threshold)
         if not len(keep):
@@ -131,9 +125,11 @@ def decode_yunet(
         h = np.exp(np.clip(b[:, 3], -_MAX_LOG_SIZE, _MAX_LOG_SIZE)) * s
         boxes.append(np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1))
         scores.append(score[keep])
+        offsets = kps[keep].reshape(-1, len(LANDMARKS), 2)
+        landmarks.append((offsets + np.stack([col, row], axis=1)[:, None, :]) * s)
     if not boxes:
-        return np.zeros((0, 4)), np.zeros(0)
-    return np.concatenate(boxes), np.concatenate(scores)
+        return np.zeros((0, 4)), np.zeros(0), np.zeros((0, len(LANDMARKS), 2))
+    return np.concatenate(boxes), np.concatenate(scores), np.concatenate(landmarks)
 
 
 def _head(outputs: Mapping[str, npt.ArrayLike], name: str, cells: int, k: int) -> FloatArray:
@@ -146,16 +142,29 @@ def _head(outputs: Mapping[str, npt.ArrayLike], name: str, cells: int, k: int) -
 
 
 def select_faces(
-    boxes: FloatArray, scores: FloatArray, params: FaceParams, scale: float, width: int, height: int
-) -> FaceDetections:
-    """NMS, the cap on faces, and the map back to original pixels (clipped to the image); drops empty boxes."""
+    boxes: FloatArray,
+    scores: FloatArray,
+    params: FaceParams,
+    scale: float,
+    width: int,
+    height: int,
+    landmarks: FloatArray | None = None,
+) -> Detections:
+    """NMS, the cap on faces, and the map back to original pixels (boxes clipped to the image, landmarks not:
+    a landmark of a face cut by the border may lie outside it); drops empty boxes."""
     order = np.argsort(-scores, kind="stable")[:PRE_NMS_TOP_K]
     boxes, scores = boxes[order], scores[order]
     keep = greedy_nms(boxes, params.nms_iou, params.max_faces)
     out = clip_xyxy(boxes[keep] / scale, width, height)
-    kept_scores = scores[keep]
     nonempty = (out[:, 2] > out[:, 0]) & (out[:, 3] > out[:, 1])
-    return FaceDetections(boxes=out[nonempty], scores=kept_scores[nonempty])
+    kept = keep[nonempty]
+    return Detections(
+        boxes=out[nonempty],
+        scores=scores[kept],
+        class_ids=np.zeros(len(kept), np.int64),
+        class_names=FACE_CLASSES,
+        keypoints=None if landmarks is None else landmarks[order][kept] / scale,
+    )
 
 
 def greedy_nms(boxes_sorted: FloatArray, iou_threshold: float, max_keep: int) -> npt.NDArray[np.int64]:
@@ -181,7 +190,13 @@ def greedy_nms(boxes_sorted: FloatArray, iou_threshold: float, max_keep: int) ->
 
 
 class YuNetAdapter:
-    """A loaded YuNet model; ``detect(rgb)`` gives :class:`FaceDetections`."""
+    """A loaded YuNet model: a :class:`~imagelens.models.roles.FaceDetector` whose ``detect(rgb)`` gives
+    :class:`~imagelens.detections.Detections` (class ``"face"``, five landmarks as ``keypoints``)."""
+
+    spec: ModelSpec
+    params: FaceParams
+    #: ``(width, height)`` when the graph fixes its input size, else None (free size, padded to 32).
+    fixed_size: tuple[int, int] | None
 
     def __init__(self, spec: ModelSpec, session: Any, params: FaceParams) -> None:
         self.spec = spec
@@ -193,10 +208,7 @@ class YuNetAdapter:
         if len(shape) != 4:
             raise ValueError(f"YuNet input must be (N, 3, H, W), got {shape}")
         h, w = shape[2], shape[3]
-        #: ``(width, height)`` when the graph fixes its input size, else None (free size, padded to 32).
-        self.fixed_size: tuple[int, int] | None = (
-            (w, h) if isinstance(w, int) and isinstance(h, int) else None
-        )
+        self.fixed_size = (w, h) if isinstance(w, int) and isinstance(h, int) else None
         missing = set(OUTPUT_NAMES) - {o.name for o in session.get_outputs()}
         if missing:
             raise ValueError(f"not a YuNet graph: outputs {sorted(missing)} are missing")
@@ -256,79 +268,23 @@ class YuNetAdapter:
         values = self._session.run(list(OUTPUT_NAMES), {self._input_name: prepared.blob})
         return dict(zip(OUTPUT_NAMES, values, strict=True))
 
-    def postprocess(self, outputs: Mapping[str, npt.ArrayLike], prepared: Prepared) -> FaceDetections:
+    def postprocess(self, outputs: Mapping[str, npt.ArrayLike], prepared: Prepared) -> Detections:
         in_w, in_h = prepared.input_size
-        boxes, scores = decode_yunet(outputs, in_w, in_h, self.params.score_threshold)
-        return select_faces(boxes, scores, self.params, prepared.scale, prepared.width, prepared.height)
+        boxes, scores, landmarks = decode_yunet(outputs, in_w, in_h, self.params.score_threshold)
+        return select_faces(
+            boxes, scores, self.params, prepared.scale, prepared.width, prepared.height, landmarks
+        )
 
-    def detect(self, image: npt.NDArray[np.uint8]) -> FaceDetections:
-        prepared = self.preprocess(image)
+    def detect(self, rgb: npt.NDArray[np.uint8]) -> Detections:
+        """Faces, best first, in pixels of ``rgb``."""
+        prepared = self.preprocess(rgb)
         return self.postprocess(self.forward(prepared), prepared)
 
     def close(self) -> None:
         self._session = None
 
-    # --- tiny random model for tests ------------------------------------------------------------------------------
 
-    @classmethod
-    def write_tiny(cls, path: Path, spec: ModelSpec, seed: int = 0) -> None:
-        """A random ONNX graph with YuNet's input and twelve outputs (names, layouts, free input size), then the
-        tiny marker. ``cv2.FaceDetectorYN`` accepts it as it accepts the real model."""
-        import onnx
+if TYPE_CHECKING:  # mypy checks the adapter against its role's Protocol
+    from imagelens.models.roles import FaceDetector
 
-        model = tiny_yunet_graph(np.random.default_rng(seed))
-        onnx.checker.check_model(model)
-        root = Path(path)
-        root.mkdir(parents=True, exist_ok=True)
-        onnx.save_model(model, str(root / str(spec.options.get("file", "face_detection_yunet_2023mar.onnx"))))
-        mark_tiny(root, spec, seed)
-
-
-def tiny_yunet_graph(
-    rng: np.random.Generator, fixed_size: tuple[int, int] | None = None, hidden: int = 4
-) -> Any:
-    """input (1, 3, H, W) BGR 0-255 -> per stride s: a conv with kernel = stride = s, ReLU, then 1x1 heads
-    (cls, obj with a sigmoid; bbox; kps), each reshaped to (1, H/s * W/s, k) as YuNet lays them out.
-
-    ``fixed_size`` ``(width, height)`` pins the input size, like exports made with a fixed dummy input.
-    """
-    from onnx import TensorProto, helper, numpy_helper
-
-    def tensor(name: str, shape: tuple[int, ...], std: float, mean: float = 0.0) -> Any:
-        return numpy_helper.from_array(rng.normal(mean, std, size=shape).astype(np.float32), name)
-
-    h_dim: int | str = fixed_size[1] if fixed_size else "H"
-    w_dim: int | str = fixed_size[0] if fixed_size else "W"
-    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, h_dim, w_dim])
-    inits = [numpy_helper.from_array(np.asarray([1.0 / 255.0], np.float32), "inv255")]
-    nodes = [helper.make_node("Mul", ["input", "inv255"], ["x01"])]
-    outputs = []
-    heads = {"cls": 1, "obj": 1, "bbox": 4, "kps": 10}
-    for s in STRIDES:
-        inits += [tensor(f"w{s}", (hidden, 3, s, s), 2.0 / s), tensor(f"b{s}", (hidden,), 0.5)]
-        nodes += [
-            helper.make_node("Conv", ["x01", f"w{s}", f"b{s}"], [f"c{s}"], strides=[s, s]),
-            helper.make_node("Relu", [f"c{s}"], [f"f{s}"]),
-        ]
-        for head, k in heads.items():
-            name = f"{head}_{s}"
-            # scores centred near 0.5 so a usual threshold keeps some cells; bbox sizes around one to a few strides
-            w_std = 1.0 if head in ("cls", "obj") else 0.3
-            inits += [tensor(f"{name}_w", (k, hidden, 1, 1), w_std), tensor(f"{name}_b", (k,), 0.5, 0.5)]
-            inits.append(numpy_helper.from_array(np.asarray([1, -1, k], np.int64), f"{name}_shape"))
-            raw = f"{name}_raw"
-            nodes.append(helper.make_node("Conv", [f"f{s}", f"{name}_w", f"{name}_b"], [raw]))
-            if head in ("cls", "obj"):
-                nodes.append(helper.make_node("Sigmoid", [raw], [f"{name}_sig"]))
-                raw = f"{name}_sig"
-            nodes += [
-                helper.make_node("Transpose", [raw], [f"{name}_t"], perm=[0, 2, 3, 1]),
-                helper.make_node("Reshape", [f"{name}_t", f"{name}_shape"], [name]),
-            ]
-            outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, None, k]))
-    order = {n: i for i, n in enumerate(OUTPUT_NAMES)}
-    outputs.sort(key=lambda o: order[o.name])
-    graph = helper.make_graph(nodes, "tiny_yunet", [x], outputs, initializer=inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="imagelens")
-    model.ir_version = 8
-    return model
+    _conforms: type[FaceDetector] = YuNetAdapter

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from imagelens.ocr.ctc import CtcChar
+from imagelens.models.adapters.ppocr.ctc import CtcChar
 
 Kind = Literal["digit", "letter"]
 # (character, kind wanted) -> the model's best character of that kind at the character's frames, with its probability

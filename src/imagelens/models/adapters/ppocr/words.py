@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from imagelens.ocr.ctc import CtcChar
+from imagelens.models.adapters.ppocr.ctc import CtcChar
 
 
 @dataclass(frozen=True, slots=True)

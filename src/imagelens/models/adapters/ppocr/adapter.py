@@ -1,142 +1,62 @@
-"""PP-OCR (PaddleOCR detector + direction classifier + CTC recogniser, as ONNX) through rapidocr.
-
-rapidocr builds the onnxruntime sessions from the explicit file paths in the spec (it never downloads: every path is
-given and checked first). We run the stages ourselves rather than calling ``RapidOCR.__call__`` because we need what
-its pipeline throws away: the recogniser's per-frame probabilities. With them the post-processing in
-:mod:`imagelens.ocr` decodes a Latin page without CJK look-alikes, splits words at gaps the model wrote no space for,
-fixes letter/digit confusions from the model's second choice, and places every word's polygon from the frames its
-characters came from (rapidocr 3.x gives each English word the *first character's* confidence instead).
-
-Stages: ``preprocess`` (array checks, detector input) -> ``forward`` (detector, crops, classifier, recogniser: the
-only stage touching onnxruntime) -> ``postprocess`` (decoding, words, polygons, reading order). Nothing in them
-mutates the adapter, and onnxruntime sessions may be run from several threads, so one adapter serves the hub's
-threads without a lock.
-"""
+"""The PP-OCR adapter: detector, direction classifier and recogniser sessions from rapidocr, our post-processing."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
-from imagelens.geometry import quad_to_polygon
-from imagelens.models.adapters.base import mark_tiny
-from imagelens.models.spec import ModelSpec
-from imagelens.ocr.charsets import CharsetPolicy, detect_policy, forbidden_classes, is_ascii_text_char
-from imagelens.ocr.ctc import CtcChar, greedy_decode
-from imagelens.ocr.fixes import Kind, fix_confusions, kind_of
-from imagelens.ocr.layout import reading_order, reading_quad, sub_quad
-from imagelens.ocr.words import (
+from imagelens.models.adapters.ppocr.charsets import (
+    CharsetPolicy,
+    detect_policy,
+    forbidden_classes,
+    is_ascii_text_char,
+)
+from imagelens.models.adapters.ppocr.crops import clipped_polygon, crop_line, package_model_dir, rec_input
+from imagelens.models.adapters.ppocr.ctc import CtcChar, greedy_decode
+from imagelens.models.adapters.ppocr.fixes import Kind, fix_confusions, kind_of
+from imagelens.models.adapters.ppocr.layout import reading_order, reading_quad, sub_quad
+from imagelens.models.adapters.ppocr.pipeline import (
+    CLS_FLIP_THRESHOLD,
+    KEEP_PROB,
+    REC_HEIGHT,
+    REC_MIN_WIDTH,
+    TALL_RATIO,
+    WORD_MAX_INNER_GAP,
+    FloatArray,
+    Forwarded,
+    OcrParams,
+    Prepared,
+    RawLine,
+    Recognised,
+)
+from imagelens.models.adapters.ppocr.words import (
     WordChars,
     character_pitch,
     ink_breaks,
-    ink_columns,
     split_on_spaces,
     split_words,
     word_spans,
 )
-from imagelens.types import Line, Point, Polygon, ReadResult, TextBlock, Word
-
-FloatArray = npt.NDArray[np.float32]
-
-REC_HEIGHT = 48
-REC_MIN_WIDTH = 320  # PP-OCR pads every recogniser batch to at least 48 x 320
-TALL_RATIO = 1.5  # a box this many times taller than wide is first read as vertical text (PP-OCR's rule)
-CLS_FLIP_THRESHOLD = 0.9  # PaddleOCR's default: turn a crop over only when the classifier is this sure
-WORD_MAX_INNER_GAP = 0.2  # a word's box grows over ink until a blank this wide (line heights)
-KEEP_PROB = 1e-3  # recogniser classes below this on every frame of a line are dropped after the forward pass
-
-
-@dataclass(frozen=True, slots=True)
-class OcrParams:
-    """Tuning knobs. The defaults are the ones measured in ``benchmarks/ocr_sroie.md``."""
-
-    # detector (PP-OCR's defaults): input scaled so its short side is >= 736 px, long side first capped at 2000
-    det_limit_side_len: int = 736
-    det_limit_type: Literal["min", "max"] = "min"
-    det_max_side_len: int = 2000
-    det_thresh: float = 0.3
-    det_box_thresh: float = 0.5
-    det_unclip_ratio: float = 1.6
-    # lines whose mean character probability is below this are dropped (rapidocr's text_score)
-    min_line_score: float = 0.5
-    # what the page may contain: "auto" decides from the page (see imagelens.ocr.charsets)
-    charset: Literal["auto", "any", "latin", "ascii"] = "auto"
-    # split words at ink-free gaps at least this wide, in line heights (None: only at the spaces the model wrote)
-    min_gap: float | None = 0.3
-    # letter/digit confusions fixed from the model's second choice, when it had this share of the first's probability
-    fix_confusions: bool = True
-    fix_min_ratio: float = 0.05
-    # re-read crops that were turned (tall boxes, classifier flips) as they lie; keep the more confident reading
-    verify_turns: bool = True
-    rec_batch_size: int = 6
-
-    def __post_init__(self) -> None:
-        if self.det_limit_type not in ("min", "max"):
-            raise InvalidArgumentError(f"det_limit_type must be 'min' or 'max', got {self.det_limit_type!r}")
-        if self.charset not in ("auto", "any", "latin", "ascii"):
-            raise InvalidArgumentError(f"charset must be auto, any, latin or ascii, got {self.charset!r}")
-        if self.det_limit_side_len < 32 or self.det_max_side_len < 32:
-            raise InvalidArgumentError(
-                f"detector side limits must be >= 32, got {self.det_limit_side_len} and {self.det_max_side_len}"
-            )
-        if self.rec_batch_size < 1:
-            raise InvalidArgumentError(f"rec_batch_size must be >= 1, got {self.rec_batch_size}")
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """``preprocess`` output: the image (BGR, as PP-OCR was trained) and the detector's input tensor."""
-
-    bgr: npt.NDArray[np.uint8]
-    det_input: FloatArray  # (1, 3, H, W)
-    pad_top: int  # rows of padding added above the image for the detector (very wide images)
-    padded_shape: tuple[int, int]  # (height, width) of the padded image the detector input was resized from
-
-
-@dataclass(frozen=True, slots=True)
-class RawLine:
-    """One detected line after recognition, still in model terms."""
-
-    quad: npt.NDArray[np.float64]  # image corners, clockwise from the top-left
-    turned_90: bool
-    turned_180: bool
-    probs: FloatArray  # (frames, K) probabilities of the kept classes
-    classes: npt.NDArray[np.intp]  # (K,) recogniser class of each column; column 0 is the blank
-    content_frames: float  # frames covering the crop (the rest is batch padding)
-    ink: npt.NDArray[np.bool_]  # per pixel column of the recogniser input (height 48): does it hold ink?
-    px_per_frame: float  # recogniser input pixels per output frame (8 for PP-OCR)
-
-
-_Recognised = tuple[FloatArray, npt.NDArray[np.intp], float, npt.NDArray[np.bool_], float]
-
-
-@dataclass(frozen=True, slots=True)
-class Forwarded:
-    """``forward`` output: the image size and its recognised lines (in no particular order)."""
-
-    width: int
-    height: int
-    lines: tuple[RawLine, ...] = field(default_factory=tuple)
-
-
-def package_model_dir() -> Path:
-    spec = importlib.util.find_spec("rapidocr")
-    if spec is None or spec.origin is None:
-        raise ModuleNotFoundError("rapidocr is not installed")
-    return Path(spec.origin).parent / "models"
+from imagelens.models.spec import ModelSpec
+from imagelens.types import Line, ReadResult, TextBlock, Word
 
 
 class PPOCRAdapter:
-    """A loaded PP-OCR model. ``read(rgb)`` is the whole pipeline; the stages are public for tests and benchmarks."""
+    """A loaded PP-OCR model, a :class:`~imagelens.models.roles.TextReader`. ``read(rgb)`` is the whole pipeline;
+    the stages are public for tests and benchmarks."""
+
+    spec: ModelSpec
+    params: OcrParams
+    #: The recogniser's classes: the CTC blank (``""``) first, the space last.
+    vocabulary: tuple[str, ...]
 
     def __init__(
         self, spec: ModelSpec, engine: Any, vocabulary: Sequence[str], params: OcrParams | None = None
@@ -147,7 +67,7 @@ class PPOCRAdapter:
         self._det = engine.text_det.session
         self._cls = engine.text_cls.session if engine.text_cls is not None else None
         self._rec = engine.text_rec.session
-        self.vocabulary: tuple[str, ...] = tuple(vocabulary)
+        self.vocabulary = tuple(vocabulary)
         self._ascii_classes = np.asarray(
             [i for i, t in enumerate(self.vocabulary) if i > 0 and all(is_ascii_text_char(c) for c in t)],
             dtype=np.intp,
@@ -304,7 +224,7 @@ class PPOCRAdapter:
         )
         return Forwarded(width=w, height=h, lines=lines)
 
-    def _confidence(self, recognised: _Recognised) -> float:
+    def _confidence(self, recognised: Recognised) -> float:
         """Mean character probability of a crop's unconstrained reading (0 when it reads as nothing)."""
         probs, classes = recognised[0], recognised[1]
         chars = greedy_decode(probs, [self.vocabulary[c] for c in classes])
@@ -374,11 +294,11 @@ class PPOCRAdapter:
                 flips[beg + k] = int(row.argmax()) == 1 and float(row[1]) > CLS_FLIP_THRESHOLD
         return flips
 
-    def _recognise(self, crops: list[npt.NDArray[np.uint8]], p: OcrParams) -> list[_Recognised]:
+    def _recognise(self, crops: list[npt.NDArray[np.uint8]], p: OcrParams) -> list[Recognised]:
         """Per crop: probabilities on the kept classes, those classes, content frames, ink columns, pixels/frame."""
         ratios = np.asarray([c.shape[1] / max(1, c.shape[0]) for c in crops])
         order = np.argsort(ratios, kind="stable")  # similar widths in one batch: less padding
-        results: list[_Recognised] = [None] * len(crops)  # type: ignore[list-item]
+        results: list[Recognised] = [None] * len(crops)  # type: ignore[list-item]
         for beg in range(0, len(crops), p.rec_batch_size):
             idx = order[beg : beg + p.rec_batch_size]
             max_ratio = max(REC_MIN_WIDTH / REC_HEIGHT, float(ratios[idx].max()))
@@ -463,177 +383,23 @@ class PPOCRAdapter:
         out_words = [
             Word(
                 text=word.text,
-                polygon=_clipped_polygon(sub_quad(quad, x0 / width_px, x1 / width_px), width, height),
+                polygon=clipped_polygon(sub_quad(quad, x0 / width_px, x1 / width_px), width, height),
                 confidence=min(1.0, max(0.0, word.confidence)),
             )
             for word, (x0, x1) in zip(words, spans, strict=True)
         ]
         return Line(
             text=" ".join(w.text for w in out_words),
-            polygon=_clipped_polygon(raw.quad, width, height),
+            polygon=clipped_polygon(raw.quad, width, height),
             words=tuple(out_words),
         )
-
-    # --- tiny random models for tests -----------------------------------------------------------------------------
-
-    @classmethod
-    def write_tiny(cls, path: Path, spec: ModelSpec, seed: int = 0) -> None:
-        """Random-weight det/rec(/cls) ONNX models (+ keys file) at the spec's relative paths, then the tiny marker."""
-        root = Path(path)
-        rng = np.random.default_rng(seed)
-        keys_rel = spec.options.get("keys")
-        characters = list(TINY_CHARACTERS)
-        for key, builder in (("det", _tiny_det), ("cls", _tiny_cls)):
-            rel = spec.options.get(key)
-            if rel is not None:
-                _save_onnx(builder(rng), root / str(rel))
-        rec = _tiny_rec(rng, len(characters) + 2)  # + CTC blank + space
-        if keys_rel is None:  # the character list travels in the model's metadata, as in PP-OCRv5+ exports
-            rec.metadata_props.add(key="character", value="\n".join(characters))
-        else:
-            keys_path = root / str(keys_rel)
-            keys_path.parent.mkdir(parents=True, exist_ok=True)
-            keys_path.write_text("\n".join(characters) + "\n", encoding="utf-8")
-        rec_rel = spec.options.get("rec")
-        if rec_rel is None or spec.options.get("det") is None:
-            raise InvalidArgumentError(
-                f"spec {spec.id!r} must name 'det' and 'rec' files, got {spec.options!r}"
-            )
-        _save_onnx(rec, root / str(rec_rel))
-        mark_tiny(root, spec, seed)
 
     def with_params(self, **changes: Any) -> PPOCRAdapter:
         """A view of this model with other tuning (shares the sessions)."""
         return type(self)(self.spec, self._engine, self.vocabulary, replace(self.params, **changes))
 
 
-def crop_line(bgr: npt.NDArray[np.uint8], quad: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
-    """The line's pixels, straightened to a rectangle as wide as the quad's top/bottom edges and as tall as its sides."""
-    import cv2
+if TYPE_CHECKING:  # mypy checks the adapter against its role's Protocol
+    from imagelens.models.roles import TextReader
 
-    pts = quad.astype(np.float32)
-    crop_w = max(1, int(max(np.linalg.norm(pts[0] - pts[1]), np.linalg.norm(pts[2] - pts[3]))))
-    crop_h = max(1, int(max(np.linalg.norm(pts[0] - pts[3]), np.linalg.norm(pts[1] - pts[2]))))
-    target = np.asarray([[0, 0], [crop_w, 0], [crop_w, crop_h], [0, crop_h]], dtype=np.float32)
-    matrix = cv2.getPerspectiveTransform(pts, target)
-    crop = cv2.warpPerspective(
-        bgr, matrix, (crop_w, crop_h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
-    )
-    return np.asarray(crop, dtype=np.uint8)
-
-
-def rec_input(crop: npt.NDArray[np.uint8], batch_w: int) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
-    """PP-OCR recogniser input (height 48, aspect kept, normalised to [-1, 1], right-padded with zeros) and which of
-    its pixel columns hold ink."""
-    import cv2
-
-    h, w = crop.shape[:2]
-    resized_w = max(1, min(batch_w, math.ceil(REC_HEIGHT * w / max(1, h))))
-    resized = cv2.resize(crop, (resized_w, REC_HEIGHT))
-    out = np.zeros((3, REC_HEIGHT, batch_w), dtype=np.float32)
-    out[:, :, :resized_w] = (resized.astype(np.float32).transpose(2, 0, 1) / 255.0 - 0.5) / 0.5
-    gray = np.asarray(cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY), dtype=np.uint8)
-    return out, ink_columns(gray)
-
-
-def _clipped_polygon(quad: npt.ArrayLike, width: int, height: int) -> Polygon:
-    pts = np.asarray(quad, dtype=np.float64).copy()
-    pts[:, 0] = np.clip(pts[:, 0], 0, width)
-    pts[:, 1] = np.clip(pts[:, 1], 0, height)
-    poly = quad_to_polygon(pts)
-    return Polygon(tuple(Point(round(pt.x, 1), round(pt.y, 1)) for pt in poly.points))
-
-
-# --- tiny random models -------------------------------------------------------------------------------------------
-
-TINY_CHARACTERS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.,:-/#%"
-_TINY_OPSET = 17
-_TINY_IR_VERSION = 8
-
-
-def _tensor(rng: np.random.Generator, name: str, shape: tuple[int, ...], std: float) -> Any:
-    from onnx import numpy_helper
-
-    return numpy_helper.from_array(rng.normal(0.0, std, size=shape).astype(np.float32), name)
-
-
-def _graph_model(nodes: list[Any], inputs: list[Any], outputs: list[Any], inits: list[Any], name: str) -> Any:
-    from onnx import helper
-
-    graph = helper.make_graph(nodes, name, inputs, outputs, initializer=inits)
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", _TINY_OPSET)], producer_name="imagelens"
-    )
-    model.ir_version = _TINY_IR_VERSION
-    return model
-
-
-def _tiny_det(rng: np.random.Generator) -> Any:
-    """x (N, 3, H, W) -> probability map (N, 1, H, W): conv 3x3 -> ReLU -> conv 1x1 -> sigmoid."""
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])
-    y = helper.make_tensor_value_info("maps", TensorProto.FLOAT, ["N", 1, "H", "W"])
-    inits = [
-        _tensor(rng, "w1", (4, 3, 3, 3), 0.5),
-        _tensor(rng, "b1", (4,), 0.5),
-        _tensor(rng, "w2", (1, 4, 1, 1), 1.0),
-        _tensor(rng, "b2", (1,), 0.5),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["x", "w1", "b1"], ["h1"], pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["h1"], ["h2"]),
-        helper.make_node("Conv", ["h2", "w2", "b2"], ["h3"]),
-        helper.make_node("Sigmoid", ["h3"], ["maps"]),
-    ]
-    return _graph_model(nodes, [x], [y], inits, "tiny_ppocr_det")
-
-
-def _tiny_rec(rng: np.random.Generator, classes: int, hidden: int = 8) -> Any:
-    """x (N, 3, 48, W) -> (N, W/8, classes) softmax: one conv over 48 x 8 patches, then a linear layer per frame."""
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, REC_HEIGHT, "W"])
-    y = helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", "T", classes])
-    inits = [
-        _tensor(rng, "w1", (hidden, 3, REC_HEIGHT, 8), 0.05),
-        _tensor(rng, "b1", (hidden,), 0.5),
-        _tensor(rng, "w2", (hidden, classes), 3.0),  # large: peaked (confident) random outputs
-        _tensor(rng, "b2", (classes,), 1.0),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["x", "w1", "b1"], ["h1"], strides=[REC_HEIGHT, 8]),
-        helper.make_node(
-            "Constant", [], ["axis2"], value=helper.make_tensor("axis2", TensorProto.INT64, [1], [2])
-        ),
-        helper.make_node("Squeeze", ["h1", "axis2"], ["h2"]),
-        helper.make_node("Transpose", ["h2"], ["h3"], perm=[0, 2, 1]),
-        helper.make_node("MatMul", ["h3", "w2"], ["h4"]),
-        helper.make_node("Add", ["h4", "b2"], ["h5"]),
-        helper.make_node("Softmax", ["h5"], ["probs"], axis=-1),
-    ]
-    return _graph_model(nodes, [x], [y], inits, "tiny_ppocr_rec")
-
-
-def _tiny_cls(rng: np.random.Generator) -> Any:
-    """x (N, 3, 48, 192) -> (N, 2) softmax over {0, 180} degrees."""
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, REC_HEIGHT, 192])
-    y = helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 2])
-    inits = [_tensor(rng, "w", (3, 2), 1.0), _tensor(rng, "b", (2,), 0.5)]
-    nodes = [
-        helper.make_node("GlobalAveragePool", ["x"], ["h1"]),
-        helper.make_node("Flatten", ["h1"], ["h2"]),
-        helper.make_node("Gemm", ["h2", "w", "b"], ["h3"]),
-        helper.make_node("Softmax", ["h3"], ["probs"], axis=-1),
-    ]
-    return _graph_model(nodes, [x], [y], inits, "tiny_ppocr_cls")
-
-
-def _save_onnx(model: Any, path: Path) -> None:
-    import onnx
-
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, str(path))
+    _conforms: type[TextReader] = PPOCRAdapter

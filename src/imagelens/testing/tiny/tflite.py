@@ -12,7 +12,6 @@ Their outputs are random and mean nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -122,9 +121,3 @@ def write_tiny_segmenter(path: Path, spec: ModelSpec, seed: int = 0) -> None:
     except ImportError:  # no ai-edge-litert (the `segment` extra): the adapter says so when it is loaded
         return
     (path / name).write_bytes(data)
-
-
-TINY_WRITERS: dict[str, Callable[[Path, ModelSpec, int], None]] = {
-    "imagelens.models.adapters.selfie_seg:SelfieSegmentationAdapter": write_tiny_segmenter,
-    "imagelens.models.adapters.deeplab_tflite:DeepLabForegroundAdapter": write_tiny_segmenter,
-}
