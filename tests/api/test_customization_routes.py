@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from imagelens.api.app import create_app
-from imagelens.api.azure import customization
+from imagelens.api.routes import customization
 from imagelens.config import Settings
 from imagelens.customize.job_state import new_model_record
 from imagelens.models.spec import ModelSpec, PackageSource, Role

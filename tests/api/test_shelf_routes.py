@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from imagelens.api.app import create_app
-from imagelens.api.azure import shelf
+from imagelens.api.routes import shelf
 from imagelens.config import HubSettings, Settings
 
 from ..shelf.conftest import cut_tiles, synthetic_texture

@@ -53,8 +53,8 @@ def _http_error(status: int, message: str) -> dict[str, Any]:
 def create_app(
     settings: Settings | None = None, *, analyzer: Analyzer | None = None, pool: LocalPool | None = None
 ) -> FastAPI:
-    from imagelens.api.azure import customization, retrieval, segment, shelf, v32, v40
     from imagelens.api.openapi import install_openapi, new_app
+    from imagelens.api.routes import customization, retrieval, segment, shelf, v32, v40
     from imagelens.operations import OperationStore
     from imagelens.shelf.runs import ProductRunStore
 

@@ -12,7 +12,7 @@ Azure published no formal spec for these; names follow its documentation and Mic
 - an evaluation: ``{"evaluationParameters": {"testDatasetName"}}``.
 
 Request keys are matched case-insensitively (the sample client sends ``TrainingParameters``, ``AnnotationKind`` ...).
-Extension: ``timeBudgetInMinutes`` instead of hours. The HTTP routes (``imagelens.api.azure.customization``) and the
+Extension: ``timeBudgetInMinutes`` instead of hours. The HTTP routes (``imagelens.api.routes.customization``) and the
 CLI (``imagelens models custom show``, ``imagelens train``) both build their JSON here; the store and the job manager
 keep neutral records (a job's performance is the metrics' own dictionary, see
 :func:`imagelens.customize.evaluate.metrics_performance`).
