@@ -155,6 +155,7 @@ def _check(model: type[BaseModel], body: Any) -> None:
     model.model_validate(body)  # extra keys are forbidden: a body the schema does not describe fails here
 
 
+@pytest.mark.slow
 def test_real_bodies_match_their_schemas(tiny_settings: Settings) -> None:
     with TestClient(create_app(tiny_settings)) as c:
         r = c.post(

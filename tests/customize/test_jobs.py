@@ -161,6 +161,7 @@ def _start_killable_job(settings: Settings, name: str) -> subprocess.Popen[bytes
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_job_killed_mid_training_resumes_or_fails_with_a_reason(settings: Settings, tmp_path: Path) -> None:
     data = settings.data_dir
     assert data is not None and settings.store_dir is not None

@@ -67,6 +67,7 @@ def _held_out_map50(adapter: CustomDetectorAdapter, count: int = 20) -> float:
     return metrics.map50
 
 
+@pytest.mark.slow
 def test_fine_tuning_raises_map_and_the_result_serves(
     tiny_model_dir: Path, tiny_settings: Settings, tmp_path: Path
 ) -> None:
@@ -111,6 +112,7 @@ class _StopAfterEpoch:
         self.armed = self.armed or progress.get("epoch") == self.epoch
 
 
+@pytest.mark.slow
 def test_training_resumes_from_the_last_epoch_checkpoint(
     tiny_model_dir: Path, tiny_settings: Settings, tmp_path: Path
 ) -> None:
