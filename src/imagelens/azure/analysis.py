@@ -151,4 +151,45 @@ def analysis_result_json(result: AnalysisResult) -> JSON:
         body["smartCropsResult"] = {"values": [smart_crop_json(c, w, h) for c in result.smart_crops]}
     if result.tags is not None:
         body["tagsResult"] = {"values": [tag_json(t) for t in result.tags]}
+    for name, value in _extension_fields(result):  # a feature added without a hand-written block
+        body[f"{_camel(name)}Result"] = generic_json(value, w, h)
     return body
+
+
+_FIXED_FIELDS = frozenset({"model_version", "metadata", "timings_ms", *RESULT_KEYS})
+
+
+def _extension_fields(result: AnalysisResult) -> list[tuple[str, Any]]:
+    from dataclasses import fields
+
+    return [
+        (f.name, getattr(result, f.name))
+        for f in fields(result)
+        if f.name not in _FIXED_FIELDS and getattr(result, f.name) is not None
+    ]
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def generic_json(value: Any, w: int, h: int) -> Any:
+    """Any result value in Azure's style, for features without a hand-written block: dataclass fields in camelCase,
+    boxes as integer ``{x, y, w, h}``, polygons as points, tuples as ``{"values": [...]}`` at the top level."""
+    from dataclasses import fields, is_dataclass
+
+    def convert(v: Any) -> Any:
+        if isinstance(v, BoundingBox):
+            return box_json(v, w, h)
+        if isinstance(v, Polygon):
+            return polygon_json(v)
+        if is_dataclass(v) and not isinstance(v, type):
+            return {_camel(f.name): convert(getattr(v, f.name)) for f in fields(v)}
+        if isinstance(v, (tuple, list)):
+            return [convert(item) for item in v]
+        if isinstance(v, float):
+            return float(v)
+        return v
+
+    return {"values": convert(value)} if isinstance(value, (tuple, list)) else convert(value)
