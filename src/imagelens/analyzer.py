@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from imagelens import __version__
+from imagelens import __version__, deadline
 from imagelens.config import Settings
 from imagelens.errors import InvalidRequestError, NotSupportedFeatureError
 from imagelens.features.base import AnalysisOptions, Feature, FeatureContext
@@ -192,6 +192,7 @@ class Analyzer:
 
         with self.hub.using():
             for stage in plan_stages(names):
+                deadline.check()  # the request's deadline, or its client gone: stop between stages
                 if len(stage) == 1:
                     outcomes = [run_one(stage[0])]
                 else:

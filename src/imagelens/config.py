@@ -16,6 +16,18 @@ class ImageLimits(BaseModel):
     min_side: int = Field(50, ge=1, description="width and height must be strictly greater than this")
     max_side: int = Field(16000, ge=1, description="width and height must be strictly less than this")
     max_pixels: int = Field(16000 * 16000, gt=0, description="refused before decoding (decompression bombs)")
+    max_decode_bytes: int = Field(
+        768 * 1024 * 1024,
+        gt=0,
+        description="refused before decoding: width x height x channels x bytes per sample of the decoded image "
+        "(a 16-bit image costs twice an 8-bit one); the default admits every 8-bit RGB image within max_pixels",
+    )
+    max_jpeg_scans: int = Field(
+        64, ge=1, description="progressive JPEG scans at most (each scan is a pass over the whole image)"
+    )
+    allow_truncated: bool = Field(
+        False, description="decode truncated images (the missing part grey) instead of refusing them"
+    )
 
 
 class UrlFetchSettings(BaseModel):
@@ -51,8 +63,57 @@ class HubSettings(BaseModel):
     etag_timeout_s: float = Field(10.0, gt=0, description="huggingface_hub's metadata request timeout")
 
 
+class RequestLimits(BaseModel):
+    """Sizes and counts of what one request may carry, checked before the work starts (400 naming the limit)."""
+
+    max_json_bytes: int = Field(1024 * 1024, gt=0, description="a JSON request body")
+    max_json_depth: int = Field(32, ge=1, description="nesting of objects and arrays in a JSON body")
+    max_number_chars: int = Field(64, ge=1, description="characters of one number in a JSON body")
+    max_list_items: int = Field(
+        1000, ge=1, description="items of any list in a request (positions, products ...)"
+    )
+    max_multipart_parts: int = Field(8, ge=1, description="fields and files of a multipart body")
+    multipart_overhead_bytes: int = Field(
+        64 * 1024, ge=0, description="allowed on top of the image size for multipart headers and fields"
+    )
+
+
 class ServerSettings(BaseModel):
     max_queue: int = Field(16, ge=0, description="requests waiting beyond the busy workers; more get 429")
+    deadline_s: float = Field(
+        60.0,
+        gt=0,
+        description="every request stops (Azure's Timeout error, HTTP 408) after this; decoding and each analysis "
+        "stage check it, and a client disconnect stops the work at once",
+    )
+    operation_deadline_s: float = Field(
+        300.0, gt=0, description="a background operation (3.2 read) fails with Timeout after this"
+    )
+    max_in_flight: int = Field(
+        64,
+        ge=1,
+        description="requests with a body admitted at once (reading, queued or running); more get 429 before "
+        "their body is read",
+    )
+    fetch_workers: int = Field(4, ge=1, description="image URL fetches at once (their own threads)")
+    fetch_queue: int = Field(16, ge=0, description="image URL fetches waiting; more get 429")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="a client must send the request line and headers within this"
+    )
+    body_timeout_s: float = Field(
+        15.0, gt=0, description="the longest wait for the next piece of a request body (slow senders: 408)"
+    )
+    keep_alive_s: int = Field(5, ge=1, description="an idle keep-alive connection is closed after this")
+    max_header_bytes: int = Field(16 * 1024, ge=1024, description="request line and headers together")
+    public_base_url: str | None = Field(
+        None,
+        description="the URL clients reach this server at (https://vision.example.com); used for Operation-Location. "
+        "Unset: the request's Host header, when it is a valid host[:port], else the bound address",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="one access line per request: JSON (default) or plain text"
+    )
+    metrics: bool = Field(True, description="serve Prometheus metrics at /metrics")
     operation_ttl_s: float = Field(
         48 * 3600.0, gt=0, description="how long async results (3.2 read) are kept"
     )
@@ -103,6 +164,7 @@ class Settings(BaseSettings):
     url: UrlFetchSettings = Field(default_factory=UrlFetchSettings)
     hub: HubSettings = Field(default_factory=HubSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    requests: RequestLimits = Field(default_factory=RequestLimits)
     models: dict[str, str] = Field(default_factory=dict, description="role -> model id overrides")
     api_keys: str = Field("", description="comma-separated access keys for the HTTP server")
 

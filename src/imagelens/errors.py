@@ -115,6 +115,27 @@ class TooManyRequestsError(ImageLensError):
         self.retry_after_s = retry_after_s
 
 
+class RequestTimeoutError(ImageLensError):
+    """The request ran past its deadline (decode, inference or reading the body). Azure's inner code ``Timeout``.
+
+    A 4xx on purpose: the work was stopped, the service is fine, and the same input will time out again.
+    """
+
+    status = 408
+    code = "InvalidRequest"
+    inner_code = "Timeout"
+    exit_code = 4
+
+
+class CancelledRequestError(ImageLensError):
+    """The client went away; the work was stopped. Azure's inner code ``CancelledRequest`` (nobody reads the body)."""
+
+    status = 499
+    code = "InvalidRequest"
+    inner_code = "CancelledRequest"
+    exit_code = 4
+
+
 # --- 5xx: the service ----------------------------------------------------------------------------------------------
 
 

@@ -1,46 +1,37 @@
 """The HTTP server: an app factory, no module globals. Routes are thin: parse, call the core, map to the wire.
 
-Auth: when ``IMAGELENS_API_KEYS`` is set, every route but /health, /ready and the docs needs a matching
+Auth: when ``IMAGELENS_API_KEYS`` is set, every route but /health, /ready, /metrics and the docs needs a matching
 ``Ocp-Apim-Subscription-Key`` header (compared in constant time). Every answer carries ``apim-request-id``.
-Errors always have Azure's body; FastAPI's ``{"detail": ...}`` never escapes.
+Errors always have Azure's body; FastAPI's ``{"detail": ...}`` never escapes. Admission, body caps, deadlines,
+metrics and access logs: :mod:`imagelens.api.middleware`.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
 import logging
-import time
-import uuid
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imagelens import __version__
 from imagelens.analyzer import Analyzer
 from imagelens.compute.local import LocalPool
 from imagelens.config import Settings
-from imagelens.errors import ImageLensError, TooManyRequestsError, UnauthorizedError
+from imagelens.errors import ImageLensError, InvalidRequestError, TooManyRequestsError
 
-access_log = logging.getLogger("imagelens.access")
 log = logging.getLogger("imagelens.server")
-
-OPEN_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
-OPEN_PREFIXES = ("/docs/static/",)  # the docs' own Swagger UI and ReDoc assets
-UNAUTHORIZED_MESSAGE = (
-    "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
-    "active subscription and use a correct regional API endpoint for your resource."
-)
 
 
 def error_response(error: ImageLensError, request_id: str | None = None) -> JSONResponse:
+    from imagelens.api.middleware import error_body
+
     headers = {"apim-request-id": request_id} if request_id else {}
     if isinstance(error, TooManyRequestsError):
         headers["Retry-After"] = str(error.retry_after_s)
-    return JSONResponse(error.to_azure(), status_code=error.status, headers=headers)
+    return JSONResponse(error_body(error), status_code=error.status, headers=headers)
 
 
 def _http_error(status: int, message: str) -> dict[str, Any]:
@@ -61,7 +52,7 @@ def create_app(
     settings = settings or Settings()
     analyzer = analyzer or Analyzer(settings)
     pool = pool or LocalPool(workers=settings.workers, max_queue=settings.server.max_queue)
-    keys = [k.encode() for k in settings.api_key_list()]
+    fetch_pool = LocalPool(settings.server.fetch_workers, settings.server.fetch_queue, name="imagelens-fetch")
 
     app = new_app(
         title="imagelens",
@@ -71,31 +62,32 @@ def create_app(
     app.state.settings = settings
     app.state.analyzer = analyzer
     app.state.pool = pool
+    app.state.fetch_pool = fetch_pool
     app.state.background_tasks = set()
     # One store for every long-running operation: 3.2 reads (kind "read") and product-recognition runs.
     operations = OperationStore(settings.server.operation_ttl_s, settings.server.max_operations)
     app.state.operations = operations
     app.state.product_runs = ProductRunStore(store=operations)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Any) -> Any:
-        request_id = str(uuid.uuid4())
-        request.state.request_id = request_id
-        started = time.perf_counter()
-        if keys and not _is_open(request.url.path):
-            given = request.headers.get("ocp-apim-subscription-key", "").encode()
-            if not any(hmac.compare_digest(given, key) for key in keys):
-                response = error_response(UnauthorizedError(UNAUTHORIZED_MESSAGE), request_id)
-                _log_access(request, response.status_code, started, request_id)
-                return response
-        try:
-            response = await call_next(request)
-        except Exception:  # the last guard: never a bare 500 page
-            log.exception("unhandled error")
-            response = JSONResponse(_http_error(500, "An internal error occurred."), status_code=500)
-        response.headers["apim-request-id"] = request_id
-        _log_access(request, response.status_code, started, request_id)
-        return response
+    from imagelens.api.metrics import CONTENT_TYPE, Metrics
+    from imagelens.api.middleware import Guard
+
+    metrics = None
+    if settings.server.metrics:
+        metrics = Metrics(
+            {"work": pool, "fetch": fetch_pool},
+            in_flight=lambda: guard.in_flight if guard is not None else 0,
+            load_seconds=lambda: dict(analyzer.hub.load_seconds),
+        )
+    guard: Guard | None = None
+
+    def build_guard(inner: Any, **_: Any) -> Guard:
+        nonlocal guard
+        guard = Guard(inner, settings, pool, metrics)
+        return guard
+
+    app.add_middleware(build_guard)  # type: ignore[arg-type]
+    app.state.metrics = metrics
 
     @app.exception_handler(ImageLensError)
     async def on_imagelens_error(request: Request, exc: ImageLensError) -> JSONResponse:
@@ -116,6 +108,23 @@ def create_app(
             }
         }
         return JSONResponse(body, status_code=400)
+
+    @app.exception_handler(RecursionError)
+    async def on_deep_json(request: Request, exc: RecursionError) -> JSONResponse:
+        return error_response(
+            InvalidRequestError("The request body is nested too deeply."),
+            getattr(request.state, "request_id", None),
+        )
+
+    @app.exception_handler(ValueError)
+    async def on_value_error(request: Request, exc: ValueError) -> JSONResponse:
+        if "integer string conversion" not in str(exc):  # Python's cap on parsing huge integers
+            log.exception("unhandled error")
+            return JSONResponse(_http_error(500, "An internal error occurred."), status_code=500)
+        return error_response(
+            InvalidRequestError("A number in the request body has too many digits."),
+            getattr(request.state, "request_id", None),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -138,6 +147,12 @@ def create_app(
         models = {row.id: {"present": row.present, "loaded": row.loaded} for row in hub.describe()}
         return JSONResponse({"status": "ready", "pending": pool.pending, "models": models})
 
+    if metrics is not None:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus_metrics() -> Response:
+            return Response(metrics.render(), media_type=CONTENT_TYPE)
+
     app.include_router(v40.router, prefix="/computervision")
     app.include_router(shelf.router, prefix="/computervision")
     app.include_router(customization.router, prefix="/computervision")
@@ -155,26 +170,28 @@ def create_app(
     async def shutdown() -> None:
         customization.stop(app)
         pool.close()
+        fetch_pool.close()
         analyzer.close()
 
     return app
 
 
-def _is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+def run_server(settings: Settings, host: str, port: int, log_level: str = "info") -> None:
+    """``imagelens serve``: uvicorn with the read timeouts and header limits of ``settings.server``."""
+    import uvicorn
 
+    from imagelens.api.server import protocol_class
 
-def _log_access(request: Request, status: int, started: float, request_id: str) -> None:
-    if access_log.isEnabledFor(logging.INFO):
-        access_log.info(
-            json.dumps(
-                {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000.0, 1),
-                    "client": request.client.host if request.client else None,
-                }
-            )
-        )
+    server = settings.server
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,  # imagelens.access writes one line per request
+        http=protocol_class(server.header_timeout_s),
+        timeout_keep_alive=server.keep_alive_s,
+        h11_max_incomplete_event_size=server.max_header_bytes,
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run()

@@ -43,10 +43,8 @@ def serve_command(
 
     from imagelens.cli._common import require_extra
 
-    require_extra("server", "fastapi", "uvicorn", "python_multipart|multipart")
-    import uvicorn
-
-    from imagelens.api.app import create_app
+    require_extra("server", "fastapi", "uvicorn", "python_multipart|multipart", "prometheus_client")
+    from imagelens.api.app import run_server
     from imagelens.config import Settings
 
     settings = Settings()
@@ -70,7 +68,7 @@ def serve_command(
         )
     _return_freed_tensor_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+    run_server(settings, host, port, log_level)
 
 
 def register(app: typer.Typer) -> None:

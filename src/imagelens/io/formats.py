@@ -15,6 +15,7 @@ import struct
 
 from PIL import Image, ImageFile
 
+from imagelens import deadline
 from imagelens.config import ImageLimits
 from imagelens.errors import InvalidImageFormatError, InvalidImageSizeError
 
@@ -120,7 +121,7 @@ def open_header(data: bytes, fmt: str) -> ImageFile.ImageFile:
         raise InvalidImageFormatError(f"{plugin} images are not supported by this installation of Pillow.")
     factory = Image.OPEN[plugin][0]
     try:
-        return factory(io.BytesIO(data), "")
+        return factory(_DeadlineReader(data), "")
     except MemoryError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -130,6 +131,14 @@ def open_header(data: bytes, fmt: str) -> ImageFile.ImageFile:
         ) from exc
     except Exception as exc:
         raise corrupt_error(fmt, exc) from exc
+
+
+class _DeadlineReader(io.BytesIO):
+    """The encoded bytes, read in pieces by the decoder; every read checks the current request's deadline."""
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        deadline.check()
+        return super().read(size)
 
 
 def _register_heif() -> None:

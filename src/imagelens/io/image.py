@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 import numpy as np
 from PIL import Image
 
+from imagelens import deadline
 from imagelens.config import ImageLimits, UrlFetchSettings
 from imagelens.errors import (
+    ImageLensError,
     InvalidArgumentError,
     InvalidImageFormatError,
     InvalidImageSizeError,
 )
+from imagelens.io.budget import check_decode_cost, check_jpeg
 from imagelens.io.formats import (
     ACCEPTED_FORMATS,
     bomb_error,
@@ -52,7 +55,8 @@ __all__ = [
     "sniff_format",
 ]
 
-_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^data:", re.IGNORECASE)
+# A scheme and "//", or one of the schemes people mistype ("http:/x", "https:x"): never a local path.
+_URL_LIKE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://|^(data|https?|ftp|file):", re.IGNORECASE)
 _READ_CHUNK = 1 << 20
 
 
@@ -182,18 +186,25 @@ def decode_image_bytes(data: bytes, limits: ImageLimits | None = None) -> Loaded
             check_dimensions(*declared, limits)
     elif fmt == "ico":
         check_ico_entries(data, limits)
+    deadline.check()
 
     opened = open_header(data, fmt)
     try:
         check_dimensions(*opened.size, limits)  # from the header: nothing decoded yet
+        check_decode_cost(opened, data, fmt, limits)
+        if fmt == "jpeg":
+            check_jpeg(data, limits)  # scan count and truncation, from the markers
         try:
             opened.load()  # the first frame: every plugin opens on frame 0
         except MemoryError:
             raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise bomb_error(opened.size, limits) from exc
+        except ImageLensError:
+            raise
         except Exception as exc:
             raise corrupt_error(fmt, exc) from exc
+        deadline.check()
         actual = "mpo" if opened.format == "MPO" else fmt
         rgb = upright_rgb(opened)
         if rgb is opened:  # a plain Image that no longer holds the encoded bytes or decoder state

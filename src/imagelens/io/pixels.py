@@ -11,6 +11,7 @@ from imagelens.errors import InvalidImageFormatError
 __all__ = ["to_rgb", "upright_rgb"]
 
 _EXIF_ORIENTATION = 0x0112
+_ROWS = 256
 
 # EXIF orientation -> the transpose that displays the image upright (the same table as ImageOps.exif_transpose).
 _ORIENTATION_TRANSPOSE = {
@@ -68,9 +69,12 @@ def _grey16_to_rgb(image: Image.Image) -> Image.Image:
 
     Mode "I" (32-bit) is what Pillow uses for 16-bit sources too, so it is read as 16-bit, clipped to 0..65535.
     """
-    values = np.asarray(image).astype(np.int64)
-    values = np.clip(values, 0, 65535)
-    grey = ((values * 255 + 32767) // 65535).astype(np.uint8)
+    values = np.asarray(image)
+    grey = np.empty(values.shape, dtype=np.uint8)
+    for top in range(0, values.shape[0], _ROWS):  # a band at a time: the int64 temporaries stay small
+        band = np.clip(values[top : top + _ROWS].astype(np.int64), 0, 65535)
+        grey[top : top + _ROWS] = (band * 255 + 32767) // 65535
+    del values
     return Image.fromarray(grey).convert("RGB")
 
 

@@ -96,6 +96,8 @@ class ModelHub:
         self._catalog: dict[str, ModelSpec] = dict(catalog if catalog is not None else CATALOG)
         self._defaults: dict[Role, str] = dict(defaults if defaults is not None else DEFAULT_FOR_ROLE)
         self._clock = clock
+        self.load_seconds: dict[str, float] = {}
+        """The last load time of each model id."""
         self._guard = threading.Lock()  # protects the dicts below; never held while loading
         self._model_locks: dict[str, threading.Lock] = {}
         self._loaded: OrderedDict[str, _Loaded] = OrderedDict()
@@ -349,7 +351,9 @@ class ModelHub:
                     "because other models stayed in use; try again later."
                 )
             try:
+                started = time.perf_counter()
                 adapter = self._load(spec)
+                self.load_seconds[spec.id] = time.perf_counter() - started  # read by the server's metrics
             finally:
                 self._guard_use_load.release_load()
             with self._guard:

@@ -197,9 +197,15 @@ async def read_analyze(request: Request, language: Language = None) -> Response:
             store.succeed(READ_KIND, op_id, wire32.read_results_json(result.read, result.metadata))
         except ImageLensError as error:
             store.fail(READ_KIND, op_id, error.to_azure()["error"])
+        except Exception:  # an accepted operation always ends: succeeded or failed
+            store.fail(READ_KIND, op_id, {"code": "InternalServerError", "message": "The read failed."})
 
     tasks: set[asyncio.Task[None]] = request.app.state.background_tasks
-    task = asyncio.create_task(request.app.state.pool.run(work))
+    try:  # a worker slot is taken now (429 + Retry-After when none): a 202 always runs
+        task = request.app.state.pool.start(work, request.app.state.settings.server.operation_deadline_s)
+    except ImageLensError:
+        store.delete(READ_KIND, op_id)
+        raise
     tasks.add(task)  # keep a reference until done
     task.add_done_callback(tasks.discard)
     location = str(request.url_for("read_result", operation_id=op_id))
