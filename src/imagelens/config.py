@@ -63,6 +63,11 @@ class HubSettings(BaseModel):
     etag_timeout_s: float = Field(10.0, gt=0, description="huggingface_hub's metadata request timeout")
 
 
+#: Items of one list in a parsed request (planogram positions, products, fixtures, detections, annotation files):
+#: the parsers' own bound, whatever the server's ``requests.max_list_items`` lets through.
+MAX_LIST_ITEMS = 5000
+
+
 class RequestLimits(BaseModel):
     """Sizes and counts of what one request may carry, checked before the work starts (400 naming the limit)."""
 

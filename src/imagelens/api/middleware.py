@@ -161,9 +161,12 @@ class Guard:
                 ex.started = True
                 ex.status = int(message["status"])
                 message.setdefault("headers", [])
+                extra = [(b"apim-request-id", request_id.encode())]
+                if method in BODY_METHODS and not ex.body_done:  # answered before the whole body came
+                    extra.append((b"connection", b"close"))  # stop reading it: close after the answer
                 message["headers"] = [
-                    *[(k, v) for k, v in message["headers"] if k.lower() != b"apim-request-id"],
-                    (b"apim-request-id", request_id.encode()),
+                    *[(k, v) for k, v in message["headers"] if k.lower() not in (b"apim-request-id", b"connection")],
+                    *extra,
                 ]
             elif message["type"] == "http.response.body" and ex.status >= 400 and ex.code is None:
                 ex.code = _error_code(message.get("body", b""))
@@ -356,7 +359,14 @@ class Guard:
 
     def _record(self, scope: Scope, method: str, ex: _Exchange, started: float, request_id: str) -> None:
         seconds = time.perf_counter() - started
-        route = getattr(scope.get("route"), "path", None) or ("unmatched" if ex.status == 404 else "other")
+        matched = scope.get("route")
+        route = getattr(matched, "path", None)
+        if route:  # included routers hold the path without their prefix: put the prefix back
+            path = str(scope.get("path", ""))
+            at = path.find(route.split("{")[0]) if not path.startswith(route.split("{")[0]) else 0
+            route = path[: max(at, 0)] + route
+        else:
+            route = "unmatched" if ex.status == 404 else "other"
         query = _query(scope)
         features = feature_label(query, self._known)
         status = ex.status or (499 if ex.disconnected else 0)

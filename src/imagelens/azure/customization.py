@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from imagelens.config import MAX_LIST_ITEMS
 from imagelens.errors import InvalidArgumentError, InvalidRequestError
 from imagelens.store.base import (
     ANNOTATION_KINDS,
@@ -59,7 +60,7 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     """A request body: a JSON object (empty when the body is), keys lower-cased."""
     try:
         payload = json.loads(raw or b"{}")
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError):
         raise InvalidRequestError("The request body is not valid JSON.") from None
     return lower_keys(payload, "body")
 
@@ -84,6 +85,8 @@ def annotation_file_uris(body: Mapping[str, Any]) -> list[str]:
     value = body.get("annotationfileuris")
     if not isinstance(value, list) or not value or not all(isinstance(u, str) and u.strip() for u in value):
         raise InvalidArgumentError("'annotationFileUris' must be a non-empty list of URI strings.")
+    if len(value) > MAX_LIST_ITEMS:
+        raise InvalidArgumentError(f"'annotationFileUris' has more than {MAX_LIST_ITEMS} items (MAX_LIST_ITEMS).")
     return [u.strip() for u in value]
 
 

@@ -39,6 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from imagelens.azure.analysis import box_json
+from imagelens.config import MAX_LIST_ITEMS
 from imagelens.errors import InvalidArgumentError
 from imagelens.shelf.compliance import DetectionSet, PlanogramMatchResult, PositionResult
 from imagelens.shelf.planogram import Fixture, Planogram, PlanogramProduct, Position
@@ -192,6 +193,8 @@ def parse_detections(obj: Any) -> DetectionSet:
         raise InvalidArgumentError(f"{root} must be a list, got {type(items).__name__}", {"field": root})
     if not isinstance(gaps, list):
         raise InvalidArgumentError(f"gaps must be a list, got {type(gaps).__name__}", {"field": "gaps"})
+    _check_count(items, root)
+    _check_count(gaps, "gaps")
     products = tuple(_detection(item, f"{root}[{k}]", str(k)) for k, item in enumerate(items))
     gap_items = tuple(_detection(item, f"gaps[{k}]", f"gap-{k}") for k, item in enumerate(gaps))
     return DetectionSet(products, gap_items, size)
@@ -264,9 +267,18 @@ def _list(obj: Mapping[str, Any], key: str, path: str) -> list[Mapping[str, Any]
         raise InvalidArgumentError(
             f"{path}.{key} must be a list, got {type(value).__name__}", {"field": f"{path}.{key}"}
         )
+    _check_count(value, f"{path}.{key}")
     for k, item in enumerate(value):
         _require_mapping(item, f"{path}.{key}[{k}]")
     return value
+
+
+def _check_count(value: list[Any], path: str) -> None:
+    if len(value) > MAX_LIST_ITEMS:
+        raise InvalidArgumentError(
+            f"{path} has {len(value)} items; at most {MAX_LIST_ITEMS} are accepted (MAX_LIST_ITEMS)",
+            {"field": path, "max_items": MAX_LIST_ITEMS},
+        )
 
 
 def _number(

@@ -70,16 +70,18 @@ class LocalPool:
     async def run(self, fn: Callable[[], T]) -> T:
         self._reserve()
         future = self._submit(fn, contextvars.copy_context())
+        waiter = asyncio.wrap_future(future)
+        waiter.add_done_callback(_retrieve)  # abandoned work's late error is not "never retrieved"
         deadline = deadlines.current()
         try:
             if deadline is None:
-                return await asyncio.wrap_future(future)
-            done, _ = await asyncio.wait({asyncio.wrap_future(future)}, timeout=deadline.remaining())
+                return await waiter
+            done, _ = await asyncio.wait({waiter}, timeout=deadline.remaining())
             if not done:
                 deadline.cancel()  # the worker stops at its next check
                 future.cancel()  # or never starts
                 raise deadline.timeout_error()
-            return future.result()
+            return waiter.result()
         except asyncio.CancelledError:
             if deadline is not None:
                 deadline.cancel()
@@ -99,7 +101,9 @@ class LocalPool:
         future = self._submit(bounded, contextvars.copy_context())
 
         async def wait() -> None:
-            done, _ = await asyncio.wait({asyncio.wrap_future(future)}, timeout=budget_s)
+            waiter = asyncio.wrap_future(future)
+            waiter.add_done_callback(_retrieve)
+            done, _ = await asyncio.wait({waiter}, timeout=budget_s)
             if not done:
                 own.cancel()
 
@@ -107,3 +111,8 @@ class LocalPool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
