@@ -302,7 +302,6 @@ class Guard:
         try:
             done, _ = await asyncio.wait({app_task}, timeout=deadline.remaining() + 1.0)
             if not done:  # the backstop: work the pool did not bound (reading, a route's own awaits)
-                deadline.cancel()
                 app_task.cancel()
                 with contextlib.suppress(BaseException):
                     await app_task

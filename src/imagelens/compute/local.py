@@ -77,8 +77,7 @@ class LocalPool:
             if deadline is None:
                 return await waiter
             done, _ = await asyncio.wait({waiter}, timeout=deadline.remaining())
-            if not done:
-                deadline.cancel()  # the worker stops at its next check
+            if not done:  # the deadline has passed: the worker stops at its next check
                 future.cancel()  # or never starts
                 raise deadline.timeout_error()
             return waiter.result()
@@ -105,7 +104,7 @@ class LocalPool:
             waiter.add_done_callback(_retrieve)
             done, _ = await asyncio.wait({waiter}, timeout=budget_s)
             if not done:
-                own.cancel()
+                future.cancel()
 
         return asyncio.get_running_loop().create_task(wait())
 
