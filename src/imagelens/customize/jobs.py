@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from imagelens.config import Settings
@@ -181,6 +182,32 @@ class JobManager:
         ).encode("utf-8")
         logs = self.store.root / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        record, code = self._child_once(name, payload, logs)
+        interrupted = record.active and not self.closing and record.owner is not None
+        if interrupted and not self.owner_alive(record) and self._may_retry(record):
+            # The child was killed (OOM killer, kill -9): release the job and start it once more; it resumes from
+            # its last checkpoint, and the attempt counts against training.max_attempts.
+            log.warning("the training process of %s exited with code %s; retrying once", name, code)
+            if self.store.update_model(name, expect={"owner": record.owner}, owner=None) is not None:
+                record, code = self._child_once(name, payload, logs)
+        if record.active and not self.closing and not self.owner_alive(record) and record.owner is not None:
+            failed = self.store.update_model(
+                name, expect={"owner": record.owner}, status="failed", owner=None, updated=utc_now(),
+                error=job_error(
+                    "InternalServerError",
+                    f"The training process exited with code {code} before finishing; see the job's log "
+                    f"(logs/{name}.log in the store).",
+                ),
+            )  # fmt: skip
+            if failed is not None:
+                self._remove_files(failed, keep_model=False)
+                return failed
+        return record
+
+    def _may_retry(self, record: ModelRecord) -> bool:
+        return self.settings.training.resume_interrupted and record.attempts < self.settings.training.max_attempts
+
+    def _child_once(self, name: str, payload: bytes, logs: Path) -> tuple[ModelRecord, int | None]:
         with (logs / f"{name}.log").open("ab") as log_file:
             child = subprocess.Popen(
                 [sys.executable, "-m", "imagelens.customize.jobs", "run", name, "--config-stdin"],
@@ -193,20 +220,7 @@ class JobManager:
             finally:
                 with self._lock:
                     self._children.discard(child)
-        record = self.store.get_model(name)
-        if record.active and not self.closing and not self.owner_alive(record) and record.owner is not None:
-            failed = self.store.update_model(
-                name, expect={"owner": record.owner}, status="failed", owner=None, updated=utc_now(),
-                error=job_error(
-                    "InternalServerError",
-                    f"The training process exited with code {child.returncode} before finishing; see "
-                    f"{logs / (name + '.log')}.",
-                ),
-            )  # fmt: skip
-            if failed is not None:
-                self._remove_files(failed, keep_model=False)
-                return failed
-        return record
+        return self.store.get_model(name), child.returncode
 
     # --- cancellation ---------------------------------------------------------------------------------------------
 
