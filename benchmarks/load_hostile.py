@@ -41,7 +41,9 @@ PATH = "/computervision/imageanalysis:analyze?api-version=2024-02-01&features=sm
 def jpeg(size: int = 128, progressive: bool = False) -> bytes:
     rng = np.random.default_rng(1)
     out = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(out, "JPEG", progressive=progressive)
+    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(
+        out, "JPEG", progressive=progressive
+    )
     return out.getvalue()
 
 
@@ -53,10 +55,17 @@ def many_scans(count: int) -> bytes:
 
 def png_header_bomb() -> bytes:
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        return (
+            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+        )
 
     ihdr = struct.pack(">IIBBBBB", 15999, 15999, 16, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
 
 
 def truncated_big() -> bytes:
@@ -176,7 +185,7 @@ def run_phase(port: int, pid: int, clients: int, hostile: int, seconds: float) -
         thread.join()
     time.sleep(2.0)
     latencies.sort()
-    p = (lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan"))
+    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else float("nan")
     fives = sum(n for k, n in statuses.items() if k.startswith("5")) + sum(
         n for k, n in hostile_statuses.items() if k.startswith("5")
     )
@@ -216,7 +225,10 @@ def main() -> None:
     try:
         for _ in range(300):
             try:
-                if send(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=2) == 200:
+                if (
+                    send(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=2)
+                    == 200
+                ):
                     break
             except OSError:
                 time.sleep(0.2)
@@ -226,7 +238,9 @@ def main() -> None:
         b = run_phase(port, process.pid, args.clients, args.hostile, args.seconds)
         print("B (with hostile):     ", json.dumps(b), flush=True)
         ratio = float(b["p99_s"]) / float(a["p99_s"])  # type: ignore[arg-type]
-        print(f"p99 ratio B/A: {ratio:.2f}; 5xx: {a['5xx']} + {b['5xx']}; server alive: {process.poll() is None}")
+        print(
+            f"p99 ratio B/A: {ratio:.2f}; 5xx: {a['5xx']} + {b['5xx']}; server alive: {process.poll() is None}"
+        )
     finally:
         process.terminate()
         process.wait(timeout=20)

@@ -156,7 +156,11 @@ def request(
     headers: dict[str, str] | None = None,
     timeout: float = 60.0,
 ) -> Answer:
-    all_headers = {"Host": f"127.0.0.1:{server.port}", "Connection": "close", "Content-Length": str(len(body))}
+    all_headers = {
+        "Host": f"127.0.0.1:{server.port}",
+        "Connection": "close",
+        "Content-Length": str(len(body)),
+    }
     all_headers.update(headers or {})
     head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in all_headers.items()) + "\r\n"
     started = time.monotonic()
@@ -214,4 +218,6 @@ def png16(width: int, height: int, colour: int = 0, rows: bool = True) -> bytes:
     row = b"\x00" + b"\x00" * (width * channels * 2)
     parts = [comp.compress(row) for _ in range(height if rows else 1)]
     idat = b"".join(parts) + comp.flush()
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+    )

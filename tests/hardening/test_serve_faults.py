@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +48,9 @@ def test_a_good_request_still_works(server: Server) -> None:
 
 
 def test_a_jpeg_with_thousands_of_scans_is_refused_before_decoding(server: Server) -> None:
-    answer = request(server, "POST", ANALYZE, many_scan_jpeg(10_000), {"Content-Type": "application/octet-stream"})
+    answer = request(
+        server, "POST", ANALYZE, many_scan_jpeg(10_000), {"Content-Type": "application/octet-stream"}
+    )
     assert answer.status == 400 and inner_code(answer) == "InvalidImageSize"
     assert "max_jpeg_scans" in answer.json()["error"]["message"]
     assert answer.seconds < 3.0
@@ -252,9 +254,13 @@ def test_multipart_caps_and_no_temporary_files_left(server: Server) -> None:
 # --- 5. URLs -------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["http:/../x.jpg", "https:x.jpg", "/etc/passwd", "file:///etc/passwd", "http://"])
+@pytest.mark.parametrize(
+    "url", ["http:/../x.jpg", "https:x.jpg", "/etc/passwd", "file:///etc/passwd", "http://"]
+)
 def test_only_absolute_http_urls_with_a_host(server: Server, url: str) -> None:
-    answer = request(server, "POST", ANALYZE, json.dumps({"url": url}).encode(), {"Content-Type": "application/json"})
+    answer = request(
+        server, "POST", ANALYZE, json.dumps({"url": url}).encode(), {"Content-Type": "application/json"}
+    )
     assert answer.status == 400 and inner_code(answer) == "InvalidImageUrl"
 
 
@@ -297,7 +303,9 @@ def test_a_client_disconnect_logs_no_traceback(server: Server) -> None:
 
 @pytest.mark.slow
 def test_a_16_bit_9000_square_png_is_bounded_and_memory_returns(tmp_path: Path) -> None:
-    server = start_server(tmp_path, {"IMAGELENS_SERVER__DEADLINE_S": "120"})  # decoding 81 MP takes a while here
+    server = start_server(
+        tmp_path, {"IMAGELENS_SERVER__DEADLINE_S": "120"}
+    )  # decoding 81 MP takes a while here
     try:
         _check_png16(server)
     finally:
@@ -379,7 +387,9 @@ def test_metrics_and_json_access_lines(server: Server) -> None:
         assert name in text, name
     assert 'features="smartCrops"' in text
     lines = [json.loads(line) for line in server.log().splitlines() if line.startswith('{"apim-request-id"')]
-    assert any(line["route"] == "/computervision/imageanalysis:analyze" and line["status"] == 200 for line in lines)
+    assert any(
+        line["route"] == "/computervision/imageanalysis:analyze" and line["status"] == 200 for line in lines
+    )
     assert 'route="/computervision/imageanalysis:analyze"' in text
     assert all({"apim-request-id", "route", "features", "status", "ms"} <= set(line) for line in lines)
 

@@ -160,7 +160,9 @@ def test_json_shape_limits(raw: bytes, limit: str) -> None:
 
 
 def test_json_shape_ignores_brackets_and_digits_inside_strings() -> None:
-    check_json_shape(b'{"s": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[' + b"9" * 500 + b'", "n": [1, 2]}', RequestLimits())
+    check_json_shape(
+        b'{"s": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[' + b"9" * 500 + b'", "n": [1, 2]}', RequestLimits()
+    )
 
 
 def test_server_paths_are_scrubbed_from_messages() -> None:
@@ -172,7 +174,11 @@ def test_the_host_header_is_validated_or_replaced() -> None:
     from imagelens.api.middleware import Guard
 
     guard = Guard(lambda *a: None, Settings(), LocalPool(1, 0), None)  # type: ignore[arg-type, return-value]
-    scope = {"headers": [(b"host", b"evil.example/<script>")], "server": ("127.0.0.1", 5000), "scheme": "http"}
+    scope = {
+        "headers": [(b"host", b"evil.example/<script>")],
+        "server": ("127.0.0.1", 5000),
+        "scheme": "http",
+    }
     guard._fix_host(scope)
     assert (b"host", b"127.0.0.1:5000") in scope["headers"]
     scope = {"headers": [(b"host", b"vision.local:8080")], "server": ("127.0.0.1", 5000), "scheme": "http"}

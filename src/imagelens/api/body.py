@@ -112,8 +112,14 @@ async def _fetch(request: Request, url: str, max_bytes: int) -> bytes:
 
     state = request.app.state
     settings = state.settings.url_settings()
-    current = deadline.current()  # the request's deadline ends the wait (408); the fetch itself ends a second later
-    budget = 3.0 * settings.timeout_s if current is None else min(3.0 * settings.timeout_s, current.remaining() + 1.0)
+    current = (
+        deadline.current()
+    )  # the request's deadline ends the wait (408); the fetch itself ends a second later
+    budget = (
+        3.0 * settings.timeout_s
+        if current is None
+        else min(3.0 * settings.timeout_s, current.remaining() + 1.0)
+    )
     return await state.fetch_pool.run(lambda: fetch_url(url, settings, max_bytes, deadline_s=budget))  # type: ignore[no-any-return]
 
 

@@ -165,7 +165,11 @@ class Guard:
                 if method in BODY_METHODS and not ex.body_done:  # answered before the whole body came
                     extra.append((b"connection", b"close"))  # stop reading it: close after the answer
                 message["headers"] = [
-                    *[(k, v) for k, v in message["headers"] if k.lower() not in (b"apim-request-id", b"connection")],
+                    *[
+                        (k, v)
+                        for k, v in message["headers"]
+                        if k.lower() not in (b"apim-request-id", b"connection")
+                    ],
                     *extra,
                 ]
             elif message["type"] == "http.response.body" and ex.status >= 400 and ex.code is None:

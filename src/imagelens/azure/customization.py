@@ -86,7 +86,9 @@ def annotation_file_uris(body: Mapping[str, Any]) -> list[str]:
     if not isinstance(value, list) or not value or not all(isinstance(u, str) and u.strip() for u in value):
         raise InvalidArgumentError("'annotationFileUris' must be a non-empty list of URI strings.")
     if len(value) > MAX_LIST_ITEMS:
-        raise InvalidArgumentError(f"'annotationFileUris' has more than {MAX_LIST_ITEMS} items (MAX_LIST_ITEMS).")
+        raise InvalidArgumentError(
+            f"'annotationFileUris' has more than {MAX_LIST_ITEMS} items (MAX_LIST_ITEMS)."
+        )
     return [u.strip() for u in value]
 
 

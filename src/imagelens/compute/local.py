@@ -15,7 +15,7 @@ import contextvars
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from imagelens import deadline as deadlines
 from imagelens.errors import TooManyRequestsError
@@ -112,6 +112,6 @@ class LocalPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _retrieve(future: asyncio.Future[object]) -> None:
+def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()

@@ -205,7 +205,10 @@ class JobManager:
         return record
 
     def _may_retry(self, record: ModelRecord) -> bool:
-        return self.settings.training.resume_interrupted and record.attempts < self.settings.training.max_attempts
+        return (
+            self.settings.training.resume_interrupted
+            and record.attempts < self.settings.training.max_attempts
+        )
 
     def _child_once(self, name: str, payload: bytes, logs: Path) -> tuple[ModelRecord, int | None]:
         with (logs / f"{name}.log").open("ab") as log_file:
