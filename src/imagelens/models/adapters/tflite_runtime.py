@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imagelens.errors import ModelUnavailableError
+from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.spec import ModelSpec
 
 EXTRA_HINT = 'pip install "imagelens[segment]"'
@@ -55,6 +55,13 @@ class TFLiteRunner:
     @property
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(v) for v in self._input["shape"])
+
+    def rgb_input_size(self, model_id: str) -> tuple[int, int]:
+        """``(height, width)`` of an NHWC RGB input; a clear error for any other input."""
+        shape = self.input_shape
+        if len(shape) != 4 or shape[3] != 3:
+            raise InvalidArgumentError(f"{model_id}: expected an NHWC RGB input, got shape {shape}")
+        return shape[1], shape[2]
 
     @property
     def input_dtype(self) -> Any:
