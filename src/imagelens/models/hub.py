@@ -51,6 +51,7 @@ from imagelens.models.roles import (
     Captioner,
     Detector,
     FaceDetector,
+    ImageEmbedder,
     ImageTextEmbedder,
     Matting,
     Model,
@@ -383,6 +384,13 @@ class ModelHub:
 
     def embedder(self, model_id: str | None = None) -> ImageTextEmbedder:
         return self.model(Role.IMAGE_TEXT_EMBEDDING, ImageTextEmbedder, model_id)
+
+    def image_embedder(self, model_id: str | None = None) -> ImageEmbedder:
+        """An image embedder: a model with the image-embedding role, or an image-text embedder (which is one too)."""
+        target = model_id or self.model_for_role(Role.IMAGE_EMBEDDING)
+        roles = self.spec(target).roles
+        role = Role.IMAGE_EMBEDDING if Role.IMAGE_EMBEDDING in roles else Role.IMAGE_TEXT_EMBEDDING
+        return self.model(role, ImageEmbedder, target)
 
     def captioner(self, model_id: str | None = None) -> Captioner:
         return self.model(Role.CAPTIONER, Captioner, model_id)
