@@ -386,11 +386,8 @@ class ModelHub:
         return self.model(Role.IMAGE_TEXT_EMBEDDING, ImageTextEmbedder, model_id)
 
     def image_embedder(self, model_id: str | None = None) -> ImageEmbedder:
-        """An image embedder: a model with the image-embedding role, or an image-text embedder (which is one too)."""
-        target = model_id or self.model_for_role(Role.IMAGE_EMBEDDING)
-        roles = self.spec(target).roles
-        role = Role.IMAGE_EMBEDDING if Role.IMAGE_EMBEDDING in roles else Role.IMAGE_TEXT_EMBEDDING
-        return self.model(role, ImageEmbedder, target)
+        """An image embedder (every image-text embedder of the catalog has this role too)."""
+        return self.model(Role.IMAGE_EMBEDDING, ImageEmbedder, model_id)
 
     def captioner(self, model_id: str | None = None) -> Captioner:
         return self.model(Role.CAPTIONER, Captioner, model_id)
