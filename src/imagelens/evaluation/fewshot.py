@@ -76,7 +76,7 @@ def evaluate_fewshot(
         metrics={
             "accuracy": float(np.mean(top == y)),
             "ways": len(head.class_names),
-            "shots": max(np.bincount(list(per_class.values()))) if per_class else 0,
+            "shots": int(max(np.bincount(list(per_class.values())))) if per_class else 0,
             "train_s": train_s,
             "ms_per_image": ms,
         },

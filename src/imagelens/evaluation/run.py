@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,8 @@ from imagelens.errors import InvalidArgumentError
 from imagelens.evaluation.coco import load_coco
 from imagelens.evaluation.report import EvalReport
 from imagelens.evaluation.thresholds import PRCurve, plot_pr
-from imagelens.models.hub import ModelHub
+from imagelens.models.hub import ModelHub, import_adapter
+from imagelens.models.roles import FaceDetector
 from imagelens.models.spec import Role
 
 #: What ``imagelens eval`` can score, and what it cannot yet (with why).
@@ -53,16 +54,20 @@ def evaluate_with_hub(
 
         target = model_id or hub.model_for_role(Role.FACE_DETECTOR)
         spec = hub.spec(target)
+        if Role.FACE_DETECTOR not in spec.roles:
+            raise InvalidArgumentError(f"The model '{target}' is not a face detector.")
         operating = float(spec.options.get("score_threshold", 0.7))
-        hub.register(
-            replace(spec, options={**spec.options, "score_threshold": FACE_MIN_SCORE, "max_faces": FACE_MAX})
-        )
-        face = hub.face_detector(target)
+        # its own instance, scoring down to FACE_MIN_SCORE (the hub's shared one keeps its operating threshold)
+        low = replace(spec, options={**spec.options, "score_threshold": FACE_MIN_SCORE, "max_faces": FACE_MAX})
+        face = cast(FaceDetector, import_adapter(low).load(hub.locate(target)[0], low))
         coco = load_coco(data, ("person_keypoints",))
-        return evaluate_faces(
-            face.detect, coco, load_rgb, model_id=target, operating_threshold=operating,
-            visible_only=visible_only, target_precision=target_precision,
-        )  # fmt: skip
+        try:
+            return evaluate_faces(
+                face.detect, coco, load_rgb, model_id=target, operating_threshold=operating,
+                visible_only=visible_only, target_precision=target_precision,
+            )  # fmt: skip
+        finally:
+            face.close()
     if feature in ("objects", "people"):
         from imagelens.evaluation.detection import MIN_SCORE, evaluate_detector
 
