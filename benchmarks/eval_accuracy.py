@@ -52,9 +52,9 @@ def latency(n_images: int = 30, warmup: int = 3) -> None:
         "yolox-nano": lambda rgb: hub.detector("yolox-nano").detect(rgb),
         "nanodet-m-416": lambda rgb: hub.detector("nanodet-m-416").detect(rgb),
         "yunet-2026may": lambda rgb: hub.face_detector("yunet-2026may").detect(rgb),
-        "coral-mobilenet-v1-embedding": lambda rgb: hub.image_embedder("coral-mobilenet-v1-embedding").embed_images(
-            [rgb]
-        ),
+        "coral-mobilenet-v1-embedding": lambda rgb: hub.image_embedder(
+            "coral-mobilenet-v1-embedding"
+        ).embed_images([rgb]),
         "mediapipe-selfie-seg": lambda rgb: hub.matting("mediapipe-selfie-seg").matte(rgb),
         "coral-deeplabv3-pascal": lambda rgb: hub.matting("coral-deeplabv3-pascal").matte(rgb),
     }
@@ -93,7 +93,11 @@ def main() -> None:
     if "faces" in args.only:
         for visible_only in (False, True):
             report, curves = evaluate_with_hub(
-                hub, "faces", DATA / "coco_val2017_mini79", model_id="yunet-2026may", visible_only=visible_only
+                hub,
+                "faces",
+                DATA / "coco_val2017_mini79",
+                model_id="yunet-2026may",
+                visible_only=visible_only,
             )
             emit(report, curves, args.out, f"faces-yunet-2026may-mini79{'-visible' if visible_only else ''}")
     if "fewshot" in args.only:

@@ -22,7 +22,12 @@ def _cli(args: list[str], model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> o
 @pytest.mark.parametrize(("feature", "model"), [("objects", "yolox-nano"), ("people", "nanodet-m-416"),
                                                 ("faces", "yunet-2026may")])  # fmt: skip
 def test_eval_json_shape_and_pr_png(
-    feature: str, model: str, coco_dir: Path, small_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    feature: str,
+    model: str,
+    coco_dir: Path,
+    small_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pytest.importorskip("matplotlib")
     png = tmp_path / "pr.png"
@@ -46,7 +51,9 @@ def test_eval_refuses_what_it_cannot_measure(
     for feature in ("caption", "categories"):
         r = _cli(["eval", feature, "--data", str(coco_dir)], small_model_dir, monkeypatch)
         assert r.exit_code == 2 and "not supported" in r.output
-    r = _cli(["eval", "objects", "--data", str(coco_dir), "--model", "yunet-2026may"], small_model_dir, monkeypatch)
+    r = _cli(
+        ["eval", "objects", "--data", str(coco_dir), "--model", "yunet-2026may"], small_model_dir, monkeypatch
+    )
     assert r.exit_code == 2 and "cannot serve as detector" in r.output
     r = _cli(["eval", "objects", "--data", str(coco_dir / "missing"), "--model", "yolox-nano"], small_model_dir,
              monkeypatch)  # fmt: skip

@@ -128,7 +128,9 @@ def test_word_and_tag_matching(coco_dir: Path, tmp_path: Path) -> None:
     report, curves = evaluate_tags(tag, load_coco(coco_dir), load_rgb, model_id="t", operating_threshold=0.5)
     # every image: person right (all have person boxes), car right only in image 1; sky and 'automobile' unscored
     assert curves["tags"].num_positives == 4
-    assert report.metrics["precision"] == pytest.approx(4 / 6) and report.metrics["recall"] == pytest.approx(1.0)
+    assert report.metrics["precision"] == pytest.approx(4 / 6) and report.metrics["recall"] == pytest.approx(
+        1.0
+    )
 
 
 def test_segment_report_shape() -> None:
@@ -147,7 +149,9 @@ def test_load_coco_errors(tmp_path: Path, coco_dir: Path) -> None:
         load_coco(coco_dir, ("captions",))
     bad = tmp_path / "bad"
     (bad / "annotations").mkdir(parents=True)
-    (bad / "annotations" / "instances_x.json").write_text(json.dumps({"images": [{"id": 1, "file_name": "x.jpg"}]}))
+    (bad / "annotations" / "instances_x.json").write_text(
+        json.dumps({"images": [{"id": 1, "file_name": "x.jpg"}]})
+    )
     with pytest.raises(InvalidArgumentError, match="images"):
         load_coco(bad)
 
@@ -162,13 +166,17 @@ def test_fewshot_through_the_training_recipe_on_the_tiny_embedder(small_hub: obj
     for split in ("train", "test"):
         for label, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
             for i in range(3):
-                img = np.clip(np.asarray(colour) + rng.integers(-15, 15, (24, 24, 3)), 0, 255).astype(np.uint8)
+                img = np.clip(np.asarray(colour) + rng.integers(-15, 15, (24, 24, 3)), 0, 255).astype(
+                    np.uint8
+                )
                 name = f"{split}/{label}{i}.png"
                 (tmp_path / split).mkdir(exist_ok=True)
                 Image.fromarray(img).save(tmp_path / name)
                 rows.append(f"{split},{name},{label}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    report = evaluate_fewshot(small_hub, tmp_path / "labels.csv", model_id="coral-mobilenet-v1-embedding", shots=2)  # type: ignore[arg-type]
+    report = evaluate_fewshot(
+        small_hub, tmp_path / "labels.csv", model_id="coral-mobilenet-v1-embedding", shots=2
+    )  # type: ignore[arg-type]
     d = report.to_dict()
     assert d["model"] == "coral-mobilenet-v1-embedding" and d["n"] == 6
     assert d["metrics"]["ways"] == 2 and d["metrics"]["shots"] == 2

@@ -24,7 +24,9 @@ def real_hub() -> object:
 
 
 @pytest.mark.parametrize(("model_id", "expected"), [("yolox-nano", 0.312), ("nanodet-m-416", 0.261)])
-def test_objects_map_on_mini79_agrees_with_pycocotools(real_hub: object, model_id: str, expected: float) -> None:
+def test_objects_map_on_mini79_agrees_with_pycocotools(
+    real_hub: object, model_id: str, expected: float
+) -> None:
     pytest.importorskip("pycocotools")
     from imagelens.evaluation.run import evaluate_with_hub
 

@@ -145,21 +145,17 @@ def evaluate_tags(
     scores: list[float] = []
     flags: list[bool] = []
     positives = 0
-    at_op_tp = at_op_n = 0
     for image in coco.images:
         present = {int(a["category_id"]) for a in by_image.get(int(image["id"]), [])}
         positives += len(present)
         seen: set[int] = set()
         for name, conf in sorted(tag(load(str(coco.image_path(image)))), key=lambda t: -t[1]):
-            cid = vocab.get(name.lower())
-            if cid is None or cid in seen:
+            found = vocab.get(name.lower())
+            if found is None or found in seen:
                 continue
-            seen.add(cid)
+            seen.add(found)
             scores.append(float(conf))
-            flags.append(cid in present)
-            if conf >= operating_threshold:
-                at_op_n += 1
-                at_op_tp += cid in present
+            flags.append(found in present)
     curve = pr_curve(scores, flags, positives)
     precision, recall = operating_point(curve, operating_threshold)
     metrics: dict[str, float | int | None] = {

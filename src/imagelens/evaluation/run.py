@@ -58,7 +58,9 @@ def evaluate_with_hub(
             raise InvalidArgumentError(f"The model '{target}' is not a face detector.")
         operating = float(spec.options.get("score_threshold", 0.7))
         # its own instance, scoring down to FACE_MIN_SCORE (the hub's shared one keeps its operating threshold)
-        low = replace(spec, options={**spec.options, "score_threshold": FACE_MIN_SCORE, "max_faces": FACE_MAX})
+        low = replace(
+            spec, options={**spec.options, "score_threshold": FACE_MIN_SCORE, "max_faces": FACE_MAX}
+        )
         face = cast(FaceDetector, import_adapter(low).load(hub.locate(target)[0], low))
         coco = load_coco(data, ("person_keypoints",))
         try:

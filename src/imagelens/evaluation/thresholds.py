@@ -103,7 +103,7 @@ def plot_pr(
         label = f"{name} (AP {ap:.3f})" if ap is not None else name
         ax.step(curve.recall, curve.precision, where="post", label=label)
     if choice is not None and choice.threshold is not None:
-        ax.plot([choice.recall], [choice.precision], "o", color="black")
+        ax.plot([choice.recall or 0.0], [choice.precision or 0.0], "o", color="black")
         ax.annotate(
             f"t={choice.threshold:.3g}", (choice.recall or 0.0, choice.precision or 0.0),
             textcoords="offset points", xytext=(6, -12),
