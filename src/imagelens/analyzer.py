@@ -181,8 +181,9 @@ class Analyzer:
                 validate(options, self.hub)
         t0 = time.perf_counter()
         for name in names:  # load every model first, outside hub.using(): loads and inference never overlap
+            pick = getattr(instances[name], "model_for", None)  # a feature may choose its model per call
             for role in instances[name].needs:
-                self.hub.get(role)
+                self.hub.get(pick(options, role) if pick is not None else role)
         timings["models"] = (time.perf_counter() - t0) * 1000.0
 
         def run_one(name: str) -> tuple[str, Any, float]:

@@ -169,8 +169,9 @@ def test_eval_segment_prints_both_figures_and_writes_a_grid(
     )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout.strip().splitlines()[-1])
-    assert report["person"]["images"] == 1 and report["salient"]["images"] == 2
-    assert 0.0 <= report["person"]["miou"] <= 1.0
+    assert report["feature"] == "segment" and report["n"] == 2  # the shape of every `imagelens eval FEATURE`
+    assert report["metrics"]["person_images"] == 1 and report["metrics"]["salient_images"] == 2
+    assert 0.0 <= report["metrics"]["mIoU"] <= 1.0
     with Image.open(grid) as img:
         assert img.mode == "RGB" and img.size[1] >= 2 * 160
     r = _cli(["eval", "segment", "--data", str(tmp_path)], seg_model_dir, monkeypatch)

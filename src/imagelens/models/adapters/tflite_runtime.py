@@ -67,6 +67,12 @@ class TFLiteRunner:
     def input_dtype(self) -> Any:
         return self._input["dtype"]
 
+    @property
+    def output_quantization(self) -> tuple[float, int]:
+        """``(scale, zero point)`` of the output (``(0.0, 0)`` for a float output): real = scale * (q - zero)."""
+        scale, zero = self._output.get("quantization", (0.0, 0))
+        return float(scale), int(zero)
+
     def run(self, tensor: npt.NDArray[Any]) -> npt.NDArray[Any]:
         with self._lock:
             self._interpreter.set_tensor(self._input["index"], tensor.astype(self.input_dtype, copy=False))
