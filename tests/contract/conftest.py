@@ -99,7 +99,9 @@ def server(
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.flush()
-                raise RuntimeError(f"imagelens serve did not start:\n{(root / 'server.log').read_text()[-4000:]}")
+                raise RuntimeError(
+                    f"imagelens serve did not start:\n{(root / 'server.log').read_text()[-4000:]}"
+                )
             time.sleep(0.2)
         yield Server(url, KEY, root / "data", *files)
     finally:

@@ -35,9 +35,13 @@ def test_analyze_image(cv: Any, server: Server) -> None:
 
     features = [V.tags, V.description, V.objects, V.faces, V.color]
     result = cv.analyze_image_in_stream(_stream(), visual_features=features, language="en")
-    assert result.description.captions and result.metadata.width == 1280 and result.color.is_bw_img is not None
+    assert (
+        result.description.captions and result.metadata.width == 1280 and result.color.is_bw_img is not None
+    )
     assert result.model_version == "2026-12-01"
-    from_url = cv.analyze_image(_url(server), visual_features=["Tags", "Objects"])  # PascalCase, as Azure's docs
+    from_url = cv.analyze_image(
+        _url(server), visual_features=["Tags", "Objects"]
+    )  # PascalCase, as Azure's docs
     assert from_url.tags is not None and from_url.objects is not None
 
 
@@ -84,19 +88,27 @@ def _read(cv: Any, started: Any) -> Any:
         time.sleep(0.1)
 
 
+def _two_pages() -> list[Image.Image]:
+    sample = Image.open(SAMPLE_IMAGE).convert("RGB")
+    first = Image.new("RGB", sample.size)
+    first.paste(sample)
+    return [first, Image.new("RGB", (300, 200), "white")]
+
+
 def test_read_image_pdf_and_tiff(cv: Any, server: Server) -> None:
-    result = _read(cv, cv.read_in_stream(_stream(), raw=True, reading_order="natural", model_version="latest"))
+    result = _read(
+        cv, cv.read_in_stream(_stream(), raw=True, reading_order="natural", model_version="latest")
+    )
     assert result.status.lower() == "succeeded" and result.analyze_result.read_results[0].width == 1280
     result = _read(cv, cv.read(_url(server), raw=True, language="en"))
     assert result.analyze_result.read_results[0].language == "en"
-    pages = [Image.open(SAMPLE_IMAGE).convert("RGB"), Image.new("RGB", (300, 200), "white")]
-    pages[0].info = {}  # the PNG's own metadata would be written into the TIFF tags
+    pages = _two_pages()
     pdf = io.BytesIO()
     pages[0].save(pdf, "PDF", save_all=True, append_images=pages[1:], resolution=72.0)
     pdf.seek(0)
     result = _read(cv, cv.read_in_stream(pdf, raw=True, pages=["2"]))
     assert [(p.page, p.unit) for p in result.analyze_result.read_results] == [(2, "inch")]
-    tiff = io.BytesIO()
+    tiff, pages = io.BytesIO(), _two_pages()  # fresh images: Pillow keeps the PDF's save options on them
     pages[0].save(tiff, "TIFF", save_all=True, append_images=pages[1:])
     tiff.seek(0)
     result = _read(cv, cv.read_in_stream(tiff, raw=True))
@@ -118,7 +130,9 @@ def test_legacy_ocr(cv: Any, server: Server) -> None:
 
 
 def test_thumbnail_and_area_of_interest(cv: Any, server: Server) -> None:
-    assert b"".join(cv.generate_thumbnail_in_stream(64, 48, _stream(), smart_cropping=True))[:2] == b"\xff\xd8"
+    assert (
+        b"".join(cv.generate_thumbnail_in_stream(64, 48, _stream(), smart_cropping=True))[:2] == b"\xff\xd8"
+    )
     assert b"".join(cv.generate_thumbnail(32, 32, _url(server)))[:2] == b"\xff\xd8"
     assert cv.get_area_of_interest_in_stream(_stream()).area_of_interest.w > 0
     assert cv.get_area_of_interest(_url(server)).metadata.width == 1280

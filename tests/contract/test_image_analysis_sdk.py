@@ -52,7 +52,9 @@ def test_analyze_from_url(server: Server) -> None:
 
 
 def test_pascal_case_feature_names(server: Server) -> None:
-    result = _client(server).analyze(image_data=IMAGE, visual_features=["Caption", "SmartCrops", "DenseCaptions"])
+    result = _client(server).analyze(
+        image_data=IMAGE, visual_features=["Caption", "SmartCrops", "DenseCaptions"]
+    )
     assert result.caption is not None and result.smart_crops is not None and result.dense_captions is not None
 
 
@@ -65,8 +67,14 @@ def test_errors_are_the_sdks_exceptions(server: Server) -> None:
     assert auth.value.response.headers["WWW-Authenticate"].startswith("AzureApiManagementKey")
     for kwargs, inner in [
         ({"image_data": b"not an image", "visual_features": [VisualFeatures.TAGS]}, "InvalidImageFormat"),
-        ({"image_data": IMAGE, "visual_features": [VisualFeatures.CAPTION], "language": "xx"}, "NotSupportedLanguage"),
-        ({"image_data": IMAGE, "visual_features": [VisualFeatures.TAGS], "model_version": "v2"}, "BadArgument"),
+        (
+            {"image_data": IMAGE, "visual_features": [VisualFeatures.CAPTION], "language": "xx"},
+            "NotSupportedLanguage",
+        ),
+        (
+            {"image_data": IMAGE, "visual_features": [VisualFeatures.TAGS], "model_version": "v2"},
+            "BadArgument",
+        ),
     ]:
         with pytest.raises(HttpResponseError) as info:
             _client(server).analyze(**kwargs)
