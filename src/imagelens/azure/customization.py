@@ -125,7 +125,12 @@ def model_request(body: Mapping[str, Any]) -> ModelRequest:
     training = lower_keys(body.get("trainingparameters"), "trainingParameters")
     kind = training.get("modelkind")
     if kind not in MODEL_KINDS:
-        raise InvalidArgumentError(f"'modelKind' must be one of {', '.join(MODEL_KINDS)}, got {kind!r}.")
+        hint = " (Product-Recognition is not supported: the product kind is 'Product-Recognizer')"
+        raise InvalidArgumentError(
+            f"'modelKind' must be one of {', '.join(MODEL_KINDS)}, got {kind!r}"
+            + (hint if kind == "Product-Recognition" else "")
+            + "."
+        )
     dataset_name = required_string(training, "trainingdatasetname", "trainingParameters.trainingDatasetName")
     hours = time_budget_hours(training)
     evaluation = lower_keys(body.get("evaluationparameters"), "evaluationParameters")
