@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     models: dict[str, str] = Field(default_factory=dict, description="role -> model id overrides")
     api_keys: str = Field("", description="comma-separated access keys for the HTTP server")
+    cors_origins: str = Field(
+        "", description="comma-separated browser origins allowed by CORS ('*': any; empty: off)"
+    )
 
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]

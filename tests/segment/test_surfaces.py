@@ -51,7 +51,6 @@ def test_foreground_matting_answers_a_greyscale_png_the_input_size(client: TestC
     [
         ({}, "BadArgument"),  # mode is required
         ({"mode": "blur"}, "BadArgument"),
-        ({"mode": "backgroundRemoval", "api-version": "2024-02-01"}, "BadArgument"),
         ({"mode": "backgroundRemoval", "model": "yunet-2023mar"}, "BadArgument"),
     ],
 )
@@ -60,6 +59,16 @@ def test_bad_parameters_get_azures_error_body(client: TestClient, query: dict[st
     body = r.json()
     assert r.status_code == 400 and body["error"]["code"] == "InvalidRequest"
     assert body["error"]["innererror"]["code"] == inner and body["error"]["message"]
+
+
+def test_an_unknown_api_version_is_azures_404(client: TestClient) -> None:
+    r = _post(
+        client,
+        encode(Image.fromarray(person_image()), "PNG"),
+        mode="backgroundRemoval",
+        **{"api-version": "2024-02-01"},
+    )
+    assert r.status_code == 404 and r.json() == {"error": {"code": "404", "message": "Resource not found"}}
 
 
 def test_bad_images_get_azures_error_body(client: TestClient) -> None:
