@@ -19,8 +19,9 @@ from .conftest import SAMPLE_IMAGE
 
 def test_parse_features_validates_and_deduplicates() -> None:
     assert parse_features("read, smartCrops,read") == ("read", "smartCrops")
-    with pytest.raises(NotSupportedVisualFeatureError, match="case-sensitive"):
-        parse_features("Read")
+    assert parse_features("Read,SMARTCROPS,denseCaptions") == ("read", "smartCrops", "denseCaptions")
+    with pytest.raises(NotSupportedVisualFeatureError, match="not valid"):
+        parse_features("Reed")
     with pytest.raises(InvalidRequestError, match="At least one visual feature"):
         parse_features([])
     with pytest.raises(InvalidRequestError, match="At least one visual feature"):

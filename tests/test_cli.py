@@ -71,7 +71,7 @@ def test_analyze_many_images_one_line_each(tiny_model_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (["--features", "Read"], 2, "NotSupportedVisualFeature"),
+        (["--features", "Reed"], 2, "NotSupportedVisualFeature"),
         (["--features", "smartCrops", "--aspect-ratios", "3.0"], 2, "BadArgument"),
         (["--features", "smartCrops", "--aspect-ratios", "x"], 2, "BadArgument"),
     ],

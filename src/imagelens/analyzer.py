@@ -19,7 +19,7 @@ from imagelens import __version__, deadline
 from imagelens.config import Settings
 from imagelens.errors import InvalidRequestError, NotSupportedFeatureError
 from imagelens.features.base import AnalysisOptions, Feature, FeatureContext
-from imagelens.features.registry import feature_class
+from imagelens.features.registry import canonical_name, feature_class
 from imagelens.io import ImageSource, LoadedImage, load_image
 from imagelens.models.hub import ModelHub
 from imagelens.types import AnalysisResult, BoundingBox, ImageMetadata
@@ -35,11 +35,13 @@ T = TypeVar("T")
 
 
 def parse_features(features: str | Iterable[str]) -> tuple[str, ...]:
-    """``"read,smartCrops"`` or ``["read", "smartCrops"]`` -> validated, de-duplicated tokens in request order."""
+    """``"read,smartCrops"`` or ``["Read", "SmartCrops"]`` -> validated, de-duplicated registry names in request
+    order (matched without regard to case, as Azure does)."""
     items = features.split(",") if isinstance(features, str) else list(features)
     tokens: list[str] = []
     for item in items:
         token = str(item).strip()
+        token = canonical_name(token) or token  # Azure matches feature names without regard to case
         if token and token not in tokens:
             tokens.append(token)
     if not tokens:
@@ -181,8 +183,9 @@ class Analyzer:
                 validate(options, self.hub)
         t0 = time.perf_counter()
         for name in names:  # load every model first, outside hub.using(): loads and inference never overlap
+            pick = getattr(instances[name], "model_for", None)  # a feature may choose its model per call
             for role in instances[name].needs:
-                self.hub.get(role)
+                self.hub.get(pick(options, role) if pick is not None else role)
         timings["models"] = (time.perf_counter() - t0) * 1000.0
 
         def run_one(name: str) -> tuple[str, Any, float]:

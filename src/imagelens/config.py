@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     requests: RequestLimits = Field(default_factory=RequestLimits)
     models: dict[str, str] = Field(default_factory=dict, description="role -> model id overrides")
     api_keys: str = Field("", description="comma-separated access keys for the HTTP server")
+    cors_origins: str = Field(
+        "", description="comma-separated browser origins allowed by CORS ('*': any; empty: off)"
+    )
 
     def api_key_list(self) -> list[str]:
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]

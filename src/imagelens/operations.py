@@ -104,6 +104,12 @@ class OperationStore:
     def fail(self, kind: str, op_id: str, error: dict[str, Any]) -> None:
         self._update(kind, op_id, status="failed", error=error)
 
+    def list(self, kind: str) -> list[Operation]:
+        """Live operations of ``kind``, oldest first."""
+        with self._lock:
+            self._expire()
+            return list(self._kinds.get(kind, self._none).values())
+
     def count(self, kind: str | None = None) -> int:
         """Live operations of ``kind``, or of every kind."""
         with self._lock:

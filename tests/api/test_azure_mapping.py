@@ -10,7 +10,7 @@ import pytest
 from imagelens.azure import analysis, features, v32
 from imagelens.azure.analysis import RESULT_KEYS, analysis_result_json
 from imagelens.config import Settings
-from imagelens.errors import InvalidArgumentError, NotSupportedFeatureError, NotSupportedVisualFeatureError
+from imagelens.errors import InvalidArgumentError, NotSupportedVisualFeatureError
 from imagelens.features.registry import FEATURE_LIST, FEATURES
 from imagelens.types import (
     AnalysisResult,
@@ -82,10 +82,16 @@ def test_v32_plan_maps_to_registry_names() -> None:
         features.plan_visual_features_32(["Adult"])
     with pytest.raises(InvalidArgumentError, match="Valid: Categories, Tags, Description"):
         features.plan_visual_features_32(["Bogus"])
-    with pytest.raises(InvalidArgumentError, match="At least one"):
+    # omitted visualFeatures means Azure's default, Categories, which is not built yet: a clear error, not a 200
+    with pytest.raises(NotSupportedVisualFeatureError, match="Categories.*default"):
         features.plan_visual_features_32([])
-    with pytest.raises(NotSupportedFeatureError):
-        features.check_details_32(["celebrities"])
+    # celebrities: declined by design, yet the request succeeds with a warning; landmarks are not built yet
+    assert features.check_details_32(["celebrities", "Celebrities"]) == [features.celebrities_warning()]
+    assert features.check_details_32([]) == []
+    with pytest.raises(NotSupportedVisualFeatureError, match="Landmarks"):
+        features.check_details_32(["landmarks"])
+    with pytest.raises(InvalidArgumentError, match="not valid"):
+        features.check_details_32(["Bogus"])
 
 
 # --- the analysis JSON --------------------------------------------------------------------------------------------
@@ -183,10 +189,13 @@ def test_face_boxes_are_clamped_into_the_image() -> None:
     assert analysis.face_json(face, 200, 100)["boundingBox"] == {"x": 190, "y": 0, "w": 10, "h": 35}
 
 
-def test_v32_colour_keeps_both_spellings() -> None:
+def test_v32_colour_has_exactly_azures_keys() -> None:
     color = _full_result().color
     assert color is not None
-    assert v32.color_json(color) == {**analysis.color_json(color), "isBWImg": False}
+    body = v32.color_json(color)
+    assert set(body) == {"dominantColorForeground", "dominantColorBackground", "dominantColors", "accentColor",
+                         "isBWImg"}  # fmt: skip
+    assert body["isBWImg"] is False and "isBwImg" not in body
 
 
 def test_cli_json_has_faces_and_colour(tiny_settings: Settings) -> None:

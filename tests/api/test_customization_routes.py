@@ -28,7 +28,7 @@ from ..customize.test_training_data import (
     write_classification,
     write_detection,
 )
-from .test_routes import assert_azure_error
+from .test_routes import assert_azure_error, assert_resource_not_found
 
 V = "api-version=2023-02-01-preview"
 ANALYZE = "/computervision/imageanalysis:analyze"
@@ -120,7 +120,6 @@ def test_dataset_lifecycle_with_pascal_case_keys(client: TestClient, settings: S
         ("datasets/bad%20name?" + V, {"annotationKind": "imageClassification", "annotationFileUris": ["a"]}, 400,
          "BadArgument"),
         ("datasets/d", {"annotationKind": "imageClassification", "annotationFileUris": ["a"]}, 400, "InvalidRequest"),
-        ("datasets/d?api-version=2024-02-01", {}, 400, "BadArgument"),
         ("models/m?" + V, {"trainingParameters": {"trainingDatasetName": "nope", "timeBudgetInHours": 1,
                                                   "modelKind": "Generic-Classifier"}}, 404, "NotFound"),
         ("models/m?" + V, {"trainingParameters": {"trainingDatasetName": "nope", "timeBudgetInHours": 1,
@@ -309,3 +308,7 @@ def test_a_failed_model_is_trained_again_with_put_but_a_succeeded_one_is_a_confl
     store.update_model("busy", status="training", owner="elsewhere:1:x", heartbeat=time.time())
     r = client.put(f"/computervision/models/busy?{V}", json=train)
     assert "cancel it" in assert_azure_error(r, 409, "Conflict")["error"]["message"]
+
+
+def test_an_unknown_api_version_is_azures_plain_404(client: TestClient) -> None:
+    assert_resource_not_found(client.put("/computervision/datasets/d?api-version=2024-02-01", json={}))

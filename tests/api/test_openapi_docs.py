@@ -112,17 +112,17 @@ def test_v40_analyze_is_described(openapi: dict[str, Any]) -> None:
         (
             "/vision/v3.2/analyze",
             "post",
-            {"visualFeatures": True, "details": False, "language": False},
+            {"visualFeatures": False, "details": False, "language": False, "model-version": False},
             "ImageAnalysis32",
         ),
         (
             "/vision/v3.2/describe",
             "post",
-            {"maxCandidates": False, "language": False},
+            {"maxCandidates": False, "language": False, "model-version": False},
             "ImageDescriptionResult32",
         ),
-        ("/vision/v3.2/tag", "post", {"language": False}, "TagResult32"),
-        ("/vision/v3.2/detect", "post", {"language": False}, "DetectResult32"),
+        ("/vision/v3.2/tag", "post", {"language": False, "model-version": False}, "TagResult32"),
+        ("/vision/v3.2/detect", "post", {"language": False, "model-version": False}, "DetectResult32"),
         ("/vision/v3.2/ocr", "post", {"language": False, "detectOrientation": False}, "OcrResult32"),
         ("/vision/v3.2/read/analyzeResults/{operation_id}", "get", {}, "ReadOperationResult32"),
         ("/vision/v3.2/areaOfInterest", "post", {}, "AreaOfInterestResult32"),
@@ -144,7 +144,7 @@ def test_v32_thumbnail_and_read_are_described(openapi: dict[str, Any]) -> None:
     assert "image/jpeg" in op["responses"]["200"]["content"]
     assert _ref(op["responses"]["400"]) == "ErrorResponse"
     op = _operation(openapi, "/vision/v3.2/read/analyze")
-    assert _query(op) == {"language": False}
+    assert _query(op) == {"language": False, "pages": False, "readingOrder": False, "model-version": False}
     assert "Operation-Location" in op["responses"]["202"]["headers"]
 
 

@@ -123,7 +123,7 @@ def test_analyze_with_the_hub_unreachable_answers_fast(tmp_path: Path) -> None:
 
 
 def test_models_list_shows_presence_size_licence_and_path(tiny_model_dir: Path, tmp_path: Path) -> None:
-    wide = {"COLUMNS": "250", "HF_HOME": str(tmp_path / "hf")}
+    wide = {"COLUMNS": "300", "HF_HOME": str(tmp_path / "hf")}
     out = run_cli("models", "list", env={**wide, "IMAGELENS_MODEL_DIR": str(tiny_model_dir)})
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if "ppocr-v5-server-en" in line)

@@ -51,7 +51,6 @@ def test_foreground_matting_answers_a_greyscale_png_the_input_size(client: TestC
     [
         ({}, "BadArgument"),  # mode is required
         ({"mode": "blur"}, "BadArgument"),
-        ({"mode": "backgroundRemoval", "api-version": "2024-02-01"}, "BadArgument"),
         ({"mode": "backgroundRemoval", "model": "yunet-2023mar"}, "BadArgument"),
     ],
 )
@@ -60,6 +59,16 @@ def test_bad_parameters_get_azures_error_body(client: TestClient, query: dict[st
     body = r.json()
     assert r.status_code == 400 and body["error"]["code"] == "InvalidRequest"
     assert body["error"]["innererror"]["code"] == inner and body["error"]["message"]
+
+
+def test_an_unknown_api_version_is_azures_404(client: TestClient) -> None:
+    r = _post(
+        client,
+        encode(Image.fromarray(person_image()), "PNG"),
+        mode="backgroundRemoval",
+        **{"api-version": "2024-02-01"},
+    )
+    assert r.status_code == 404 and r.json() == {"error": {"code": "404", "message": "Resource not found"}}
 
 
 def test_bad_images_get_azures_error_body(client: TestClient) -> None:
@@ -169,8 +178,9 @@ def test_eval_segment_prints_both_figures_and_writes_a_grid(
     )
     assert r.exit_code == 0, r.output
     report = json.loads(r.stdout.strip().splitlines()[-1])
-    assert report["person"]["images"] == 1 and report["salient"]["images"] == 2
-    assert 0.0 <= report["person"]["miou"] <= 1.0
+    assert report["feature"] == "segment" and report["n"] == 2  # the shape of every `imagelens eval FEATURE`
+    assert report["metrics"]["person_images"] == 1 and report["metrics"]["salient_images"] == 2
+    assert 0.0 <= report["metrics"]["mIoU"] <= 1.0
     with Image.open(grid) as img:
         assert img.mode == "RGB" and img.size[1] >= 2 * 160
     r = _cli(["eval", "segment", "--data", str(tmp_path)], seg_model_dir, monkeypatch)

@@ -44,6 +44,7 @@ def _http_error(status: int, message: str) -> dict[str, Any]:
 def create_app(
     settings: Settings | None = None, *, analyzer: Analyzer | None = None, pool: LocalPool | None = None
 ) -> FastAPI:
+    from imagelens.api import compat
     from imagelens.api.openapi import install_openapi, new_app
     from imagelens.api.routes import customization, retrieval, segment, shelf, v32, v40
     from imagelens.operations import OperationStore
@@ -88,6 +89,8 @@ def create_app(
 
     app.add_middleware(build_guard)  # type: ignore[arg-type]
     app.state.metrics = metrics
+
+    compat.install(app, settings.cors_origins)  # Azure's gateway: //, query-name case, subscription-key, CORS
 
     @app.exception_handler(ImageLensError)
     async def on_imagelens_error(request: Request, exc: ImageLensError) -> JSONResponse:

@@ -82,7 +82,8 @@ def error_body(error: ImageLensError) -> dict[str, Any]:
     body = error.to_azure()
     message = scrub_paths(error.message)
     body["error"]["message"] = message
-    body["error"]["innererror"]["message"] = message
+    if isinstance(body["error"].get("innererror"), dict):
+        body["error"]["innererror"]["message"] = message
     return body
 
 

@@ -195,6 +195,7 @@ class FaceDescription32(_Model):
 
 class ObjectHierarchy32(_Model):
     object: str
+    confidence: float
     parent: ObjectHierarchy32 | None = None
 
 
@@ -210,8 +211,12 @@ class ColorInfo32(_Model):
     dominantColorBackground: str
     dominantColors: list[str]
     accentColor: str
-    isBwImg: bool
     isBWImg: bool
+
+
+class Warning32(_Model):
+    code: str
+    message: str
 
 
 class ImageAnalysis32(_Model):
@@ -225,6 +230,9 @@ class ImageAnalysis32(_Model):
     requestId: str
     metadata: Metadata32
     modelVersion: str
+    warnings: list[Warning32] | None = Field(
+        None, description="imagelens: why part of the request was declined (e.g. details=Celebrities)."
+    )
 
 
 class TagResult32(_Model):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from imagelens.azure.params import wire_model_version
 from imagelens.types import (
     AnalysisResult,
     BoundingBox,
@@ -129,7 +130,7 @@ def custom_model_json(custom: CustomModelResult, w: int, h: int) -> JSON:
 def analysis_result_json(result: AnalysisResult) -> JSON:
     """The body Azure's ``POST /computervision/imageanalysis:analyze`` returns."""
     w, h = result.metadata.width, result.metadata.height
-    body: JSON = {"modelVersion": result.model_version}
+    body: JSON = {"modelVersion": wire_model_version(result.model_version)}
     if result.custom_model is not None:
         body["customModelResult"] = custom_model_json(result.custom_model, w, h)
     if result.caption is not None:

@@ -25,10 +25,10 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from imagelens.config import MAX_LIST_ITEMS
-from imagelens.errors import InvalidArgumentError, InvalidRequestError
+from imagelens.errors import ImageLensError, InvalidArgumentError, InvalidRequestError
 from imagelens.store.base import (
     ANNOTATION_KINDS,
     MODEL_KINDS,
@@ -40,6 +40,7 @@ from imagelens.store.base import (
 )
 
 JSON = dict[str, Any]
+T = TypeVar("T")
 API_VERSIONS = ("2023-02-01-preview", "2023-04-01-preview")
 MAX_BUDGET_HOURS = 1000.0
 
@@ -129,13 +130,11 @@ def model_request(body: Mapping[str, Any]) -> ModelRequest:
     training = lower_keys(body.get("trainingparameters"), "trainingParameters")
     kind = training.get("modelkind")
     if kind not in MODEL_KINDS:
+        hint = " (Product-Recognition is not supported: the product kind is 'Product-Recognizer')"
         raise InvalidArgumentError(
             f"'modelKind' must be one of {', '.join(MODEL_KINDS)}, got {kind!r}"
-            + (
-                " (Product-Recognition is not supported by imagelens)."
-                if kind == "Product-Recognition"
-                else "."
-            )
+            + (hint if kind == "Product-Recognition" else "")
+            + "."
         )
     dataset_name = required_string(training, "trainingdatasetname", "trainingParameters.trainingDatasetName")
     hours = time_budget_hours(training)
@@ -150,6 +149,57 @@ def evaluation_request(body: Mapping[str, Any]) -> str:
     """``PUT /models/{model}/evaluations/{name}``'s test dataset name."""
     evaluation = lower_keys(body.get("evaluationparameters"), "evaluationParameters")
     return required_string(evaluation, "testdatasetname", "evaluationParameters.testDatasetName")
+
+
+# --- lists and conditional requests -------------------------------------------------------------------------------
+
+#: The most items one list page holds (``$top`` above it is capped, as Azure caps it).
+MAX_TOP = 1000
+
+
+def paging(query: Mapping[str, str]) -> tuple[int, int]:
+    """``$skip`` (>= 0, default 0) and ``$top`` (1..:data:`MAX_TOP`, default and cap :data:`MAX_TOP`)."""
+    from imagelens.azure.params import parse_int
+
+    skip = parse_int(query.get("$skip"), "$skip", 0, 2**31 - 1, default=0)
+    raw_top = query.get("$top")
+    top = parse_int(raw_top, "$top", 1, 2**31 - 1, default=MAX_TOP)
+    return skip, min(top, MAX_TOP)
+
+
+def page_of(items: list[T], skip: int, top: int) -> tuple[list[T], bool]:
+    """The items ``$skip``/``$top`` select, and whether more follow."""
+    return items[skip : skip + top], len(items) > skip + top
+
+
+def next_link(url: str, skip: int, top: int) -> str:
+    """The URL of the next page: ``url`` with ``$skip`` advanced by ``top`` (and ``$top`` kept)."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in ("$skip", "$top")]
+    query += [("$skip", str(skip + top)), ("$top", str(top))]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="$,:")))
+
+
+class PreconditionFailedError(ImageLensError):
+    """``If-Match`` names another version of the resource (HTTP 412)."""
+
+    status = 412
+    code = "PreconditionFailed"
+    inner_code = "PreconditionFailed"
+    exit_code = 2
+
+
+def check_if_match(header: str | None, current: str) -> None:
+    """``If-Match``: absent or ``*`` passes; otherwise one of its ETags must be ``current``."""
+    if header is None or header.strip() == "*":
+        return
+    tags = [t.strip().removeprefix("W/") for t in header.split(",")]
+    if current not in tags:
+        raise PreconditionFailedError(
+            f"If-Match {header.strip()} does not match the current ETag {current}: the resource changed."
+        )
 
 
 # --- responses -----------------------------------------------------------------------------------------------------

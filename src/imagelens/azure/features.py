@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from types import MappingProxyType
 
-from imagelens.errors import InvalidArgumentError, NotSupportedFeatureError, NotSupportedVisualFeatureError
+from imagelens.errors import InvalidArgumentError, NotSupportedVisualFeatureError
 from imagelens.features.registry import FEATURES_40
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "ROUTE_FEATURES_32",
     "VISUAL_FEATURES_32",
     "VISUAL_FEATURES_32_NAMES",
+    "DEFAULT_VISUAL_FEATURES_32",
+    "celebrities_warning",
     "check_details_32",
     "check_features_40",
     "plan_visual_features_32",
@@ -64,23 +66,38 @@ def check_features_40(names: Iterable[str]) -> None:
             )
 
 
-def check_details_32(details: Iterable[str]) -> None:
-    """3.2 ``details=``: celebrities are declined by design, landmarks are not built yet."""
+def celebrities_warning() -> dict[str, str]:
+    """The warning a request for celebrities gets (its answer lists none)."""
+    return {"code": "CelebrityRecognitionDeclined", "message": CELEBRITIES_DECLINED}
+
+
+def check_details_32(details: Iterable[str]) -> list[dict[str, str]]:
+    """3.2 ``details=`` (any case) -> the warnings for the answer. Celebrities are declined by design: the request
+    still succeeds, with no celebrities and a warning; Landmarks are not built yet (NotSupportedVisualFeature)."""
+    warnings: list[dict[str, str]] = []
     for detail in details:
         lowered = detail.lower()
         if lowered == "celebrities":
-            raise NotSupportedFeatureError(CELEBRITIES_DECLINED)
+            if not warnings:
+                warnings.append(celebrities_warning())
+            continue
         if lowered not in {d.lower() for d in DETAILS_32}:
             raise InvalidArgumentError(f"The detail '{detail}' is not valid. Valid: {', '.join(DETAILS_32)}.")
         raise NotSupportedVisualFeatureError(
             "The 'Landmarks' detail is not supported by this imagelens version yet."
         )
+    return warnings
+
+
+#: What 3.2 analyze computes when ``visualFeatures`` is omitted (Azure's default, from its 3.2 spec).
+DEFAULT_VISUAL_FEATURES_32 = ("Categories",)
 
 
 def plan_visual_features_32(features: Iterable[str]) -> tuple[list[str], list[str]]:
     """3.2 visual features -> (their lower-cased names, the registry features that compute them, in order)."""
     wanted: list[str] = []
     tokens: list[str] = []
+    features = list(features) or list(DEFAULT_VISUAL_FEATURES_32)
     for feature in features:
         key = feature.lower()
         if key not in VISUAL_FEATURES_32:
@@ -89,11 +106,12 @@ def plan_visual_features_32(features: Iterable[str]) -> tuple[list[str], list[st
             )
         needs = VISUAL_FEATURES_32[key]
         if needs is None:
+            default = " (Azure's default when 'visualFeatures' is omitted)" if key == "categories" else ""
             raise NotSupportedVisualFeatureError(
-                f"The visual feature '{feature}' is not supported by this imagelens version yet."
+                f"The visual feature '{feature}'{default} is not supported by this imagelens version yet. Supported: "
+                + ", ".join(n for n in VISUAL_FEATURES_32_NAMES if VISUAL_FEATURES_32[n.lower()] is not None)
+                + "."
             )
         wanted.append(key)
         tokens.extend(t for t in needs if t not in tokens)
-    if not wanted:
-        raise InvalidArgumentError("At least one visual feature must be given in 'visualFeatures'.")
     return wanted, tokens

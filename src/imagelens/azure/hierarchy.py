@@ -47,10 +47,12 @@ PARENTS: MappingProxyType[str, tuple[str, ...]] = MappingProxyType(
 )  # fmt: skip
 
 
-def parent_chain(name: str) -> dict[str, object] | None:
-    """The nested ``parent`` object for ``name`` (no confidences: the hierarchy is a fixed table), or None."""
+def parent_chain(name: str, confidence: float) -> dict[str, object] | None:
+    """The nested ``parent`` object for ``name``, or None. Each parent carries the child's ``confidence``, as Azure's
+    do: the hierarchy is a fixed table, so a parent is exactly as likely as the object it contains (a dog seen with
+    0.8 is a mammal with at least 0.8; imagelens reports that bound rather than a separate score)."""
     chain = PARENTS.get(name.lower(), ())
     node: dict[str, object] | None = None
     for parent in reversed(chain):
-        node = {"object": parent, **({"parent": node} if node else {})}
+        node = {"object": parent, "confidence": confidence, **({"parent": node} if node else {})}
     return node

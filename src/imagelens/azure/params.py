@@ -5,23 +5,64 @@ Which features each surface accepts is :mod:`imagelens.azure.features`' (derived
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from imagelens.errors import InvalidArgumentError, InvalidRequestError
+from imagelens.errors import InvalidArgumentError, InvalidRequestError, NotFoundError
 
 API_VERSIONS_40 = ("2023-02-01-preview", "2023-04-01-preview", "2023-10-01", "2024-02-01")
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+#: Azure's pattern for ``model-version`` (query) and ``modelVersion`` (answers).
+MODEL_VERSION_PATTERN = re.compile(r"^(latest|\d{4}-\d{2}-\d{2})(-preview)?$")
+#: The version imagelens reports as ``modelVersion``, in Azure's date-like form: the date of the default model set
+#: this release ships (it changes when a default model does). ``model-version`` accepts it and ``latest``.
+MODEL_VERSION = "2026-12-01"
+
+
+class ResourceNotFoundError(NotFoundError):
+    """Azure's gateway answer for a path or ``api-version`` it does not serve: exactly
+    ``404 {"error": {"code": "404", "message": "Resource not found"}}``."""
+
+    code = "404"
+    inner_code = "404"
+
+    def __init__(self, message: str = "Resource not found") -> None:
+        super().__init__(message)
+
+    def to_azure(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message}}
 
 
 def check_api_version(value: str | None, accepted: tuple[str, ...] = API_VERSIONS_40) -> str:
+    """A missing ``api-version`` is a 400 naming the supported ones; an unknown one is Azure's plain 404."""
     if not value:
         raise InvalidRequestError(
             f"The 'api-version' query parameter is required. Supported versions: {', '.join(accepted)}."
         )
     if value not in accepted:
+        raise ResourceNotFoundError()
+    return value
+
+
+def check_model_version(value: str | None) -> str:
+    """``model-version``: Azure's pattern (else 400 BadArgument), then ``latest`` or :data:`MODEL_VERSION` (another
+    well-formed version is a 400 naming the available ones, as Azure answers a version it does not have)."""
+    if value is None or value == "":
+        return "latest"
+    if not MODEL_VERSION_PATTERN.match(value):
         raise InvalidArgumentError(
-            f"The api-version '{value}' is not supported. Supported versions: {', '.join(accepted)}."
+            f"The 'model-version' parameter '{value}' is not valid: it must be 'latest' or a date like "
+            f"'{MODEL_VERSION}'."
+        )
+    if value not in ("latest", MODEL_VERSION):
+        raise InvalidArgumentError(
+            f"The model version '{value}' is not available. Available: latest, {MODEL_VERSION}."
         )
     return value
+
+
+def wire_model_version(version: str) -> str:
+    """``modelVersion`` in an answer: the library's own version string becomes :data:`MODEL_VERSION`."""
+    return version if MODEL_VERSION_PATTERN.match(version) and version != "latest" else MODEL_VERSION
 
 
 def parse_bool(value: str | None, name: str, default: bool = False) -> bool:

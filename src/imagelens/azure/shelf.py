@@ -117,6 +117,16 @@ def planogram_json(plan: Planogram) -> JSON:
     }
 
 
+def camel_keys(obj: Any) -> Any:
+    """Every object key with its first letter lower-cased (``Planogram`` -> ``planogram``, ``ProductId`` ->
+    ``productId``, ``W`` -> ``w``), recursively: the preview's samples wrote planogram keys in PascalCase."""
+    if isinstance(obj, Mapping):
+        return {(k[:1].lower() + k[1:] if isinstance(k, str) else k): camel_keys(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [camel_keys(v) for v in obj]
+    return obj
+
+
 def parse_planogram(obj: Any) -> Planogram:
     """Validate Azure's planogram JSON; :class:`InvalidArgumentError` names the offending field.
 

@@ -7,7 +7,11 @@ from typing import Any
 
 from imagelens.azure import analysis
 from imagelens.azure.analysis import box_json
+from imagelens.azure.features import celebrities_warning
 from imagelens.azure.hierarchy import parent_chain
+from imagelens.azure.params import MODEL_VERSION, wire_model_version
+from imagelens.errors import InvalidArgumentError
+from imagelens.features.read import READING_ORDERS, ReadingOrder
 from imagelens.operations import Operation
 from imagelens.types import (
     AnalysisResult,
@@ -24,8 +28,8 @@ from imagelens.types import (
 )
 
 JSON = dict[str, Any]
-READ_MODEL_VERSION = "imagelens-read-2022-04-30"
-AREA_OF_INTEREST_MODEL_VERSION = "imagelens-2021-04-01"
+READ_MODEL_VERSION = MODEL_VERSION
+AREA_OF_INTEREST_MODEL_VERSION = MODEL_VERSION
 
 
 def timestamp(seconds: float) -> str:
@@ -33,9 +37,12 @@ def timestamp(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def flat_polygon(polygon: Polygon) -> list[float]:
-    """Azure 3.2's ``boundingBox``: 8 numbers, x1,y1 ... x4,y4 clockwise from the top-left."""
-    return [float(round(v)) for p in polygon.points for v in (p.x, p.y)]
+def flat_polygon(polygon: Polygon, per_pixel: float = 1.0) -> list[float]:
+    """Azure 3.2's ``boundingBox``: 8 numbers, x1,y1 ... x4,y4 clockwise from the top-left (whole pixels, or
+    inches to 4 places for PDF pages)."""
+    if per_pixel == 1.0:
+        return [float(round(v)) for p in polygon.points for v in (p.x, p.y)]
+    return [round(v * per_pixel, 4) for p in polygon.points for v in (p.x, p.y)]
 
 
 def csv_box(box: BoundingBox) -> str:
@@ -47,16 +54,25 @@ def _line_confidence(line: Line) -> float:
     return sum(w.confidence for w in line.words) / len(line.words) if line.words else 0.0
 
 
-def read_results_json(read: ReadResult, metadata: ImageMetadata) -> JSON:
-    """``analyzeResult`` of ``GET read/analyzeResults/{id}``: one page in pixel units."""
+def read_page_json(
+    read: ReadResult,
+    number: int,
+    width: float,
+    height: float,
+    *,
+    unit: str = "pixel",
+    per_pixel: float = 1.0,
+    language: str | None = None,
+) -> JSON:
+    """One ``readResults`` entry: a page (pixels for images, inches for PDF pages, as Azure reports them)."""
     lines = [
         {
-            "boundingBox": flat_polygon(line.polygon),
+            "boundingBox": flat_polygon(line.polygon, per_pixel),
             "text": line.text,
             "appearance": {"style": {"name": "other", "confidence": round(_line_confidence(line), 3)}},
             "words": [
                 {
-                    "boundingBox": flat_polygon(w.polygon),
+                    "boundingBox": flat_polygon(w.polygon, per_pixel),
                     "text": w.text,
                     "confidence": round(float(w.confidence), 3),
                 }
@@ -65,15 +81,16 @@ def read_results_json(read: ReadResult, metadata: ImageMetadata) -> JSON:
         }
         for line in read.lines
     ]
-    page = {
-        "page": 1,
-        "angle": 0.0,
-        "width": metadata.width,
-        "height": metadata.height,
-        "unit": "pixel",
-        "lines": lines,
-    }
-    return {"version": "3.2.0", "modelVersion": READ_MODEL_VERSION, "readResults": [page]}
+    page: JSON = {"page": number}
+    if language:
+        page["language"] = language
+    page.update({"angle": 0.0, "width": width, "height": height, "unit": unit, "lines": lines})
+    return page
+
+
+def read_results_json(pages: list[JSON]) -> JSON:
+    """``analyzeResult`` of ``GET read/analyzeResults/{id}``: every page read, in page order."""
+    return {"version": "3.2.0", "modelVersion": READ_MODEL_VERSION, "readResults": pages}
 
 
 def read_operation_json(op: Operation) -> JSON:
@@ -139,7 +156,7 @@ def objects_json(objects: tuple[DetectedObject, ...]) -> list[JSON]:
             "object": obj.tags[0].name,
             "confidence": float(obj.tags[0].confidence),
         }
-        parent = parent_chain(obj.tags[0].name)
+        parent = parent_chain(obj.tags[0].name, float(obj.tags[0].confidence))
         if parent is not None:
             item["parent"] = parent
         out.append(item)
@@ -162,8 +179,10 @@ def faces_json(faces: tuple[Face, ...]) -> list[JSON]:
 
 
 def color_json(color: ColorInfo) -> JSON:
-    """3.2 ``color`` (``isBwImg`` and the ``isBWImg`` some SDKs read)."""
-    return {**analysis.color_json(color), "isBWImg": color.is_bw}
+    """3.2 ``color``, exactly Azure's keys (``isBWImg``; the 4.0 extension block spells it ``isBwImg``)."""
+    body = analysis.color_json(color)
+    body["isBWImg"] = body.pop("isBwImg")
+    return body
 
 
 def area_of_interest_json(box: BoundingBox, metadata: ImageMetadata, request_id: str) -> JSON:
@@ -193,5 +212,34 @@ def analysis_json(
         body["color"] = color_json(result.color)
     body["requestId"] = request_id
     body["metadata"] = metadata_json(result.metadata)
-    body["modelVersion"] = result.model_version
+    body["modelVersion"] = wire_model_version(result.model_version)
     return body
+
+
+def check_reading_order(value: str | None) -> ReadingOrder:
+    """3.2 Read's ``readingOrder``: ``basic`` (the default) or ``natural``; anything else is Azure's 400
+    ``InvalidReadingOrder``."""
+    if value is None or value == "":
+        return "basic"
+    lowered = value.strip().lower()
+    if lowered not in READING_ORDERS:
+        raise InvalidReadingOrderError(
+            f"The 'readingOrder' parameter '{value}' is not valid. Valid: {', '.join(READING_ORDERS)}."
+        )
+    return lowered  # type: ignore[return-value]
+
+
+class InvalidReadingOrderError(InvalidArgumentError):
+    inner_code = "InvalidReadingOrder"
+
+
+def celebrities_json(width: int, height: int, image_format: str, request_id: str) -> JSON:
+    """``POST /models/celebrities/analyze``: celebrity recognition is declined by design, so the list is always
+    empty and a warning says why (never an identity)."""
+    return {
+        "result": {"celebrities": []},
+        "warnings": [celebrities_warning()],
+        "requestId": request_id,
+        "metadata": {"width": width, "height": height, "format": image_format.capitalize()},
+        "modelVersion": MODEL_VERSION,
+    }

@@ -28,6 +28,7 @@ def _register() -> None:
         "suggest",
         "segment",
         "retrieval",
+        "eval_features",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")

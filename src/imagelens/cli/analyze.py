@@ -74,6 +74,9 @@ def analyze_command(
         typer.Option("--aspect-ratios", help="smart-crop aspect ratios, e.g. 0.9,1.33 (each 0.75..1.8)"),
     ] = None,
     language: Annotated[str, typer.Option(help="language code")] = "en",
+    detector: Annotated[
+        str | None, typer.Option("--detector", help="objects/people detector for this run, e.g. yolox-nano")
+    ] = None,
     gender_neutral_caption: Annotated[bool, typer.Option("--gender-neutral-caption")] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="print Azure's 4.0 JSON, one object per line per image")
@@ -99,6 +102,7 @@ def analyze_command(
             language=language,
             gender_neutral_caption=gender_neutral_caption,
             smartcrops_aspect_ratios=_parse_ratios(aspect_ratios),
+            extra={"detector": detector} if detector else {},
         )
     except ImageLensError as error:
         raise fail(error) from None

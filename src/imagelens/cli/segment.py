@@ -1,4 +1,4 @@
-"""``imagelens remove-bg IMAGE... [-o OUT]`` and ``imagelens eval segment``.
+"""``imagelens remove-bg IMAGE... [-o OUT]`` (``imagelens eval segment``: :mod:`imagelens.cli.eval_features`).
 
 One ``OUT/<stem>.png`` per input: the RGBA cut-out, the greyscale matte (``--matte``) or a 0/255 mask (``--mask``).
 Inputs are processed one after the other with a progress bar; a bad input is reported and skipped, and the exit
@@ -116,40 +116,6 @@ def remove_bg_command(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def eval_segment_command(
-    data: Annotated[
-        Path, typer.Option("--data", "-d", help="a COCO folder: images/ and annotations/instances_*.json")
-    ],
-    model: Annotated[
-        str | None, typer.Option("--model", help="a catalog model with the matting role")
-    ] = None,
-    refine: Annotated[str, typer.Option(help="guided, pymatting or none")] = "guided",
-    grid: Annotated[
-        Path | None, typer.Option("--grid", help="write an input / mask / cut-out grid PNG here")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-) -> None:
-    """Person mIoU (persons >= 5 % of the frame) and salient-object mIoU (largest instance >= 20 %) vs COCO masks."""
-    require_extra("segment", "ai_edge_litert")
-    require_extra("eval", "pycocotools")
-    from imagelens.analyzer import Analyzer
-    from imagelens.segment.evaluate import evaluate_coco
-
-    with cli_errors():
-        report = evaluate_coco(Analyzer(), data, model_id=model, refine=refine, grid=grid)
-    if as_json:
-        print_json(report)
-        return
-    typer.echo(f"model {report['model']} (refine {report['refine']})")
-    for key in ("person", "salient"):
-        part = report[key]
-        typer.echo(f"{key:8s} mIoU {part['miou']:.3f} over {part['images']} images")
-    if grid is not None:
-        typer.echo(f"grid: {grid}")
-
-
 def register(app: typer.Typer) -> None:
     app.command("remove-bg")(remove_bg_command)
-    from imagelens.cli.evaluate import eval_app
-
-    eval_app.command("segment")(eval_segment_command)
+    # `imagelens eval segment` is in cli/eval_features.py, with the other features' evaluations

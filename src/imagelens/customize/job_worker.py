@@ -122,7 +122,7 @@ class Trainer:
             from imagelens.customize.train_classifier import ClassifierConfig, train_classifier
 
             config = _config(ClassifierConfig, self.classifier_config, record.info.get("classifier_config"))
-            backbone_id = self.hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
+            backbone_id = self.hub.model_for_role(Role.IMAGE_EMBEDDING)
             backbone = self.hub.get(backbone_id)
             result = train_classifier(
                 dataset, _SharedEmbedder(self.hub, backbone), load, backbone=backbone_id,

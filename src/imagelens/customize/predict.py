@@ -77,7 +77,7 @@ def resolve(hub: ModelHub, store: CustomizationStore, name: str) -> tuple[ModelR
     if record.kind == "Generic-Detector":
         return record, hub.detector(spec.id)
     classifier = hub.model(Role.IMAGE_CLASSIFIER, EmbeddingClassifier, spec.id)
-    hub.embedder(classifier.backbone_id)
+    hub.image_embedder(classifier.backbone_id)
     return record, classifier
 
 
@@ -85,7 +85,7 @@ def classifier_probabilities(
     hub: ModelHub, classifier: EmbeddingClassifier, images: Sequence[npt.NDArray[np.uint8]]
 ) -> npt.NDArray[np.float64]:
     """``(N, C)`` probabilities: the backbone the head was trained on embeds, the head classifies."""
-    backbone = hub.embedder(classifier.backbone_id)
+    backbone = hub.image_embedder(classifier.backbone_id)
     expected = classifier.backbone_fingerprint
     actual = backbone.fingerprint
     if expected and actual and expected != actual:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from imagelens.detections import Detections
-from imagelens.errors import NotSupportedLanguageError
+from imagelens.errors import InvalidArgumentError, NotSupportedLanguageError
 from imagelens.features.base import AnalysisOptions, FeatureContext
 from imagelens.models.hub import ModelHub
 from imagelens.models.roles import Detector
@@ -24,9 +24,26 @@ DETECTIONS_ARTEFACT = "detections"
 OBJECT_LANGUAGES = ("en",)
 
 
+#: ``AnalysisOptions.extra`` key naming the DETECTOR for one call (e.g. ``"yolox-nano"``); default: the role's.
+DETECTOR_OPTION = "detector"
+
+
 def detector(ctx: FeatureContext) -> Detector:
     """The loaded DETECTOR (the hub loads it once and raises ModelUnavailableError when it is missing)."""
-    return ctx.hub.detector()
+    return ctx.hub.detector(ctx.options.extra.get(DETECTOR_OPTION))
+
+
+def check_requested_detector(options: AnalysisOptions, hub: ModelHub) -> None:
+    """A detector chosen per call must be a catalog model with the detector role (checked before any load)."""
+    model_id = options.extra.get(DETECTOR_OPTION)
+    if model_id and Role.DETECTOR not in hub.spec(str(model_id)).roles:
+        raise InvalidArgumentError(f"The model '{model_id}' is not a detector.")
+
+
+def requested_model(options: AnalysisOptions, role: Role) -> str | Role:
+    """What the Analyzer loads for ``role`` before inference: the per-call detector, else the role's model."""
+    model_id = options.extra.get(DETECTOR_OPTION)
+    return str(model_id) if model_id and role is Role.DETECTOR else role
 
 
 def detections(ctx: FeatureContext) -> Detections:
@@ -50,6 +67,10 @@ class ObjectsFeature:
             raise NotSupportedLanguageError(
                 f"The feature 'objects' supports the languages {', '.join(OBJECT_LANGUAGES)}; got language={language!r}."
             )
+        check_requested_detector(options, hub)
+
+    def model_for(self, options: AnalysisOptions, role: Role) -> str | Role:
+        return requested_model(options, role)
 
     def run(self, ctx: FeatureContext) -> tuple[DetectedObject, ...]:
         self.validate(ctx.options, ctx.hub)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from imagelens.features.base import FeatureContext
-from imagelens.features.objects import detections, detector
+from imagelens.features.base import AnalysisOptions, FeatureContext
+from imagelens.features.objects import check_requested_detector, detections, detector, requested_model
+from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
 from imagelens.types import Person
 
@@ -22,6 +23,12 @@ class PeopleFeature:
     field: ClassVar[str] = "people"
     needs: ClassVar[tuple[Role, ...]] = (Role.DETECTOR,)
     after: ClassVar[tuple[str, ...]] = ()
+
+    def validate(self, options: AnalysisOptions, hub: ModelHub) -> None:
+        check_requested_detector(options, hub)
+
+    def model_for(self, options: AnalysisOptions, role: Role) -> str | Role:
+        return requested_model(options, role)
 
     def run(self, ctx: FeatureContext) -> tuple[Person, ...]:
         params = detector(ctx).params

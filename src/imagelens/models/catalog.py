@@ -6,6 +6,7 @@ Default model per role is the first spec listing that role in ``DEFAULT_FOR_ROLE
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import MappingProxyType
 
 from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role, UrlSource, WheelSource
@@ -85,7 +86,7 @@ CATALOG_SPECS: tuple[ModelSpec, ...] = (
     # --- image-text embedding (SigLIP 2 / CLIP) ---
     ModelSpec(
         id="siglip2-base-patch16-224",
-        roles=(Role.IMAGE_TEXT_EMBEDDING,),
+        roles=(Role.IMAGE_TEXT_EMBEDDING, Role.IMAGE_EMBEDDING),
         adapter="imagelens.models.adapters.siglip:SiglipAdapter",
         source=HubSource(
             repo_id="google/siglip2-base-patch16-224",
@@ -251,7 +252,117 @@ CATALOG_SPECS: tuple[ModelSpec, ...] = (
         "20 VOC classes (people, animals, vehicles, furniture) as foreground; hard edges, refined by matting.",
         options={"file": "deeplabv3_mnv2_pascal_quant.tflite", "threads": None, "foreground": None},
     ),
+    # --- small CPU models (real weights measured in benchmarks/eval_*.md; IMAGELENS_MODEL_DIR=<folder of ids>) ---
+    ModelSpec(
+        id="yunet-2026may",
+        roles=(Role.FACE_DETECTOR,),
+        adapter="imagelens.models.adapters.yunet:YuNetAdapter",
+        # OpenCV Zoo's models/face_detection_yunet/face_detection_yunet_2026may.onnx (Git LFS); this pinned copy is
+        # the one checked here (RuDr8A/RealTime-PPE-Compliance, blob a9399977...), same sha256 expected upstream.
+        source=UrlSource(
+            url="https://raw.githubusercontent.com/RuDr8A/RealTime-PPE-Compliance/"
+            "d876a822bbb20180b9ed7850c1d3229d72883067/face_detection_yunet_2026may.onnx",
+            sha256="ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0",
+            filename="face_detection_yunet_2026may.onnx",
+            size_bytes=229_738,
+        ),
+        license="MIT",
+        description="YuNet 2026may (OpenCV Zoo, MIT, 0.23 MB): the YuNet file published today; face boxes and five "
+        "landmarks, never identity, age or gender.",
+        options={
+            "file": "face_detection_yunet_2026may.onnx",
+            "score_threshold": 0.7,
+            "nms_iou": 0.3,
+            "max_faces": 100,
+            "max_side": 640,
+        },
+    ),
+    ModelSpec(
+        id="yolox-nano",
+        roles=(Role.DETECTOR,),
+        adapter="imagelens.models.adapters.onnx_detector:OnnxGridDetector",
+        # Upstream: Megvii-BaseDetection/YOLOX release 0.1.1rc0 (yolox_nano). This pinned copy is the file measured
+        # here; its 80-class COCO head scores like Megvii's weights but could not be matched byte for byte.
+        source=UrlSource(
+            url="https://raw.githubusercontent.com/Bigisland1729/object-detection-models/"
+            "7f3f2fa34b351e3d2af150893458106ad3f3a84f/yolox_nano.onnx",
+            sha256="e8af074932d4ed7e232278e3055cefcdea3edf178874a3694ae292649fb464dd",
+            filename="yolox_nano.onnx",
+            size_bytes=3_678_356,
+        ),
+        license="Apache-2.0",
+        description="YOLOX-Nano (0.9M parameters, 416 px, ONNX, 3.7 MB): COCO objects and people on a small CPU.",
+        options={
+            "file": "yolox_nano.onnx",
+            "head": "yolox",
+            "input_size": 416,
+            "letterbox": "top-left",
+            "pad_value": 114.0,
+            "resize": "linear",
+            "score_threshold": 0.5,
+            "person_threshold": 0.3,
+            "max_detections": 100,
+            "nms_iou": 0.65,
+        },
+    ),
+    ModelSpec(
+        id="nanodet-m-416",
+        roles=(Role.DETECTOR,),
+        adapter="imagelens.models.adapters.onnx_detector:OnnxGridDetector",
+        # Same bytes as OpenCV Zoo's models/object_detection_nanodet/object_detection_nanodet_2022nov.onnx (Git LFS,
+        # sha256 below); weights from RangiLyu/nanodet (Apache-2.0). Pinned here at a commit that holds the file.
+        source=UrlSource(
+            url="https://raw.githubusercontent.com/hpc203/nanodet-opncv-dnn-cpp-python/"
+            "15dd99c651d53c824f51d1eb5faddbd4f3d69bbc/nanodet_m.onnx",
+            sha256="4b82da9944b88577175ee23a459dce2e26e6e4be573def65b1055dc2d9720186",
+            filename="nanodet_m.onnx",
+            size_bytes=3_800_954,
+        ),
+        license="Apache-2.0",
+        description="NanoDet-m (0.95M parameters, 416 px, ONNX, 3.8 MB, GFL head): COCO objects and people on a "
+        "small CPU.",
+        options={
+            "file": "nanodet_m.onnx",
+            "head": "nanodet",
+            "input_size": 416,
+            "letterbox": "center",
+            "pad_value": 0.0,
+            "resize": "area",
+            "mean": [103.53, 116.28, 123.675],
+            "std": [57.375, 57.12, 58.395],
+            "reg_max": 7,
+            "score_threshold": 0.5,
+            "person_threshold": 0.3,
+            "max_detections": 100,
+            "nms_iou": 0.6,
+        },
+    ),
+    ModelSpec(
+        id="coral-mobilenet-v1-embedding",
+        roles=(Role.IMAGE_EMBEDDING,),
+        adapter="imagelens.models.adapters.tflite_embedder:TFLiteImageEmbedder",
+        source=UrlSource(
+            url="https://raw.githubusercontent.com/google-coral/test_data/"
+            "104342d2d3480b3e66203073dac24f4e2dbb4c41/mobilenet_v1_1.0_224_quant_embedding_extractor.tflite",
+            sha256="f409ef4f73fcbb9667841965623c5c8524aac33d41b9bf5f3667161fb4a76319",
+            filename="mobilenet_v1_1.0_224_quant_embedding_extractor.tflite",
+            size_bytes=3_251_736,
+        ),
+        license="Apache-2.0",
+        description="MobileNet V1 1.0/224 embedding extractor (ImageNet, uint8, 1024-d, 3.3 MB, google-coral/test_data): "
+        "a small image-only backbone for few-shot custom classifiers (no text: no tags or text search).",
+        options={"file": "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite", "threads": None},
+    ),
 )
+
+
+def _alias(model_id: str, new_id: str) -> ModelSpec:
+    spec = next(s for s in CATALOG_SPECS if s.id == model_id)
+    return replace(spec, id=new_id, description=f"{spec.description} (The same file as '{model_id}'.)")
+
+
+# The folder names of a shared evaluation folder (IMAGELENS_MODEL_DIR) for models catalogued under another id.
+CATALOG_SPECS += (_alias("deeplabv3-pascal", "coral-deeplabv3-pascal"),)
 
 CATALOG: MappingProxyType[str, ModelSpec] = MappingProxyType({spec.id: spec for spec in CATALOG_SPECS})
 
@@ -260,6 +371,8 @@ DEFAULT_FOR_ROLE: MappingProxyType[Role, str] = MappingProxyType(
         Role.OCR: "ppocr-v6-small",
         # --- defaults for the other roles ---
         Role.IMAGE_TEXT_EMBEDDING: "siglip2-base-patch16-224",
+        # the few-shot classifier's backbone (IMAGELENS_MODELS__image-embedding=coral-mobilenet-v1-embedding: small)
+        Role.IMAGE_EMBEDDING: "siglip2-base-patch16-224",
         Role.DETECTOR: "rtdetr-v2-r18",
         Role.FACE_DETECTOR: "yunet-2023mar",
         Role.OPEN_VOCAB_DETECTOR: "owlv2-base-patch16-ensemble",

@@ -51,6 +51,7 @@ from imagelens.models.roles import (
     Captioner,
     Detector,
     FaceDetector,
+    ImageEmbedder,
     ImageTextEmbedder,
     Matting,
     Model,
@@ -387,6 +388,10 @@ class ModelHub:
 
     def embedder(self, model_id: str | None = None) -> ImageTextEmbedder:
         return self.model(Role.IMAGE_TEXT_EMBEDDING, ImageTextEmbedder, model_id)
+
+    def image_embedder(self, model_id: str | None = None) -> ImageEmbedder:
+        """An image embedder (every image-text embedder of the catalog has this role too)."""
+        return self.model(Role.IMAGE_EMBEDDING, ImageEmbedder, model_id)
 
     def captioner(self, model_id: str | None = None) -> Captioner:
         return self.model(Role.CAPTIONER, Captioner, model_id)

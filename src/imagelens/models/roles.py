@@ -76,6 +76,20 @@ class ImageTextEmbedder(Model, Protocol):
 
 
 @runtime_checkable
+class ImageEmbedder(Model, Protocol):
+    """Role.IMAGE_EMBEDDING: image embeddings only, rows L2-normalised, ``(N, dim)`` float32 (e.g. the backbone of a
+    few-shot custom classifier). Every :class:`ImageTextEmbedder` has these members too."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def embed_images(self, images: Sequence[RGBImage]) -> Embeddings: ...
+
+
+@runtime_checkable
 class Captioner(Model, Protocol):
     """Role.CAPTIONER: whole-image captions and dense (region) captions.
 
@@ -194,6 +208,7 @@ ROLE_PROTOCOLS: Mapping[Role, type[Model]] = {
     Role.FACE_DETECTOR: FaceDetector,
     Role.MATTING: Matting,
     Role.IMAGE_CLASSIFIER: EmbeddingClassifier,
+    Role.IMAGE_EMBEDDING: ImageEmbedder,
 }
 
 

@@ -17,6 +17,7 @@ class Role(StrEnum):
     FACE_DETECTOR = "face-detector"
     MATTING = "matting"
     OPEN_VOCAB_DETECTOR = "open-vocab-detector"
+    IMAGE_EMBEDDING = "image-embedding"  # image-only embeddings (e.g. a few-shot classifier's backbone)
     IMAGE_CLASSIFIER = (
         "image-classifier"  # a head over an IMAGE_TEXT_EMBEDDING model's embeddings (custom models)
     )

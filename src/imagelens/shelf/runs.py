@@ -96,6 +96,10 @@ class ProductRunStore:
             raise _not_found(model_name, run_name)
         return self._view(op)
 
+    def list(self, model_name: str) -> list[ProductRun]:
+        """The live runs of ``model_name``, oldest first."""
+        return [self._view(op) for op in self._store.list(self.KIND) if op.id.startswith(f"{model_name}/")]
+
     def delete(self, model_name: str, run_name: str) -> None:
         if not self._store.delete(self.KIND, self._id(model_name, run_name)):
             raise _not_found(model_name, run_name)

@@ -20,16 +20,17 @@ from typing import Any, Literal, Protocol, runtime_checkable
 from imagelens.errors import InvalidArgumentError
 
 AnnotationKind = Literal["imageClassification", "imageObjectDetection"]
-ModelKind = Literal["Generic-Classifier", "Generic-Detector"]
+ModelKind = Literal["Generic-Classifier", "Generic-Detector", "Product-Recognizer"]
 ModelStatus = Literal["notStarted", "training", "succeeded", "failed", "cancelling", "cancelled"]
 EvaluationStatus = Literal["notStarted", "running", "succeeded", "failed"]
 
 ANNOTATION_KINDS: tuple[AnnotationKind, ...] = ("imageClassification", "imageObjectDetection")
-MODEL_KINDS: tuple[ModelKind, ...] = ("Generic-Classifier", "Generic-Detector")
+MODEL_KINDS: tuple[ModelKind, ...] = ("Generic-Classifier", "Generic-Detector", "Product-Recognizer")
 #: The dataset annotation kind each model kind trains on.
 KIND_NEEDS: dict[ModelKind, AnnotationKind] = {
     "Generic-Classifier": "imageClassification",
     "Generic-Detector": "imageObjectDetection",
+    "Product-Recognizer": "imageObjectDetection",  # a detector trained on product boxes (trains as Generic-Detector)
 }
 ACTIVE_STATUSES: frozenset[str] = frozenset({"notStarted", "training", "cancelling"})
 FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "failed", "cancelled"})

@@ -91,6 +91,15 @@ def _check_version(request: Request) -> None:
     params.check_api_version(request.query_params.get("api-version"), wire.API_VERSIONS)
 
 
+def _page(request: Request, items: list[dict[str, Any]]) -> JSONResponse:
+    """A list answer honouring ``$skip``/``$top`` (capped at ``wire.MAX_TOP``); when more follow, the next page's
+    URL is in the ``Link`` header (``rel="next"``) -- the body stays the bare array the preview answered."""
+    skip, top = wire.paging(request.query_params)
+    page, more = wire.page_of(items, skip, top)
+    headers = {"Link": f'<{wire.next_link(str(request.url), skip, top)}>; rel="next"'} if more else None
+    return JSONResponse(page, headers=headers)
+
+
 # --- datasets ----------------------------------------------------------------------------------------------------
 
 
@@ -120,20 +129,24 @@ async def create_dataset(request: Request, name: str) -> JSONResponse:
         now = utc_now()
         return jobs.store.create_dataset(DatasetRecord(name, kind, tuple(uris), now, now, props))
 
-    return JSONResponse(wire.dataset_json(await _call(request, work)))
+    return _dataset_response(await _call(request, work))
+
+
+def _dataset_response(record: DatasetRecord) -> JSONResponse:
+    return JSONResponse(wire.dataset_json(record), headers={"ETag": wire.etag(record)})
 
 
 @router.get("/datasets", summary="List datasets")
 async def list_datasets(request: Request) -> JSONResponse:
     _check_version(request)
     records = await _call(request, lambda jobs: jobs.store.list_datasets())
-    return JSONResponse([wire.dataset_json(r) for r in records])
+    return _page(request, [wire.dataset_json(r) for r in records])
 
 
 @router.get("/datasets/{name}", summary="Get a dataset")
 async def get_dataset(request: Request, name: str) -> JSONResponse:
     _check_version(request)
-    return JSONResponse(wire.dataset_json(await _call(request, lambda jobs: jobs.store.get_dataset(name))))
+    return _dataset_response(await _call(request, lambda jobs: jobs.store.get_dataset(name)))
 
 
 @router.patch("/datasets/{name}", summary="Update a dataset's annotation files or properties")
@@ -141,8 +154,11 @@ async def update_dataset(request: Request, name: str) -> JSONResponse:
     _check_version(request)
     body = await _body(request)
 
+    if_match = request.headers.get("if-match")
+
     def work(jobs: JobManager) -> DatasetRecord:
         current = jobs.store.get_dataset(name)
+        wire.check_if_match(if_match, wire.etag(current))
         kind = body.get("annotationkind")
         if kind is not None and kind != current.annotation_kind:
             raise InvalidArgumentError(
@@ -158,15 +174,17 @@ async def update_dataset(request: Request, name: str) -> JSONResponse:
             changes["custom_properties"] = wire.custom_properties(body)
         return jobs.store.update_dataset(name, updated=utc_now(), **changes)
 
-    return JSONResponse(wire.dataset_json(await _call(request, work)))
+    return _dataset_response(await _call(request, work))
 
 
 @router.delete("/datasets/{name}", summary="Delete a dataset")
 async def delete_dataset(request: Request, name: str) -> Response:
     _check_version(request)
 
+    if_match = request.headers.get("if-match")
+
     def work(jobs: JobManager) -> None:
-        jobs.store.get_dataset(name)
+        wire.check_if_match(if_match, wire.etag(jobs.store.get_dataset(name)))
         busy = [
             m.name
             for m in jobs.store.list_models()
@@ -229,7 +247,7 @@ async def create_model(request: Request, name: str) -> JSONResponse:
 async def list_models(request: Request) -> JSONResponse:
     _check_version(request)
     records = await _call(request, lambda jobs: jobs.store.list_models())
-    return JSONResponse([wire.model_json(r) for r in records])
+    return _page(request, [wire.model_json(r) for r in records])
 
 
 @router.get("/models/{name}", summary="Get a model (its training status and performance)")
@@ -293,7 +311,7 @@ async def list_evaluations(request: Request, model_name: str) -> JSONResponse:
         jobs.store.get_model(model_name)
         return jobs.store.list_evaluations(model_name)
 
-    return JSONResponse([wire.evaluation_json(r) for r in await _call(request, work)])
+    return _page(request, [wire.evaluation_json(r) for r in await _call(request, work)])
 
 
 @router.get("/models/{model_name}/evaluations/{name}", summary="Get an evaluation")

@@ -6,8 +6,10 @@
   when no quadrilateral with clear edges is found the answer is a 400 ``InvalidRequest`` naming the best
   candidate's corners, never a warped guess;
 - ``PUT|GET|DELETE /productrecognition/{model}/runs/{run}``: products and gaps (the PUT body is the image, raw or
-  ``{"url"}``); only the built-in ``ms-pretrained-product-detection`` model exists here;
-- ``POST /planogramcompliance:match`` ``{"detectedProducts": <run result>, "planogram": {...}}``.
+  ``{"url"}``); only the built-in ``ms-pretrained-product-detection`` model exists here; ``GET
+  /productrecognition/{model}/runs`` lists them (``$skip``/``$top``);
+- ``POST /planogramcompliance:match`` ``{"detectedProducts": <run result>, "planogram": {...}}`` (keys in camelCase
+  or, as some preview samples wrote them, PascalCase).
 
 Images come back as JPEG, or PNG when the ``Accept`` header prefers ``image/png``. Bad input fails synchronously
 with Azure's error body (a run whose image cannot be read is never created); the detection itself runs in the
@@ -253,6 +255,18 @@ async def get_run(request: Request, model_name: str, run_name: str) -> JSONRespo
     return JSONResponse(run_json(_runs(request).get(model_name, run_name)))
 
 
+@router.get("/productrecognition/{model_name}/runs", summary="List a model's product recognition runs")
+async def list_runs(request: Request, model_name: str) -> JSONResponse:
+    from imagelens.azure import customization as paging
+
+    params.check_api_version(request.query_params.get("api-version"), API_VERSIONS)
+    _check_model(model_name)
+    skip, top = paging.paging(request.query_params)
+    runs, more = paging.page_of([run_json(r) for r in _runs(request).list(model_name)], skip, top)
+    headers = {"Link": f'<{paging.next_link(str(request.url), skip, top)}>; rel="next"'} if more else None
+    return JSONResponse(runs, headers=headers)
+
+
 @router.delete(_RUN_PATH, status_code=204, summary="Delete a product recognition run")
 async def delete_run(request: Request, model_name: str, run_name: str) -> Response:
     params.check_api_version(request.query_params.get("api-version"), API_VERSIONS)
@@ -267,7 +281,7 @@ async def delete_run(request: Request, model_name: str, run_name: str) -> Respon
 @router.post("/planogramcompliance:match", summary="Match detected products to a planogram")
 async def planogram_match(request: Request) -> JSONResponse:
     params.check_api_version(request.query_params.get("api-version"), API_VERSIONS)
-    body = await _json_body(request, _PLANOGRAM_JSON_LIMIT)
+    body = wire.camel_keys(await _json_body(request, _PLANOGRAM_JSON_LIMIT))  # the preview's PascalCase too
     for key in ("detectedProducts", "planogram"):
         if key not in body:
             raise InvalidArgumentError(f"The JSON body needs '{key}'; it has {sorted(body)[:10]}.")

@@ -31,8 +31,8 @@ from imagelens.azure import params
 from imagelens.azure import v32 as wire32
 from imagelens.errors import (
     ImageLensError,
+    InvalidArgumentError,
     NotFoundError,
-    NotSupportedFeatureError,
     NotSupportedVisualFeatureError,
 )
 from imagelens.features.base import AnalysisOptions
@@ -67,15 +67,29 @@ def _split(value: str | None) -> list[str]:
 
 
 async def _run(
-    request: Request, features: list[str], language: str | None, max_candidates: int = 1
+    request: Request,
+    features: list[str],
+    language: str | None,
+    max_candidates: int = 1,
+    warnings: list[dict[str, str]] | None = None,
+    model_version: str | None = None,
 ) -> JSONResponse:
     language = params.check_language(language)
+    params.check_model_version(model_version)
     wanted, tokens = azure_features.plan_visual_features_32(features)
     analyzer = _analyzer(request)
     image = await _load(request)
     options = AnalysisOptions(language=language)
     result = await request.app.state.pool.run(lambda: analyzer.analyze(image, tokens, options))
-    return JSONResponse(wire32.analysis_json(result, request.state.request_id, wanted, max_candidates))
+    body = wire32.analysis_json(result, request.state.request_id, wanted, max_candidates)
+    if warnings:
+        body["warnings"] = warnings
+    return JSONResponse(body)
+
+
+ModelVersion = Annotated[
+    str | None, Query(alias="model-version", description=f"'latest' (default) or '{params.MODEL_VERSION}'.")
+]
 
 
 @router.post(
@@ -83,7 +97,7 @@ async def _run(
     summary="Analyze an image (Computer Vision 3.2)",
     response_model=None,
     responses=_ok(ImageAnalysis32),
-    openapi_extra=route_extra("visualFeatures"),
+    openapi_extra=route_extra(),
 )
 async def analyze(
     request: Request,
@@ -96,12 +110,18 @@ async def analyze(
         ),
     ] = None,
     details: Annotated[
-        str | None, Query(description="Celebrities (declined by design) or Landmarks (not built yet).")
+        str | None,
+        Query(
+            description="Celebrities (declined by design: none listed, with a warning) or Landmarks (not built)."
+        ),
     ] = None,
     language: Language = None,
+    model_version: ModelVersion = None,
 ) -> JSONResponse:
-    azure_features.check_details_32(_split(details))
-    return await _run(request, _split(visual_features), language)
+    warnings = azure_features.check_details_32(_split(details))
+    return await _run(
+        request, _split(visual_features), language, warnings=warnings, model_version=model_version
+    )
 
 
 @router.post(
@@ -117,9 +137,10 @@ async def describe(
         str | None, Query(alias="maxCandidates", description="1 to 10 (default 1).")
     ] = None,
     language: Language = None,
+    model_version: ModelVersion = None,
 ) -> JSONResponse:
     count = params.parse_int(max_candidates, "maxCandidates", 1, 10, default=1)
-    return await _run(request, ["Description"], language, count)
+    return await _run(request, ["Description"], language, count, model_version=model_version)
 
 
 @router.post(
@@ -129,8 +150,10 @@ async def describe(
     responses=_ok(TagResult32),
     openapi_extra=route_extra(),
 )
-async def tag(request: Request, language: Language = None) -> JSONResponse:
-    return await _run(request, ["Tags"], language)
+async def tag(
+    request: Request, language: Language = None, model_version: ModelVersion = None
+) -> JSONResponse:
+    return await _run(request, ["Tags"], language, model_version=model_version)
 
 
 @router.post(
@@ -140,8 +163,10 @@ async def tag(request: Request, language: Language = None) -> JSONResponse:
     responses=_ok(DetectResult32),
     openapi_extra=route_extra(),
 )
-async def detect(request: Request, language: Language = None) -> JSONResponse:
-    return await _run(request, ["Objects"], language)
+async def detect(
+    request: Request, language: Language = None, model_version: ModelVersion = None
+) -> JSONResponse:
+    return await _run(request, ["Objects"], language, model_version=model_version)
 
 
 @router.post(
@@ -169,7 +194,7 @@ async def ocr(
 @router.post(
     "/read/analyze",
     status_code=202,
-    summary="Start reading text; poll the Operation-Location header",
+    summary="Start reading text (images, PDF, multi-page TIFF); poll the Operation-Location header",
     response_model=None,
     responses={
         202: {
@@ -180,21 +205,75 @@ async def ocr(
     },
     openapi_extra=route_extra(),
 )
-async def read_analyze(request: Request, language: Language = None) -> Response:
-    params.check_language(language)
+async def read_analyze(
+    request: Request,
+    language: Annotated[
+        str | None, Query(description="BCP-47 language of the text (a hint; echoed on each page).")
+    ] = None,
+    pages: Annotated[
+        str | None, Query(description="Pages of a PDF/TIFF to read: numbers and ranges, e.g. 1,3-5,8-.")
+    ] = None,
+    reading_order: Annotated[
+        str | None, Query(alias="readingOrder", description="basic (default) or natural (columns first).")
+    ] = None,
+    model_version: Annotated[
+        str | None,
+        Query(alias="model-version", description=f"'latest' (default) or '{params.MODEL_VERSION}'."),
+    ] = None,
+) -> Response:
+    from imagelens.features.read import order_lines
+    from imagelens.io import documents
+
+    # Every parameter is checked before anything is accepted: a bad value is a 400, never a 202 then "failed".
+    lang = params.check_language(language, default="") or None
+    ranges = documents.parse_pages(pages)
+    order = wire32.check_reading_order(reading_order)
+    params.check_model_version(model_version)
     analyzer = _analyzer(request)
-    # Bad input (unreachable URL, bad image) fails synchronously, as Azure's does, instead of a 202 then "failed".
-    image = await _load(request)
+    pool = request.app.state.pool
+    source = await image_source(request, analyzer.settings.limits.max_bytes)
+    if isinstance(source, str):  # a URL: fetched now, so an unreachable one fails synchronously as in Azure
+        from imagelens.io.url import fetch_url
+
+        url, limit = analyzer.settings.url_settings(), analyzer.settings.limits.max_bytes
+        source = await pool.run(lambda: fetch_url(str(source), url, limit))
+    data: bytes = source
+    is_document = documents.document_kind(data) is not None
+    if is_document:
+        count = await pool.run(lambda: documents.page_count(data))
+        numbers = documents.select_pages(ranges, count)
+        if len(numbers) > documents.MAX_PAGES:
+            raise InvalidArgumentError(f"At most {documents.MAX_PAGES} pages are read per request.")
+        image = None
+    else:  # a plain image: decoded now (a bad one is a 400 here); only page 1 exists
+        documents.select_pages(ranges, 1)
+        image = await pool.run(lambda: analyzer.load(data))
     store = request.app.state.operations
     op_id = str(uuid.uuid4())
     store.create(READ_KIND, op_id)
 
+    def read_page(page_image: Any) -> Any:
+        result = analyzer.analyze(page_image, ["read"], AnalysisOptions())
+        assert result.read is not None
+        return order_lines(result.read, order), result.metadata
+
     def work() -> None:
         store.mark_running(READ_KIND, op_id)
         try:
-            result = analyzer.analyze(image, ["read"], AnalysisOptions())
-            assert result.read is not None
-            store.succeed(READ_KIND, op_id, wire32.read_results_json(result.read, result.metadata))
+            out = []
+            if is_document:
+                for page in documents.iter_pages(data, numbers, analyzer.settings.limits):
+                    read, _ = read_page(page.image)
+                    out.append(
+                        wire32.read_page_json(
+                            read, page.number, page.width, page.height,
+                            unit=page.unit, per_pixel=page.per_pixel, language=lang,
+                        )
+                    )  # fmt: skip
+            else:
+                read, meta = read_page(image)
+                out.append(wire32.read_page_json(read, 1, meta.width, meta.height, language=lang))
+            store.succeed(READ_KIND, op_id, wire32.read_results_json(out))
         except ImageLensError as error:
             store.fail(READ_KIND, op_id, error.to_azure()["error"])
         except Exception:  # an accepted operation always ends: succeeded or failed
@@ -202,7 +281,7 @@ async def read_analyze(request: Request, language: Language = None) -> Response:
 
     tasks: set[asyncio.Task[None]] = request.app.state.background_tasks
     try:  # a worker slot is taken now (429 + Retry-After when none): a 202 always runs
-        task = request.app.state.pool.start(work, request.app.state.settings.server.operation_deadline_s)
+        task = pool.start(work, request.app.state.settings.server.operation_deadline_s)
     except ImageLensError:
         store.delete(READ_KIND, op_id)
         raise
@@ -285,14 +364,17 @@ async def list_models() -> JSONResponse:
 
 @router.post(
     "/models/{model}/analyze",
-    summary="Analyze with a domain model (none available here)",
+    summary="Analyze with a domain model (celebrities: declined, always empty; landmarks: not built)",
     response_model=None,
     responses=error_responses(400, 404),
     openapi_extra=route_extra(),
 )
 async def analyze_domain(request: Request, model: str) -> JSONResponse:
-    if model.lower() == "celebrities":
-        raise NotSupportedFeatureError(azure_features.CELEBRITIES_DECLINED)
+    if model.lower() == "celebrities":  # declined by design: none listed, with a warning (never an identity)
+        image = await _load(request)
+        return JSONResponse(
+            wire32.celebrities_json(image.width, image.height, image.format, request.state.request_id)
+        )
     if model.lower() == "landmarks":
         raise NotSupportedVisualFeatureError(
             "The 'landmarks' model is not supported by this imagelens version yet."

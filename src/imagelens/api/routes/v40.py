@@ -33,7 +33,7 @@ ApiVersion = Annotated[
 Features = Annotated[
     str | None,
     Query(
-        description=f"Comma-separated, case-sensitive: {', '.join(FEATURES_40)}. Required unless model-name is given.",
+        description=f"Comma-separated, any case: {', '.join(FEATURES_40)}. Required unless model-name is given.",
         examples=["caption,read"],
     ),
 ]
@@ -52,7 +52,14 @@ AspectRatios = Annotated[
         examples=["0.9,1.33"],
     ),
 ]
-ModelVersion = Annotated[str | None, Query(alias="model-version", description="'latest' (the default).")]
+ModelVersion = Annotated[
+    str | None,
+    Query(
+        alias="model-version",
+        description=f"'latest' (the default) or '{params.MODEL_VERSION}'.",
+        json_schema_extra={"pattern": params.MODEL_VERSION_PATTERN.pattern},
+    ),
+]
 ModelName = Annotated[
     str | None,
     Query(
@@ -80,6 +87,7 @@ async def analyze(
     model_name: ModelName = None,
 ) -> JSONResponse:
     params.check_api_version(api_version)
+    version = params.check_model_version(model_version)
     analyzer: Analyzer = request.app.state.analyzer
     pool = request.app.state.pool
     if model_name is not None:
@@ -99,7 +107,7 @@ async def analyze(
         language=params.check_language(language),
         gender_neutral_caption=params.parse_bool(gender_neutral_caption, "gender-neutral-caption"),
         smartcrops_aspect_ratios=params.parse_aspect_ratios(smartcrops_aspect_ratios),
-        model_version=model_version or "latest",
+        model_version=version,
     )
     source = await image_source(request, analyzer.settings.limits.max_bytes)
     result = await pool.run(lambda: analyzer.analyze(source, names, options))

@@ -54,10 +54,7 @@ class DeepLabForegroundAdapter:
     def __init__(self, spec: ModelSpec, runner: TFLiteRunner) -> None:
         self.spec = spec
         self.runner = runner
-        shape = runner.input_shape
-        if len(shape) != 4 or shape[3] != 3:
-            raise InvalidArgumentError(f"{spec.id}: expected an NHWC RGB input, got shape {shape}")
-        self.input_hw = (shape[1], shape[2])
+        self.input_hw = runner.rgb_input_size(spec.id)
         names = spec.options.get("foreground") or VOC_CLASSES[1:]
         unknown = [n for n in names if n not in VOC_CLASSES]
         if unknown:

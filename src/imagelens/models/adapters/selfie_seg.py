@@ -39,10 +39,7 @@ class SelfieSegmentationAdapter:
     def __init__(self, spec: ModelSpec, runner: TFLiteRunner) -> None:
         self.spec = spec
         self.runner = runner
-        shape = runner.input_shape
-        if len(shape) != 4 or shape[3] != 3:
-            raise InvalidArgumentError(f"{spec.id}: expected an NHWC RGB input, got shape {shape}")
-        self.input_hw = (shape[1], shape[2])
+        self.input_hw = runner.rgb_input_size(spec.id)
         low, high = (float(v) for v in str(spec.options.get("input_range", "0,1")).split(","))
         self._scale = (high - low) / 255.0
         self._offset = low

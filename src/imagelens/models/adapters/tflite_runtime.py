@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from imagelens.errors import ModelUnavailableError
+from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.spec import ModelSpec
 
 EXTRA_HINT = 'pip install "imagelens[segment]"'
@@ -56,9 +56,22 @@ class TFLiteRunner:
     def input_shape(self) -> tuple[int, ...]:
         return tuple(int(v) for v in self._input["shape"])
 
+    def rgb_input_size(self, model_id: str) -> tuple[int, int]:
+        """``(height, width)`` of an NHWC RGB input; a clear error for any other input."""
+        shape = self.input_shape
+        if len(shape) != 4 or shape[3] != 3:
+            raise InvalidArgumentError(f"{model_id}: expected an NHWC RGB input, got shape {shape}")
+        return shape[1], shape[2]
+
     @property
     def input_dtype(self) -> Any:
         return self._input["dtype"]
+
+    @property
+    def output_quantization(self) -> tuple[float, int]:
+        """``(scale, zero point)`` of the output (``(0.0, 0)`` for a float output): real = scale * (q - zero)."""
+        scale, zero = self._output.get("quantization", (0.0, 0))
+        return float(scale), int(zero)
 
     def run(self, tensor: npt.NDArray[Any]) -> npt.NDArray[Any]:
         with self._lock:

@@ -1,7 +1,8 @@
 """Tiny RANDOM-weight models for tests, in exactly the layout each adapter's ``load`` reads.
 
 One module per adapter family writes them (:mod:`.rtdetr`, :mod:`.owlv2`, :mod:`.yunet`, :mod:`.florence2`,
-:mod:`.siglip`, :mod:`.ppocr`, :mod:`.custom_classifier`), and :data:`WRITERS` maps a spec's ``adapter`` path to its
+:mod:`.siglip`, :mod:`.ppocr`, :mod:`.custom_classifier`, :mod:`.tflite`,
+:mod:`.onnx_detector`, :mod:`.tflite_embedder`), and :data:`WRITERS` maps a spec's ``adapter`` path to its
 writer, so the adapters carry no test code. Every writer leaves
 :data:`~imagelens.models.adapters.base.TINY_MARKER` in the folder.
 
@@ -41,6 +42,8 @@ WRITERS: Mapping[str, str] = MappingProxyType(
         f"{_ADAPTERS}.custom_classifier:CustomClassifierAdapter": f"{_TINY}.custom_classifier:write",
         f"{_ADAPTERS}.selfie_seg:SelfieSegmentationAdapter": f"{_TINY}.tflite:write_tiny_segmenter",
         f"{_ADAPTERS}.deeplab_tflite:DeepLabForegroundAdapter": f"{_TINY}.tflite:write_tiny_segmenter",
+        f"{_ADAPTERS}.onnx_detector:OnnxGridDetector": f"{_TINY}.onnx_detector:write",
+        f"{_ADAPTERS}.tflite_embedder:TFLiteImageEmbedder": f"{_TINY}.tflite_embedder:write",
     }
 )
 
