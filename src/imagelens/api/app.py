@@ -28,8 +28,8 @@ from imagelens.errors import ImageLensError, TooManyRequestsError, UnauthorizedE
 access_log = logging.getLogger("imagelens.access")
 log = logging.getLogger("imagelens.server")
 
-OPEN_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
-OPEN_PREFIXES = ("/docs/static/",)  # the docs' own Swagger UI and ReDoc assets
+OPEN_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc", "/studio", "/studio/api/info"})
+OPEN_PREFIXES = ("/docs/static/", "/studio/static/")  # the docs' and the studio's own assets (no data in them)
 UNAUTHORIZED_MESSAGE = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
     "active subscription and use a correct regional API endpoint for your resource."
@@ -54,6 +54,7 @@ def create_app(
     settings: Settings | None = None, *, analyzer: Analyzer | None = None, pool: LocalPool | None = None
 ) -> FastAPI:
     from imagelens.api.openapi import install_openapi, new_app
+    from imagelens.api import studio
     from imagelens.api.routes import customization, retrieval, segment, shelf, v32, v40
     from imagelens.operations import OperationStore
     from imagelens.shelf.runs import ProductRunStore
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(customization.router, prefix="/computervision")
     app.include_router(segment.router, prefix="/computervision")
     retrieval.register(app)
+    studio.register(app)
 
     @app.on_event("startup")
     async def startup() -> None:
