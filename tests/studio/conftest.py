@@ -93,7 +93,9 @@ def studio_server(
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"imagelens serve did not start: {(root / 'server.log').read_text()[-2000:]}")
+                raise RuntimeError(
+                    f"imagelens serve did not start: {(root / 'server.log').read_text()[-2000:]}"
+                )
             time.sleep(0.2)
         yield Server(url, root / "data", artifacts)
     finally:

@@ -76,7 +76,9 @@ def png(path: Path, pixels: np.ndarray) -> Path:
     return path
 
 
-def square(colour: tuple[int, int, int], size: int = 96, at: tuple[int, int, int] = (20, 24, 40)) -> np.ndarray:
+def square(
+    colour: tuple[int, int, int], size: int = 96, at: tuple[int, int, int] = (20, 24, 40)
+) -> np.ndarray:
     img = np.full((size, size, 3), 128, np.uint8)
     x, y, side = at
     img[y : y + side, x : x + side] = colour
@@ -107,7 +109,10 @@ def test_try_draws_the_answer_on_the_image(browser: Any, studio_server: Server) 
     assert v40["metadata"] == {"width": 1280, "height": 720}
 
     # Every object and person box is in the overlay with the answer's own pixel coordinates.
-    for kind, values in (("objects", v40["objectsResult"]["values"]), ("people", v40["peopleResult"]["values"])):
+    for kind, values in (
+        ("objects", v40["objectsResult"]["values"]),
+        ("people", v40["peopleResult"]["values"]),
+    ):
         rects = css(browser, f"#overlay rect.{kind}")
         assert values and len(rects) == len(values)
         for rect, value in zip(rects, values, strict=True):
@@ -127,7 +132,10 @@ def test_try_draws_the_answer_on_the_image(browser: Any, studio_server: Server) 
     rect = css(browser, "#overlay rect.objects")[0].rect
     box = v40["objectsResult"]["values"][0]["boundingBox"]
     scale = img["width"] / 1280
-    assert abs(rect["x"] - (img["x"] + box["x"] * scale)) <= 3 and abs(rect["y"] - (img["y"] + box["y"] * scale)) <= 3
+    assert (
+        abs(rect["x"] - (img["x"] + box["x"] * scale)) <= 3
+        and abs(rect["y"] - (img["y"] + box["y"] * scale)) <= 3
+    )
     assert abs(rect["width"] - box["w"] * scale) <= 4
 
     # The threshold slider (by keyboard) filters live; faces carry no confidence and stay.
@@ -148,9 +156,15 @@ def test_try_draws_the_answer_on_the_image(browser: Any, studio_server: Server) 
     assert "Ocp-Apim-Subscription-Key: $IMAGELENS_KEY" in curl and "--data-binary @shop_receipt.png" in curl
     by_id(browser, "copy-python").click()
     python = by_id(browser, "snippet").text
-    assert "ImageAnalysisClient(" in python and "VisualFeatures.READ, VisualFeatures.OBJECTS, VisualFeatures.PEOPLE" in python
+    assert (
+        "ImageAnalysisClient(" in python
+        and "VisualFeatures.READ, VisualFeatures.OBJECTS, VisualFeatures.PEOPLE" in python
+    )
     compile(python, "snippet.py", "exec")  # valid Python
 
+    for _ in range(50):
+        slider.send_keys(Keys.ARROW_RIGHT)
+    wait_for(lambda: by_id(browser, "threshold-value").text == "0.50", what="the slider at 0.5")
     browser.save_screenshot(str(studio_server.artifacts / "studio-try.png"))
     assert console(browser) == []
 
@@ -199,7 +213,9 @@ def test_bad_input_gives_a_clear_message(browser: Any, studio_server: Server, tm
     url.clear()
     url.send_keys("http://127.0.0.1:9/missing.png")  # nothing listens on the discard port
     by_id(browser, "url-form").submit()
-    message = wait_for(lambda: "url" in error_text(browser).lower() and error_text(browser), what="the URL message")
+    message = wait_for(
+        lambda: "url" in error_text(browser).lower() and error_text(browser), what="the URL message"
+    )
     assert "Image URL is not accessible" in message, message
 
     # Never a blank page: the Try page is still there, and only the failed loads reached the console.
@@ -261,16 +277,22 @@ def test_a_missing_or_wrong_key_is_explained(browser: Any, studio_server: Server
 # --- Search -------------------------------------------------------------------------------------------------------
 
 
-def test_search_finds_images_and_searches_by_a_hit(browser: Any, studio_server: Server, tmp_path: Path) -> None:
+def test_search_finds_images_and_searches_by_a_hit(
+    browser: Any, studio_server: Server, tmp_path: Path
+) -> None:
     open_studio(browser, studio_server, "search")
     name = by_id(browser, "index-name")
     name.clear()
     name.send_keys("gallery")
     by_id(browser, "index-form").submit()
-    wait_for(lambda: "Index 'gallery': 0 image(s)" in by_id(browser, "index-stats").text, what="the new index")
+    wait_for(
+        lambda: "Index 'gallery': 0 image(s)" in by_id(browser, "index-stats").text, what="the new index"
+    )
     files = [
         png(tmp_path / f"{n}.png", square(c, at=(10 + 5 * i, 12, 50)))
-        for i, (n, c) in enumerate((("red", (220, 30, 30)), ("green", (30, 200, 40)), ("blue", (30, 40, 220))))
+        for i, (n, c) in enumerate(
+            (("red", (220, 30, 30)), ("green", (30, 200, 40)), ("blue", (30, 40, 220)))
+        )
     ]
     by_id(browser, "index-files").send_keys("\n".join(str(f) for f in files))
     wait_for(lambda: "3 image(s)" in by_id(browser, "index-stats").text, what="3 images in the index")
@@ -286,7 +308,9 @@ def test_search_finds_images_and_searches_by_a_hit(browser: Any, studio_server: 
     blue.click()
     wait_for(lambda: "the image 'blue.png'" in by_id(browser, "status").text, what="the search by image")
     top = css(browser, "#hits .hit")[0]
-    assert top.get_attribute("data-document") == "blue.png" and float(top.get_attribute("data-relevance")) > 0.99
+    assert (
+        top.get_attribute("data-document") == "blue.png" and float(top.get_attribute("data-relevance")) > 0.99
+    )
     browser.save_screenshot(str(studio_server.artifacts / "studio-search.png"))
     assert console(browser) == []
 
@@ -317,7 +341,10 @@ def test_label_boxes_save_and_train_to_the_end(browser: Any, studio_server: Serv
     # Image one: drag a box with the mouse from (20, 24) to (60, 64) in image pixels.
     css(browser, "#label-images button")[0].click()
     wait_for(lambda: by_id(browser, "label-stage").is_displayed(), what="the image")
-    wait_for(lambda: browser.execute_script("return document.getElementById('label-image').naturalWidth"), what="load")
+    wait_for(
+        lambda: browser.execute_script("return document.getElementById('label-image').naturalWidth"),
+        what="load",
+    )
     overlay = by_id(browser, "label-overlay")
     shown = overlay.rect
     scale = shown["width"] / 96
@@ -333,20 +360,25 @@ def test_label_boxes_save_and_train_to_the_end(browser: Any, studio_server: Serv
     # Images two and three: boxes typed in by keyboard.
     for index, box in ((1, (40, 10, 36, 36)), (2, (8, 50, 30, 30))):
         css(browser, "#label-images button")[index].click()
-        wait_for(lambda i=index: css(browser, "#label-images button")[i].get_attribute("aria-pressed") == "true")
+        wait_for(
+            lambda i=index: css(browser, "#label-images button")[i].get_attribute("aria-pressed") == "true"
+        )
         for field, value in zip(("box-x", "box-y", "box-w", "box-h"), box, strict=True):
             by_id(browser, field).clear()
             by_id(browser, field).send_keys(str(value))
         by_id(browser, "box-form").submit()
         wait_for(lambda b=box: css(browser, "#label-boxes li"), what="the typed box")
-        assert "square: x %d, y %d, w %d, h %d" % box in by_id(browser, "label-boxes").text
+        x, y, w, h = box
+        assert f"square: x {x}, y {y}, w {w}, h {h}" in by_id(browser, "label-boxes").text
     browser.save_screenshot(str(studio_server.artifacts / "studio-label.png"))
 
     by_id(browser, "dataset-save").click()
     wait_for(lambda: "Saved 'boxes'" in by_id(browser, "status").text, what="the save")
     coco = json.loads((studio_server.data_dir / "studio" / "boxes" / "annotations.json").read_text())
     assert len(coco["images"]) == 3 and [c["name"] for c in coco["categories"]] == ["square"]
-    assert sorted(a["bbox"] for a in coco["annotations"])[1] == [20, 24, 40, 40] or len(coco["annotations"]) == 3
+    assert (
+        sorted(a["bbox"] for a in coco["annotations"])[1] == [20, 24, 40, 40] or len(coco["annotations"]) == 3
+    )
     registered = rest(studio_server, "/computervision/datasets/boxes?api-version=2023-02-01-preview")
     assert registered["annotationKind"] == "imageObjectDetection"
     assert registered["annotationFileUris"] == ["studio/boxes/annotations.json"]
@@ -378,7 +410,10 @@ def test_coco_import_names_missing_images(browser: Any, studio_server: Server, t
     by_id(browser, "dataset-form").submit()
     wait_for(lambda: by_id(browser, "label-area").is_displayed(), what="the label area")
     console(browser)
-    coco = {"images": [{"id": 1, "file_name": "images/absent.png", "width": 8, "height": 8}], "categories": []}
+    coco = {
+        "images": [{"id": 1, "file_name": "images/absent.png", "width": 8, "height": 8}],
+        "categories": [],
+    }
     path = tmp_path / "import.json"
     path.write_text(json.dumps(coco))
     by_id(browser, "coco-import").send_keys(str(path))

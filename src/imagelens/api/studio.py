@@ -31,7 +31,12 @@ from fastapi.responses import JSONResponse, Response
 from imagelens import __version__
 from imagelens.api.body import read_capped
 from imagelens.azure.features import FEATURES_40, VISUAL_FEATURES_32
-from imagelens.errors import InvalidArgumentError, InvalidImageFormatError, NotFoundError, NotSupportedFeatureError
+from imagelens.errors import (
+    InvalidArgumentError,
+    InvalidImageFormatError,
+    NotFoundError,
+    NotSupportedFeatureError,
+)
 from imagelens.features.registry import FEATURE_LIST, available_features
 from imagelens.store.base import check_name
 
@@ -47,6 +52,9 @@ ASSETS: dict[str, str] = {
     "search.js": "text/javascript; charset=utf-8",
     "label.js": "text/javascript; charset=utf-8",
 }
+#: Served without a key: the page and its assets hold no data; ``info`` tells the page whether to ask for a key.
+OPEN = frozenset({"/studio", "/studio/api/info"})
+OPEN_PREFIX = "/studio/static/"
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                 ".bmp": "image/bmp", ".webp": "image/webp"}  # fmt: skip
@@ -62,7 +70,7 @@ _SECURITY_HEADERS = {
 
 
 def _asset(name: str) -> bytes:
-    return resources.files("imagelens.web").joinpath(name).read_bytes()
+    return resources.files("imagelens").joinpath("web", name).read_bytes()
 
 
 @router.get("/studio")

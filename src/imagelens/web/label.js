@@ -290,13 +290,14 @@ function watch(model) {
       showError(err.message);
       return;
     }
-    const p = detail.progress || {};
+    const done = ["succeeded", "failed", "cancelled"].includes(detail.status);
+    const p = done ? {} : detail.progress || {};
     const parts = [p.stage, p.epoch != null ? `epoch ${p.epoch}${p.epochs ? ` of ${p.epochs}` : ""}` : null,
       p.done != null && p.total ? `${p.done} of ${p.total}` : null, p.loss != null ? `loss ${Number(p.loss).toFixed(3)}` : null].filter(Boolean);
     $("train-status").textContent = `Model '${model}': ${detail.status}${parts.length ? ` (${parts.join(", ")})` : ""}, ${detail.trainingSeconds} s.`;
     $("train-status").dataset.status = detail.status;
     if (p.done != null && p.total) { bar.max = p.total; bar.value = p.done; }
-    if (["succeeded", "failed", "cancelled"].includes(detail.status)) {
+    if (done) {
       clearInterval(state.poll);
       bar.max = 1;
       bar.value = 1;
