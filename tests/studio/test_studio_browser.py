@@ -398,7 +398,10 @@ def test_label_boxes_save_and_train_to_the_end(browser: Any, studio_server: Serv
     assert by_id(browser, "train-status").get_attribute("data-status") == "succeeded", error_text(browser)
     wait_for(lambda: css(browser, "#performance table"), what="the evaluation")
     assert "square" in by_id(browser, "performance").text and "mAP" in by_id(browser, "performance").text
+    browser.set_window_size(1400, 1500)  # the whole page: images, boxes, training and its evaluation
+    browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(studio_server.artifacts / "studio-train.png"))
+    browser.set_window_size(1400, 1000)
     assert error_text(browser) == "" and console(browser) == []
 
 
