@@ -18,7 +18,7 @@ from PIL import Image
 
 from .conftest import API_KEY, Server
 
-pytestmark = pytest.mark.timeout(600) if hasattr(pytest.mark, "timeout") else []
+pytestmark = pytest.mark.timeout(600)
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "shop_receipt.png"
 
 
