@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imagelens import __version__
 from imagelens.analyzer import Analyzer
+from imagelens.api import studio
 from imagelens.compute.local import LocalPool
 from imagelens.config import Settings
 from imagelens.errors import ImageLensError, TooManyRequestsError, UnauthorizedError
@@ -28,8 +29,12 @@ from imagelens.errors import ImageLensError, TooManyRequestsError, UnauthorizedE
 access_log = logging.getLogger("imagelens.access")
 log = logging.getLogger("imagelens.server")
 
-OPEN_PATHS = frozenset({"/health", "/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
-OPEN_PREFIXES = ("/docs/static/",)  # the docs' own Swagger UI and ReDoc assets
+OPEN_PATHS = (
+    frozenset({"/health", "/ready", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+    | studio.OPEN
+)
+# the docs' and the studio's own assets (no data in them)
+OPEN_PREFIXES = ("/docs/static/", studio.OPEN_PREFIX)
 UNAUTHORIZED_MESSAGE = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
     "active subscription and use a correct regional API endpoint for your resource."
@@ -146,6 +151,7 @@ def create_app(
     app.include_router(customization.router, prefix="/computervision")
     app.include_router(segment.router, prefix="/computervision")
     retrieval.register(app)
+    studio.register(app)
 
     @app.on_event("startup")
     async def startup() -> None:
