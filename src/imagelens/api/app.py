@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from imagelens import __version__
 from imagelens.analyzer import Analyzer
+from imagelens.api import studio
 from imagelens.compute.local import LocalPool
 from imagelens.config import Settings
 from imagelens.errors import ImageLensError, InvalidRequestError, TooManyRequestsError
@@ -161,6 +162,7 @@ def create_app(
     app.include_router(customization.router, prefix="/computervision")
     app.include_router(segment.router, prefix="/computervision")
     retrieval.register(app)
+    studio.register(app)
 
     @app.on_event("startup")
     async def startup() -> None:

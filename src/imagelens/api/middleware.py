@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from imagelens import deadline as deadlines
+from imagelens.api import studio
 from imagelens.api.body import check_json_shape
 from imagelens.api.logging import log_request
 from imagelens.api.metrics import Metrics, feature_label
@@ -56,10 +57,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("imagelens.server")
 
-OPEN_PATHS = frozenset(
-    {"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"}
+OPEN_PATHS = (
+    frozenset({"/health", "/ready", "/metrics", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc"})
+    | studio.OPEN
 )
-OPEN_PREFIXES = ("/docs/static/",)  # the docs' own Swagger UI and ReDoc assets
+# the docs' and the studio's own assets (no data in them)
+OPEN_PREFIXES = ("/docs/static/", studio.OPEN_PREFIX)
 UNAUTHORIZED_MESSAGE = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an "
     "active subscription and use a correct regional API endpoint for your resource."

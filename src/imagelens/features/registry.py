@@ -83,7 +83,7 @@ def feature_info(name: str) -> FeatureInfo:
     info = FEATURES.get(name)
     if info is None:
         canonical = canonical_name(name)
-        hint = f" Did you mean '{canonical}'? (feature names are case-sensitive)" if canonical else ""
+        hint = f" Did you mean '{canonical}'?" if canonical else ""
         raise NotSupportedVisualFeatureError(
             f"The visual feature '{name}' is not valid. Valid: {', '.join(FEATURES)}.{hint}"
         )

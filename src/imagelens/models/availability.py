@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from imagelens.errors import ImageLensError, ModelUnavailableError
-from imagelens.models.spec import HubSource, ModelSpec
+from imagelens.models.spec import HubSource, ModelSpec, PackageSource, UrlSource, WheelSource
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 
@@ -104,7 +104,7 @@ def download_command(source: HubSource) -> str:
     return shlex.join(parts)
 
 
-def searched(spec: ModelSpec, cache_root: Path, model_dir: Path | None) -> str:
+def searched(spec: ModelSpec, cache_root: Path, model_dir: Path | None, file_root: Path | None = None) -> str:
     """Where the hub looked, for a message."""
     places = []
     if model_dir is not None:
@@ -113,7 +113,34 @@ def searched(spec: ModelSpec, cache_root: Path, model_dir: Path | None) -> str:
         places.append(
             f"the Hugging Face cache ({cache_root / repo_folder(spec.source)}, revision {spec.source.revision[:12]})"
         )
+    elif isinstance(spec.source, WheelSource | UrlSource) and file_root is not None:
+        places.append(f"the imagelens file cache ({file_root / spec.id})")
     return " nor in ".join(places) if places else "anywhere"
+
+
+def not_fetched_error(
+    spec: ModelSpec, reason: str, endpoint: str, offline: bool, cache_root: Path, model_dir: Path | None
+) -> ModelNotFetchedError:
+    """The error for a model that is not here: the reason, the command that fetches it, the route without network."""
+    if isinstance(spec.source, PackageSource):
+        return ModelNotFetchedError(spec.id, reason, f"Install it with: pip install {spec.source.package}")
+    if not isinstance(spec.source, HubSource):  # a single pinned file (inside a PyPI wheel, or at a URL)
+        from imagelens.models import file_sources
+
+        return ModelNotFetchedError(
+            spec.id,
+            reason,
+            f"Fetch it with: imagelens models pull {spec.id} ({file_sources.describe(spec.source)}); "
+            f"or put the file in IMAGELENS_MODEL_DIR/{spec.id}/",
+        )
+    needs = f"{endpoint} reachable" + (
+        ", and offline mode off: unset HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE" if offline else ""
+    )
+    advice = (
+        f"Fetch it with: imagelens models pull {spec.id} (needs {needs}). "
+        f"Without network access here: {manual_route(spec, cache_root, model_dir)}."
+    )
+    return ModelNotFetchedError(spec.id, reason, advice, {"cache": str(cache_root)})
 
 
 def manual_route(spec: ModelSpec, cache_root: Path, model_dir: Path | None) -> str:

