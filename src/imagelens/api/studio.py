@@ -12,6 +12,10 @@ do not have, and need the key like every other route, but one:
   (``IMAGELENS_DATA_DIR/studio/{name}/images``);
 - ``PUT|GET /studio/api/datasets/{name}/coco``: the dataset's COCO annotation file there (import = PUT, export =
   GET); the page then registers it with the Azure route ``PUT /computervision/datasets/{name}``;
+- ``POST /studio/api/shelves/stitch`` ``{"images": [base64, ...]}`` and ``POST /studio/api/shelves/rectify``
+  ``{"image": base64, "controlPoints"?}``: Azure's ``imagecomposition`` routes take image URLs only, which the
+  server cannot fetch back from the page (loopback URLs are refused by default); these take the uploaded tiles
+  themselves, run the same :mod:`imagelens.shelf` code and answer a PNG;
 - ``GET /studio/api/models/{name}``: a model's training progress and its full stored performance (per-class AP,
   confusion matrix) that Azure's ``modelPerformance`` leaves out.
 """
@@ -51,6 +55,7 @@ ASSETS: dict[str, str] = {
     "try.js": "text/javascript; charset=utf-8",
     "search.js": "text/javascript; charset=utf-8",
     "label.js": "text/javascript; charset=utf-8",
+    "shelves.js": "text/javascript; charset=utf-8",
 }
 #: Served without a key: the page and its assets hold no data; ``info`` tells the page whether to ask for a key.
 OPEN = frozenset({"/studio", "/studio/api/info"})
@@ -244,6 +249,78 @@ async def model_detail(request: Request, name: str) -> JSONResponse:
             "trainingSeconds": round(record.training_seconds, 1),
         }
     )
+
+
+# --- shelves: the image-composition routes on uploaded images -----------------------------------------------------
+
+
+async def _base64_images(request: Request, key: str, count: int) -> tuple[dict[str, Any], list[Any]]:
+    import base64
+    import binascii
+
+    from imagelens.io import decode_image_bytes
+
+    limits = request.app.state.settings.limits
+    raw = await read_capped(request, count * (limits.max_bytes * 4 // 3 + 64) + 4096)
+    try:
+        body = json.loads(raw or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise InvalidArgumentError("The request body is not valid JSON.") from None
+    items = body.get(key) if isinstance(body, dict) else None
+    items = [items] if isinstance(items, str) else items
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise InvalidArgumentError(f"'{key}' must hold base64-encoded images.")
+    arrays = []
+    for k, item in enumerate(items):
+        try:
+            data = base64.b64decode(item.split(",", 1)[-1], validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidArgumentError(f"Image {k + 1} is not valid base64.") from None
+        if len(data) > limits.max_bytes:
+            raise InvalidArgumentError(f"Image {k + 1} is over the {limits.max_bytes} byte limit.")
+        arrays.append(data)
+    decoded = await request.app.state.pool.run(
+        lambda: [decode_image_bytes(d, limits).array() for d in arrays]
+    )
+    return body, decoded
+
+
+def _png(array: Any) -> Response:
+    from imagelens.io import encode_image
+
+    return Response(encode_image(array, "png"), media_type="image/png")
+
+
+@router.post("/studio/api/shelves/stitch")
+async def shelves_stitch(request: Request) -> Response:
+    _, images = await _base64_images(request, "images", 20)
+    max_pixels = request.app.state.settings.limits.max_pixels
+
+    def work() -> Any:
+        from imagelens.shelf.stitch import stitch
+
+        return stitch(images, max_output_pixels=max_pixels).image
+
+    return _png(await request.app.state.pool.run(work))
+
+
+@router.post("/studio/api/shelves/rectify")
+async def shelves_rectify(request: Request) -> Response:
+    from imagelens.azure.shelf import parse_control_points
+
+    body, images = await _base64_images(request, "image", 1)
+    if len(images) != 1:
+        raise InvalidArgumentError("'image' must be one base64-encoded image.")
+    raw_points = body.get("controlPoints")
+    points = None if raw_points is None else parse_control_points(raw_points)
+    max_side = request.app.state.settings.limits.max_side - 1
+
+    def work() -> Any:
+        from imagelens.shelf.rectify import rectify
+
+        return rectify(images[0], points, max_output_side=max_side).image
+
+    return _png(await request.app.state.pool.run(work))
 
 
 def register(app: FastAPI) -> None:

@@ -3,9 +3,10 @@
 import { $, apiKey, forgetInfo, guarded, serverInfo, setApiKey, setStatus, showError } from "./common.js";
 import { initLabel, showLabel } from "./label.js";
 import { initSearch, showSearch } from "./search.js";
+import { initShelves, showShelves } from "./shelves.js";
 import { initTry, showTry } from "./try.js";
 
-const TABS = ["try", "search", "label"];
+const TABS = ["try", "search", "label", "shelves"];
 const started = new Set();
 
 function selectTab(name, focus = false) {
@@ -32,6 +33,7 @@ async function startPage(name) {
     if (name === "try") { if (!started.has("try")) { initTry(); started.add("try"); } await showTry(); }
     if (name === "search") { if (!started.has("search")) { initSearch(); started.add("search"); } await showSearch(); }
     if (name === "label") { if (!started.has("label")) { initLabel(); started.add("label"); } await showLabel(info); }
+    if (name === "shelves") { if (!started.has("shelves")) { initShelves(); started.add("shelves"); } await showShelves(); }
   });
 }
 
