@@ -17,7 +17,10 @@ do not have, and need the key like every other route, but one:
   server cannot fetch back from the page (loopback URLs are refused by default); these take the uploaded tiles
   themselves, run the same :mod:`imagelens.shelf` code and answer a PNG;
 - ``GET /studio/api/models/{name}``: a model's training progress and its full stored performance (per-class AP,
-  confusion matrix) that Azure's ``modelPerformance`` leaves out.
+  confusion matrix, PR curves) that Azure's ``modelPerformance`` leaves out;
+- ``GET /studio/api/models/{name}/evaluations/{evaluation}``: the same full performance of an evaluation;
+- ``GET /studio/api/models/{name}/suggestions?dataset=...&top=10&method=margin``: active learning, the dataset's
+  unlabelled images (uploaded, no annotation) ranked by the model's uncertainty, most uncertain first.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from imagelens.azure.features import FEATURES_40, VISUAL_FEATURES_32
 from imagelens.errors import (
     InvalidArgumentError,
     InvalidImageFormatError,
+    InvalidRequestError,
     NotFoundError,
     NotSupportedFeatureError,
 )
@@ -247,6 +251,91 @@ async def model_detail(request: Request, name: str) -> JSONResponse:
             "performance": record.performance,
             "error": record.error,
             "trainingSeconds": round(record.training_seconds, 1),
+        }
+    )
+
+
+@router.get("/studio/api/models/{name}/evaluations/{evaluation}")
+async def evaluation_detail(request: Request, name: str, evaluation: str) -> JSONResponse:
+    """An evaluation's status and its full stored performance (per-class AP, PR curves, confusion)."""
+    from imagelens.api.routes import customization
+
+    jobs = customization.start(request.app)
+    record = await request.app.state.pool.run(lambda: jobs.store.get_evaluation(name, evaluation))
+    return JSONResponse(
+        {
+            "name": evaluation,
+            "status": record.status,
+            "performance": record.performance,
+            "error": record.error,
+        }
+    )
+
+
+MAX_SUGGEST_IMAGES = 500
+
+
+def unlabelled_images(folder: Path) -> list[str]:
+    """The files in ``folder/images`` that no annotation of ``folder/annotations.json`` names, sorted."""
+    images = folder / "images"
+    files = sorted(p.name for p in images.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_TYPES) if (
+        images.is_dir()) else []  # fmt: skip
+    coco_path = folder / "annotations.json"
+    coco = json.loads(coco_path.read_text(encoding="utf-8")) if coco_path.is_file() else {}
+    by_id = {
+        im.get("id"): str(im.get("file_name", "")).removeprefix("images/") for im in coco.get("images", [])
+    }
+    labelled = {by_id.get(a.get("image_id")) for a in coco.get("annotations", [])}
+    return [f for f in files if f not in labelled]
+
+
+@router.get("/studio/api/models/{name}/suggestions")
+async def model_suggestions(
+    request: Request, name: str, dataset: str, top: int = 10, method: str = "margin"
+) -> JSONResponse:
+    """Which of the dataset's unlabelled images to label next: the custom model's most uncertain first
+    (:func:`imagelens.customize.active.rank_custom_results`, as ``imagelens suggest-labels``)."""
+    from imagelens.customize.active import METHODS, rank_custom_results
+
+    folder = _dataset_dir(request, dataset)
+    if method not in METHODS:
+        raise InvalidArgumentError(f"method must be one of {', '.join(METHODS)}; got {method!r}.")
+    if not 1 <= top <= 100:
+        raise InvalidArgumentError(f"top must be 1 to 100; got {top}.")
+    analyzer = request.app.state.analyzer
+    files = unlabelled_images(folder)
+    scanned = files[:MAX_SUGGEST_IMAGES]
+
+    skipped: list[dict[str, str]] = []
+
+    def work() -> list[tuple[int | str, float]]:
+        from imagelens.customize.predict import resolve
+
+        resolve(analyzer.hub, analyzer.store, name)  # 404 / 409 even without images
+        results, ids = [], []
+        for file in scanned:
+            try:
+                custom = analyzer.predict_custom(folder / "images" / file, name).custom_model
+            except InvalidRequestError as exc:  # too small, too large, not decodable: named, not fatal
+                skipped.append({"file_name": f"images/{file}", "message": str(exc)})
+                continue
+            assert custom is not None
+            results.append(custom)
+            ids.append(file)
+        return rank_custom_results(results, ids, method=method, top=top)  # type: ignore[arg-type]
+
+    ranked = await request.app.state.pool.run(work)
+    return JSONResponse(
+        {
+            "model": name,
+            "dataset": dataset,
+            "method": method,
+            "unlabelled": len(files),
+            "scanned": len(scanned),
+            "suggestions": [
+                {"file_name": f"images/{f}", "uncertainty": round(score, 4)} for f, score in ranked
+            ],
+            "skipped": skipped,
         }
     )
 

@@ -40,10 +40,8 @@ def suggest_command(
 ) -> None:
     """Rank unlabelled images by the custom model's uncertainty: label the first ones next."""
     require_extra("ml", "torch", "transformers")  # custom models run on torch
-    import numpy as np
-
     from imagelens.analyzer import Analyzer
-    from imagelens.customize.active import rank_for_labeling
+    from imagelens.customize.active import rank_custom_results
     from imagelens.errors import InvalidArgumentError
 
     with cli_errors():
@@ -55,28 +53,13 @@ def suggest_command(
         if not paths:
             raise InvalidArgumentError(f"no images found under {folder}")
         analyzer = Analyzer()
-        rows: list[dict[str, float]] = []
-        box_scores: list[float] = []
-        names: set[str] = set()
+        results = []
         for path in paths:
             result = analyzer.analyze(path, model_name=model_name).custom_model
             assert result is not None
-            rows.append({t.name: t.confidence for t in result.tags})
-            names.update(rows[-1])
-            # detector: the most ambiguous box (score nearest 0.5), as 1 - |2p - 1|; no box: sure of "nothing"
-            box_scores.append(
-                max((1 - abs(2 * t.confidence - 1) for o in result.objects for t in o.tags), default=0.0)
-            )
+            results.append(result)
         ids = [str(p.relative_to(folder)) for p in paths]
-        if names:  # a classifier: the probability matrix over its classes
-            classes = sorted(names)
-            probs = np.asarray([[row.get(c, 0.0) for c in classes] for row in rows])
-            probs[probs.sum(axis=1) == 0] = 1.0 / len(classes)
-            chosen = rank_for_labeling(probs, method=method, image_ids=ids, top=top)  # type: ignore[arg-type]
-            ranked = [(str(c.image_id), c.uncertainty) for c in chosen]
-        else:
-            order = np.argsort(-np.asarray(box_scores), kind="stable")[:top]
-            ranked = [(ids[i], float(box_scores[i])) for i in order]
+        ranked = rank_custom_results(results, ids, method=method, top=top)  # type: ignore[arg-type]
     for image_id, score in ranked:
         if as_json:
             print_json({"image": image_id, "uncertainty": round(float(score), 4)})

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imagelens.errors import InvalidArgumentError
+from imagelens.types import CustomModelResult
 
 UncertaintyMethod = Literal["margin", "entropy", "least_confidence"]
 METHODS: tuple[UncertaintyMethod, ...] = ("margin", "entropy", "least_confidence")
@@ -79,3 +80,39 @@ def rank_for_labeling(
         raise InvalidArgumentError(f"top must be >= 0, got {top}")
     order = np.argsort(-scores, kind="stable")[:top]
     return tuple(LabelingCandidate(int(i), ids[int(i)], float(scores[i])) for i in order)
+
+
+def rank_custom_results(
+    results: Sequence[CustomModelResult],
+    image_ids: Sequence[int | str],
+    *,
+    method: UncertaintyMethod = "margin",
+    top: int | None = None,
+) -> list[tuple[int | str, float]]:
+    """(image id, uncertainty) of a custom model's answers, most uncertain first (ties keep input order).
+
+    A classifier (any tag): :func:`rank_for_labeling` over its class probabilities. A detector: its most ambiguous
+    box, ``1 - |2p - 1|`` (a score of 0.5 is 1, a sure box or no box is 0).
+    """
+    if len(results) != len(image_ids):
+        raise InvalidArgumentError(f"got {len(image_ids)} image ids for {len(results)} results")
+    rows = [{t.name: t.confidence for t in r.tags} for r in results]
+    names = sorted({name for row in rows for name in row})
+    if names:  # a classifier: the probability matrix over its classes
+        probs = np.asarray([[row.get(c, 0.0) for c in names] for row in rows], dtype=np.float64)
+        if len(names) == 1:  # one class: "not it" is the other column
+            probs = np.hstack([probs, 1.0 - probs])
+        probs[probs.sum(axis=1) == 0] = 1.0 / len(names)
+        chosen = rank_for_labeling(probs, method=method, image_ids=image_ids, top=top)
+        return [(c.image_id, c.uncertainty) for c in chosen]
+    if top is not None and top < 0:
+        raise InvalidArgumentError(f"top must be >= 0, got {top}")
+    scores = np.asarray(
+        [
+            max((1 - abs(2 * t.confidence - 1) for o in r.objects for t in o.tags), default=0.0)
+            for r in results
+        ],
+        dtype=np.float64,
+    )
+    order = np.argsort(-scores, kind="stable")[:top]
+    return [(image_ids[int(i)], float(scores[i])) for i in order]

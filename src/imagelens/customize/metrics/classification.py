@@ -93,7 +93,21 @@ class ClassificationMetrics:
                 }
                 for b in self.calibration_bins
             ],
+            "pr_curves": [
+                {"name": c.name, **_curve_points(rec, prec)}
+                for c, (rec, prec) in zip(self.per_class, self.pr_curves, strict=True)
+                if len(rec)
+            ],
         }
+
+
+def _curve_points(recall: FloatArray, precision: FloatArray, most: int = 201) -> dict[str, list[float]]:
+    """A PR curve as JSON lists, rounded to 4 places, thinned evenly to at most ``most`` points (ends kept)."""
+    keep = np.unique(np.linspace(0, len(recall) - 1, min(most, len(recall))).round().astype(int))
+    return {
+        "recall": [round(float(v), 4) for v in recall[keep]],
+        "precision": [round(float(v), 4) for v in precision[keep]],
+    }
 
 
 def _ranks_of_true(labels: IntArray, scores: FloatArray) -> IntArray:

@@ -184,7 +184,20 @@ class DetectionMetrics:
             "ignored_predictions": self.ignored_predictions,
             "max_detections": self.max_detections,
             "per_class": [c.to_dict() for c in self.per_class],
+            "pr_curves": self.pr_curves(),
         }
+
+    def pr_curves(self, iou: float = 0.5) -> list[dict[str, Any]]:
+        """Per category with ground truth: the interpolated precision at each COCO recall threshold, at ``iou``
+        (the points the AP averages), rounded to 4 places."""
+        t = self.iou_index(iou) if iou in self.iou_thresholds else 0
+        recall = [round(float(r), 4) for r in COCO_RECALL_THRESHOLDS]
+        return [
+            {"name": c.name, "iou": self.iou_thresholds[t], "recall": recall,
+             "precision": [round(float(p), 4) for p in self.precision[t, :, k]]}
+            for k, c in enumerate(self.per_class)
+            if self.precision.shape[1] and self.precision[t, 0, k] >= 0
+        ]  # fmt: skip
 
 
 # --- evaluation --------------------------------------------------------------------------------------------------
