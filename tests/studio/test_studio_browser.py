@@ -356,6 +356,22 @@ def test_label_boxes_save_and_train_to_the_end(browser: Any, studio_server: Serv
     rect = wait_for(lambda: css(browser, "#label-overlay rect.label-box"), what="the drawn box")[0]
     got = [float(rect.get_attribute(a)) for a in ("x", "y", "width", "height")]
     assert np.allclose(got, [20, 24, 40, 40], atol=2.5), got
+    # Move it by its body (+8, +8 image pixels), then resize it by its bottom-right handle (-8, -8).
+    ActionChains(browser).move_to_element(rect).click_and_hold().move_by_offset(
+        int(4 * scale), int(4 * scale)
+    ).move_by_offset(int(4 * scale), int(4 * scale)).release().perform()
+    moved = css(browser, "#label-overlay rect.label-box")[0]
+    got = [float(moved.get_attribute(a)) for a in ("x", "y", "width", "height")]
+    assert np.allclose(got, [got[0], got[1], 40, 40], atol=0.5) and np.allclose(
+        got[:2], [28, 32], atol=2.5
+    ), got
+    handle = css(browser, '#label-overlay .handle[data-corner="se"]')[0]
+    ActionChains(browser).move_to_element(handle).click_and_hold().move_by_offset(
+        int(-4 * scale), int(-4 * scale)
+    ).move_by_offset(int(-4 * scale), int(-4 * scale)).release().perform()
+    resized = css(browser, "#label-overlay rect.label-box")[0]
+    got = [float(resized.get_attribute(a)) for a in ("x", "y", "width", "height")]
+    assert np.allclose(got, [28, 32, 32, 32], atol=2.5), got
 
     # Images two and three: boxes typed in by keyboard.
     for index, box in ((1, (40, 10, 36, 36)), (2, (8, 50, 30, 30))):
@@ -398,6 +414,19 @@ def test_label_boxes_save_and_train_to_the_end(browser: Any, studio_server: Serv
     assert by_id(browser, "train-status").get_attribute("data-status") == "succeeded", error_text(browser)
     wait_for(lambda: css(browser, "#performance table"), what="the evaluation")
     assert "square" in by_id(browser, "performance").text and "mAP" in by_id(browser, "performance").text
+    pr = css(browser, '#performance svg path.pr[data-class="square"]')
+    assert pr and pr[0].get_attribute("d").startswith("M0.00 "), "a PR curve per class"
+
+    # Active learning: a fourth, unlabelled image is suggested; clicking it opens it for labelling.
+    by_id(browser, "label-files").send_keys(
+        str(png(tmp_path / "four.png", square((220, 30, 30), at=(30, 30, 30))))
+    )
+    wait_for(lambda: len(css(browser, "#label-images button")) == 4, what="4 images")
+    by_id(browser, "suggest-form").submit()
+    hit = wait_for(lambda: css(browser, "#suggestions button"), what="the suggestions")
+    assert [b.get_attribute("data-file") for b in hit] == ["images/four.png"] and "uncertainty" in hit[0].text
+    hit[0].click()
+    wait_for(lambda: css(browser, "#label-images button")[3].get_attribute("aria-pressed") == "true")
     browser.set_window_size(1400, 1500)  # the whole page: images, boxes, training and its evaluation
     browser.execute_script("window.scrollTo(0, 0)")
     browser.save_screenshot(str(studio_server.artifacts / "studio-train.png"))

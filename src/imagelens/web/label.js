@@ -23,6 +23,7 @@ export function initLabel() {
   wireDrawing();
   $("train-form").addEventListener("submit", (e) => { e.preventDefault(); train(); });
   $("eval-form").addEventListener("submit", (e) => { e.preventDefault(); evaluate(); });
+  $("suggest-form").addEventListener("submit", (e) => { e.preventDefault(); suggest(); });
 }
 
 export async function showLabel(info) {
@@ -186,8 +187,12 @@ function renderBoxes() {
     if (a.bbox) {
       const [x, y, w, h] = a.bbox;
       const rect = svgEl("rect", { x, y, width: w, height: h, class: "shape label-box", "data-annotation": a.id });
-      rect.append(Object.assign(svgEl("title"), { textContent: name }));
+      rect.append(Object.assign(svgEl("title"), { textContent: `${name}: drag to move` }));
       svg.append(rect);
+      const r = Math.max(im.width, im.height) / 80;
+      for (const [corner, cx, cy] of [["nw", x, y], ["ne", x + w, y], ["sw", x, y + h], ["se", x + w, y + h]]) {
+        svg.append(svgEl("rect", { x: cx - r, y: cy - r, width: 2 * r, height: 2 * r, class: "handle", "data-corner": corner, "data-annotation": a.id }));
+      }
       text = `${name}: x ${x}, y ${y}, w ${w}, h ${h}`;
     }
     const remove = el("button", { type: "button", "aria-label": `Delete ${text}`, text: "Delete",
@@ -205,14 +210,29 @@ function wireDrawing() {
     const vb = svg.viewBox.baseVal;
     return [((e.clientX - r.left) / r.width) * vb.width, ((e.clientY - r.top) / r.height) * vb.height];
   };
+  let drag = null; // moving a box by its body or resizing it by a corner handle
   svg.addEventListener("pointerdown", (e) => {
     if (state.kind !== "imageObjectDetection" || state.current === null) return;
+    const id = e.target.dataset ? Number(e.target.dataset.annotation) : NaN;
+    const annotation = state.coco.annotations.find((a) => a.id === id && a.bbox);
+    if (annotation) {
+      drag = { annotation, corner: e.target.dataset.corner || null, from: point(e), bbox: [...annotation.bbox] };
+      svg.setPointerCapture(e.pointerId);
+      return;
+    }
     start = point(e);
     ghost = svgEl("rect", { class: "shape ghost", x: start[0], y: start[1], width: 0, height: 0 });
     svg.append(ghost);
     svg.setPointerCapture(e.pointerId);
   });
   svg.addEventListener("pointermove", (e) => {
+    if (drag) {
+      drag.annotation.bbox = dragged(drag, point(e));
+      const [x, y, w, h] = drag.annotation.bbox;
+      const rect = svg.querySelector(`rect.label-box[data-annotation="${drag.annotation.id}"]`);
+      for (const [k, v] of Object.entries({ x, y, width: w, height: h })) rect.setAttribute(k, v);
+      return;
+    }
     if (!start) return;
     const [x, y] = point(e);
     ghost.setAttribute("x", Math.min(x, start[0]));
@@ -221,6 +241,15 @@ function wireDrawing() {
     ghost.setAttribute("height", Math.abs(y - start[1]));
   });
   svg.addEventListener("pointerup", (e) => {
+    if (drag) {
+      const { annotation } = drag;
+      annotation.bbox = dragged(drag, point(e)).map((v) => Math.round(v * 10) / 10);
+      annotation.area = annotation.bbox[2] * annotation.bbox[3];
+      drag = null;
+      renderBoxes();
+      setStatus("Moved the box. Save the dataset to keep it.");
+      return;
+    }
     if (!start) return;
     const [x, y] = point(e);
     const box = [Math.min(x, start[0]), Math.min(y, start[1]), Math.abs(x - start[0]), Math.abs(y - start[1])];
@@ -228,6 +257,22 @@ function wireDrawing() {
     ghost.remove();
     if (box[2] >= 2 && box[3] >= 2) addBox(box);
   });
+}
+
+/** The box of a drag: moved by the pointer's offset, or one corner following the pointer; kept inside the image. */
+function dragged(drag, [px, py]) {
+  const im = state.coco.images.find((x) => x.id === state.current);
+  const [x, y, w, h] = drag.bbox;
+  const [dx, dy] = [px - drag.from[0], py - drag.from[1]];
+  if (!drag.corner) {
+    return [Math.min(Math.max(0, x + dx), im.width - w), Math.min(Math.max(0, y + dy), im.height - h), w, h];
+  }
+  let [x0, y0, x1, y1] = [x, y, x + w, y + h];
+  if (drag.corner.includes("w")) x0 = x + dx; else x1 = x + w + dx;
+  if (drag.corner.includes("n")) y0 = y + dy; else y1 = y + h + dy;
+  [x0, x1] = [Math.max(0, Math.min(x0, x1)), Math.min(im.width, Math.max(x0, x1))];
+  [y0, y1] = [Math.max(0, Math.min(y0, y1)), Math.min(im.height, Math.max(y0, y1))];
+  return [x0, y0, Math.max(1, x1 - x0), Math.max(1, y1 - y0)];
 }
 
 async function save() {
@@ -317,11 +362,12 @@ async function evaluate() {
   const path = `/computervision/models/${encodeURIComponent(model)}/evaluations/${name}?api-version=${V_PREVIEW}`;
   await guarded(async () => {
     await api(path, { method: "PUT", body: { evaluationParameters: { testDatasetName: test } } });
+    const detail = `/studio/api/models/${encodeURIComponent(model)}/evaluations/${name}`;
     for (;;) {
-      const ev = await api(path);
+      const ev = await api(detail);
       if (ev.status === "succeeded" || ev.status === "failed") {
         if (ev.error) throw new Error(`Evaluation failed: ${ev.error.message}`);
-        showPerformance(ev.modelPerformance, `Model '${model}' on '${test}'`, true);
+        showPerformance(ev.performance, `Model '${model}' on '${test}'`);
         return;
       }
       await new Promise((r) => setTimeout(r, 1000));
@@ -337,17 +383,14 @@ function table(caption, head, rows) {
     el("tbody", {}, ...rows.map((r) => el("tr", {}, ...r.map((c, i) => el(i === 0 ? "th" : "td", i === 0 ? { scope: "row", text: c } : { text: c }))))));
 }
 
-function showPerformance(perf, title, azure = false) {
+function showPerformance(perf, title) {
   const out = $("performance");
   out.replaceChildren(el("h3", { text: title }));
-  if (azure) {
-    out.append(el("pre", { class: "json", text: JSON.stringify(perf, null, 2) }));
-    return;
-  }
   if (perf.task === "detection") {
     out.append(el("p", { text: `mAP@.5:.95 ${fmt(perf.map50_95)} · mAP@.30 ${fmt(perf.map30)} · mAP@.50 ${fmt(perf.map50)} · mAP@.75 ${fmt(perf.map75)} on ${perf.num_images} image(s)` }));
     out.append(table("Per class", ["class", "AP@.50", "AP@.50:.95", "recall@.50", "ground truth"],
       perf.per_class.map((c) => [c.name, fmt(c.ap50), fmt(c.ap50_95), fmt(c.recall50), String(c.num_ground_truth)])));
+    if (perf.pr_curves && perf.pr_curves.length) out.append(prPlot(perf.pr_curves, "at IoU 0.50"));
     return;
   }
   out.append(el("p", { text: `top-1 accuracy ${fmt(perf.accuracy_top1)} · mean AP ${fmt(perf.mean_average_precision)} · ECE ${fmt(perf.calibration_ece)} on ${perf.num_images} image(s)` }));
@@ -355,7 +398,63 @@ function showPerformance(perf, title, azure = false) {
     perf.per_class.map((c) => [c.name, fmt(c.average_precision), fmt(c.precision), fmt(c.recall), String(c.support)])));
   const cm = perf.confusion_matrix;
   if (cm) out.append(table("Confusion (rows: true class, columns: predicted)", ["", ...cm.labels], cm.matrix.map((row, i) => [cm.labels[i], ...row.map(String)])));
+  if (perf.pr_curves && perf.pr_curves.length) out.append(prPlot(perf.pr_curves, "one class against the rest"));
   if (perf.calibration_bins && perf.calibration_bins.length) out.append(calibrationPlot(perf.calibration_bins));
+}
+
+const COLOURS = ["#0b63ce", "#d9480f", "#2b8a3e", "#862e9c", "#c92a2a", "#e67700", "#1098ad", "#5c940d"];
+
+function prPlot(curves, how) {
+  const svg = svgEl("svg", { viewBox: "0 0 100 100", class: "plot", role: "img", "aria-label": `Precision against recall per class, ${how}` });
+  svg.append(svgEl("line", { x1: 0, y1: 100, x2: 100, y2: 100, class: "diagonal" }));
+  const legend = el("ul", { class: "legend" });
+  curves.forEach((c, i) => {
+    const colour = COLOURS[i % COLOURS.length];
+    const d = c.recall.map((r, k) => `${k ? "L" : "M"}${(r * 100).toFixed(2)} ${(100 - c.precision[k] * 100).toFixed(2)}`).join(" ");
+    const path = svgEl("path", { d, class: "pr", stroke: colour, "data-class": c.name });
+    path.append(Object.assign(svgEl("title"), { textContent: c.name }));
+    svg.append(path);
+    const swatch = svgEl("svg", { class: "swatch", viewBox: "0 0 1 1", "aria-hidden": "true" });
+    swatch.append(svgEl("rect", { width: 1, height: 1, fill: colour }));
+    legend.append(el("li", {}, swatch, c.name));
+  });
+  return el("figure", {}, svg, legend, el("figcaption", { text: `Precision (up) against recall (right) per class, ${how}.` }));
+}
+
+async function suggest() {
+  if (!state.name) { showError("Open a dataset first."); return; }
+  const model = $("model-name").value.trim();
+  const top = Number($("suggest-top").value) || 10;
+  const list = $("suggestions");
+  await guarded(async () => {
+    const q = `dataset=${encodeURIComponent(state.name)}&top=${top}`;
+    const got = await api(`/studio/api/models/${encodeURIComponent(model)}/suggestions?${q}`);
+    list.replaceChildren(...got.suggestions.map((s) => {
+      const file = s.file_name.replace(/^images\//, "");
+      const open = el("button", { type: "button", "data-file": s.file_name, text: `${file}: uncertainty ${fmt(s.uncertainty)}`,
+        onclick: () => guarded(() => openSuggested(s.file_name)) });
+      return el("li", {}, open);
+    }));
+    const skipped = got.skipped.length ? `; ${got.skipped.length} could not be read (${got.skipped.map((k) => k.message).join("; ")})` : "";
+    setStatus(`${got.suggestions.length} of ${got.unlabelled} unlabelled image(s) suggested by '${model}'${skipped}.`);
+  }, "Ranking the unlabelled images…");
+}
+
+async function openSuggested(fileName) {
+  let im = state.coco.images.find((x) => x.file_name === fileName);
+  if (!im) { // uploaded before, never saved into the COCO file: add it with its size
+    const url = await imageUrl({ file_name: fileName });
+    const size = await new Promise((resolve, reject) => {
+      const img = new Image();
+      img.onload = () => resolve([img.naturalWidth, img.naturalHeight]);
+      img.onerror = () => reject(new Error(`'${fileName}' could not be shown.`));
+      img.src = url;
+    });
+    im = { id: Math.max(0, ...state.coco.images.map((x) => x.id)) + 1, file_name: fileName, width: size[0], height: size[1] };
+    state.coco.images.push(im);
+  }
+  await select(im.id);
+  $("label-stage").scrollIntoView({ block: "nearest" });
 }
 
 function calibrationPlot(bins) {
