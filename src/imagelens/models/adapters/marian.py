@@ -35,6 +35,14 @@ class MarianAdapter:
     """The :class:`~imagelens.models.roles.Translator` over a MarianMT folder (``config.json``, weights,
     ``source.spm``, ``target.spm``, ``vocab.json``, ``tokenizer_config.json``)."""
 
+    spec: ModelSpec
+    source: str
+    target: str
+    #: identifies the weights (a cached translation depends on it)
+    fingerprint: str
+    #: where translations of a vocabulary are cached
+    cache_dir: Path | None
+
     def __init__(self, spec: ModelSpec, path: Path, tokenizer: Any, model: Any) -> None:
         local = path / OPTIONS_FILE
         overrides = json.loads(local.read_text(encoding="utf-8")) if local.is_file() else {}
@@ -50,7 +58,7 @@ class MarianAdapter:
         self.fingerprint = weights_fingerprint(path)
         # <model folder>/translations, or the user cache when the folder is a read-only / Hugging Face snapshot.
         text_cache = default_cache_dir(path, spec)
-        self.cache_dir: Path | None = (
+        self.cache_dir = (
             path / TRANSLATION_CACHE_FOLDER
             if text_cache.parent == path
             else text_cache.parent.parent / TRANSLATION_CACHE_FOLDER / spec.id
