@@ -186,6 +186,9 @@ class Analyzer:
             pick = getattr(instances[name], "model_for", None)  # a feature may choose its model per call
             for role in instances[name].needs:
                 self.hub.get(pick(options, role) if pick is not None else role)
+            preload = getattr(instances[name], "preload", None)  # models needed only for some options
+            if preload is not None:
+                preload(options, self.hub)
         timings["models"] = (time.perf_counter() - t0) * 1000.0
 
         def run_one(name: str) -> tuple[str, Any, float]:

@@ -165,9 +165,9 @@ def test_dense_captions_alone_begin_with_the_same_caption(tiny_settings: Setting
 
 
 @pytest.mark.parametrize("feature", FEATURES)
-def test_captions_are_english_only(tiny_settings: Settings, feature: str) -> None:
-    with pytest.raises(NotSupportedLanguageError, match="language='fr'"):
-        Analyzer(tiny_settings).analyze(_exif_rotated_jpeg(), [feature], AnalysisOptions(language="fr"))
+def test_a_language_without_a_translator_is_refused(tiny_settings: Settings, feature: str) -> None:
+    with pytest.raises(NotSupportedLanguageError, match="language 'sw'.*Supported languages: de, en"):
+        Analyzer(tiny_settings).analyze(_exif_rotated_jpeg(), [feature], AnalysisOptions(language="sw"))
 
 
 def test_a_missing_captioner_is_unavailable(tmp_path: Path) -> None:

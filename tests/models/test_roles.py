@@ -41,6 +41,7 @@ ACCESSORS: dict[Role, Callable[[ModelHub, str], Model]] = {
     Role.OPEN_VOCAB_DETECTOR: ModelHub.open_vocab_detector,
     Role.FACE_DETECTOR: ModelHub.face_detector,
     Role.MATTING: ModelHub.matting,
+    Role.TRANSLATOR: ModelHub.translator,
 }
 
 

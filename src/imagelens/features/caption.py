@@ -3,7 +3,9 @@
 The image is encoded once per call: the encoding is the artefact ``"florence_encoding"`` and the caption the artefact
 ``"florence_caption"``, so ``denseCaptions`` in the same call reuses both (its first entry *is* this caption). The
 confidence is the decoder's geometric-mean token probability (see :mod:`imagelens.models.adapters.florence2`).
-``gender-neutral-caption=true`` rewrites the text with :func:`imagelens.policy.neutralize_gender`.
+``gender-neutral-caption=true`` rewrites the text with :func:`imagelens.policy.neutralize_gender`. A ``language`` other
+than English translates the (rewritten) English caption with that language's translator; the confidence stays the
+captioner's.
 """
 
 from __future__ import annotations
@@ -11,27 +13,25 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from imagelens.errors import NotSupportedLanguageError
 from imagelens.features.base import AnalysisOptions, FeatureContext
+from imagelens.features.translation import check_translator, preload_translator, translate_texts
 from imagelens.models.hub import ModelHub
 from imagelens.models.roles import Captioner
 from imagelens.models.spec import Role
 from imagelens.policy import neutralize_gender
 from imagelens.types import Caption
 
-#: Languages the captioner writes (Azure: English only for captions and dense captions).
+#: Languages the captioner writes itself; other languages go through a translator (Role.TRANSLATOR).
 CAPTION_LANGUAGES = ("en",)
 
 ENCODING_ARTEFACT = "florence_encoding"
 CAPTION_ARTEFACT = "florence_caption"
 
 
-def check_caption_language(language: str, feature: str) -> None:
-    """Raise NotSupportedLanguageError unless captions can be written in ``language``."""
-    if language.strip().lower() not in CAPTION_LANGUAGES:
-        raise NotSupportedLanguageError(
-            f"The feature '{feature}' supports the languages {', '.join(CAPTION_LANGUAGES)}; got language={language!r}."
-        )
+def check_caption_language(language: str, feature: str, hub: ModelHub) -> None:
+    """Raise NotSupportedLanguageError unless captions can be written in ``language`` (English, or a language whose
+    translator is present; the message names the pull command when it is not)."""
+    check_translator(hub, language, feature, native=CAPTION_LANGUAGES)
 
 
 def captioner(ctx: FeatureContext) -> Captioner:
@@ -61,11 +61,15 @@ class CaptionFeature:
     after: ClassVar[tuple[str, ...]] = ()
 
     def validate(self, options: AnalysisOptions, hub: ModelHub) -> None:
-        check_caption_language(options.language, self.name)
+        check_caption_language(options.language, self.name, hub)
+
+    def preload(self, options: AnalysisOptions, hub: ModelHub) -> None:
+        preload_translator(hub, options.language, self.name, CAPTION_LANGUAGES)
 
     def run(self, ctx: FeatureContext) -> Caption:
-        check_caption_language(ctx.options.language, self.name)
+        check_caption_language(ctx.options.language, self.name, ctx.hub)
         caption = whole_image_caption(ctx)
         if ctx.options.gender_neutral_caption:
             caption = replace(caption, text=neutralize_gender(caption.text))
-        return caption
+        (text,) = translate_texts(ctx.hub, [caption.text], ctx.options.language, self.name)
+        return replace(caption, text=text)

@@ -11,7 +11,14 @@ from dataclasses import replace
 from typing import ClassVar
 
 from imagelens.features.base import AnalysisOptions, FeatureContext
-from imagelens.features.caption import captioner, check_caption_language, image_encoding, whole_image_caption
+from imagelens.features.caption import (
+    CAPTION_LANGUAGES,
+    captioner,
+    check_caption_language,
+    image_encoding,
+    whole_image_caption,
+)
+from imagelens.features.translation import preload_translator, translate_texts
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
 from imagelens.policy import neutralize_gender
@@ -30,10 +37,13 @@ class DenseCaptionsFeature:
     after: ClassVar[tuple[str, ...]] = ()
 
     def validate(self, options: AnalysisOptions, hub: ModelHub) -> None:
-        check_caption_language(options.language, self.name)
+        check_caption_language(options.language, self.name, hub)
+
+    def preload(self, options: AnalysisOptions, hub: ModelHub) -> None:
+        preload_translator(hub, options.language, self.name, CAPTION_LANGUAGES)
 
     def run(self, ctx: FeatureContext) -> tuple[DenseCaption, ...]:
-        check_caption_language(ctx.options.language, self.name)
+        check_caption_language(ctx.options.language, self.name, ctx.hub)
         model = captioner(ctx)
         regions = model.dense_captions(
             image_encoding(ctx), whole_image=whole_image_caption(ctx), max_results=MAX_DENSE_CAPTIONS
@@ -41,4 +51,5 @@ class DenseCaptionsFeature:
         regions = regions[:MAX_DENSE_CAPTIONS]
         if ctx.options.gender_neutral_caption:
             regions = tuple(replace(r, text=neutralize_gender(r.text)) for r in regions)
-        return tuple(regions)
+        texts = translate_texts(ctx.hub, [r.text for r in regions], ctx.options.language, self.name)
+        return tuple(replace(r, text=t) for r, t in zip(regions, texts, strict=True))

@@ -11,9 +11,10 @@ Where the settings come from (the embedding model's ``spec.options``): ``vocabul
 still wins over the file's. Fit one with ``python -m imagelens.features.tags calibrate`` (see
 ``benchmarks/tags_calibration.md``).
 
-``language`` only changes the names shown: ``zh`` gives RAM's Chinese names for the same tags and confidences. Two
-tags that share a Chinese name are reported once, with the higher confidence. Other languages raise
-:class:`NotSupportedLanguageError` before any model work.
+``language`` only changes the names shown: ``zh`` gives RAM's Chinese names for the same tags and confidences; other
+languages the English names translated by that language's translator (:mod:`imagelens.features.translation`, cached
+once per language). Two tags that share a name are reported once, with the higher confidence. A language with no
+translator present raises :class:`NotSupportedLanguageError` before any model work.
 
 The image embedding is the per-image artefact ``"image_embedding"`` (:func:`image_embedding`), so retrieval,
 moderation or custom classifiers in the same call reuse it. Prompt embeddings are computed once per model and
@@ -46,6 +47,7 @@ from imagelens.calibration import (
 )
 from imagelens.errors import InvalidArgumentError
 from imagelens.features.base import AnalysisOptions, FeatureContext
+from imagelens.features.translation import check_translator, preload_translator, tag_names
 from imagelens.models.hub import ModelHub
 from imagelens.models.roles import ImageTextEmbedder
 from imagelens.models.spec import Role
@@ -189,14 +191,23 @@ class TagsFeature:
 
     def validate(self, options: AnalysisOptions, hub: ModelHub) -> None:
         spec = hub.spec(hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING))
-        load_vocabulary(TaggerConfig.from_options(spec.options).vocabulary).names_for(options.language)
+        vocab = load_vocabulary(TaggerConfig.from_options(spec.options).vocabulary)
+        # The vocabulary's own names (en, RAM's zh) or a present translator; loads nothing.
+        check_translator(hub, options.language, self.name, native=vocab.languages)
+
+    def preload(self, options: AnalysisOptions, hub: ModelHub) -> None:
+        spec = hub.spec(hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING))
+        vocab = load_vocabulary(TaggerConfig.from_options(spec.options).vocabulary)
+        preload_translator(hub, options.language, self.name, vocab.languages)
 
     def run(self, ctx: FeatureContext) -> tuple[Tag, ...]:
         hub = ctx.hub
         spec = hub.spec(hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING))
         config = TaggerConfig.from_options(spec.options)
         # An unsupported language fails before any model is loaded or image embedded.
-        names = load_vocabulary(config.vocabulary).names_for(ctx.options.language)
+        vocab = load_vocabulary(config.vocabulary)
+        check_translator(hub, ctx.options.language, self.name, native=vocab.languages)
+        names = tag_names(hub, vocab, ctx.options.language)
         model = hub.embedder()
         index = build_tag_index(model, config)
         confidences = index.confidences(model, image_embedding(ctx))

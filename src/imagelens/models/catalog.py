@@ -364,6 +364,61 @@ def _alias(model_id: str, new_id: str) -> ModelSpec:
 # The folder names of a shared evaluation folder (IMAGELENS_MODEL_DIR) for models catalogued under another id.
 CATALOG_SPECS += (_alias("deeplabv3-pascal", "coral-deeplabv3-pascal"),)
 
+# --- translators: English -> one language (tag names, captions) --------------------------------------------------
+# Helsinki-NLP OPUS-MT (MarianMT). Revisions are commits published on each repository's history page. ``prefix`` is
+# the target-language token that multi-target models need at the start of every input.
+_MARIAN = "imagelens.models.adapters.marian:MarianAdapter"
+_MARIAN_FILES = (
+    "config.json", "generation_config.json", "pytorch_model.bin", "source.spm", "target.spm", "vocab.json",
+    "tokenizer_config.json", "special_tokens_map.json",
+)  # fmt: skip
+#: target language -> (repository, revision, licence, prefix)
+TRANSLATORS: MappingProxyType[str, tuple[str, str, str, str]] = MappingProxyType(
+    {
+        "es": ("Helsinki-NLP/opus-mt-en-es", "0e9686e0e0893ab6747359e265992ca93d801afa", "Apache-2.0", ""),
+        "de": ("Helsinki-NLP/opus-mt-en-de", "8a2ae59a7f1a75571bfa6cc48eeba3515213d197", "CC-BY-4.0", ""),
+        "fr": ("Helsinki-NLP/opus-mt-en-fr", "bdd0600d83247c5842d4dcbd4a38ce3911599f1c", "Apache-2.0", ""),
+        "it": ("Helsinki-NLP/opus-mt-en-it", "f1a2b901c1155fbc059afc1471a6ae11cc8315b3", "Apache-2.0", ""),
+        "ja": (
+            "Helsinki-NLP/opus-tatoeba-en-ja",
+            "00ab68db67d8add0109783fda8845e7e24d4754f",
+            "Apache-2.0",
+            "",
+        ),
+        "pt": (
+            "Helsinki-NLP/opus-mt-tc-big-en-pt",
+            "9f2863d807ecf91a374bdbecb8d01e402e90622e",
+            "CC-BY-4.0",
+            ">>por<<",
+        ),
+        "zh": (
+            "Helsinki-NLP/opus-mt-en-zh",
+            "137ef1a50f7a0eaf22a7d5685d07b66bb670ddd1",
+            "Apache-2.0",
+            ">>cmn_Hans<<",
+        ),
+    }
+)
+
+
+def translator_id(language: str) -> str:
+    """The catalog id of the English -> ``language`` translator (``opus-mt-en-<language>``)."""
+    return f"opus-mt-en-{language}"
+
+
+CATALOG_SPECS += tuple(
+    ModelSpec(
+        id=translator_id(lang),
+        roles=(Role.TRANSLATOR,),
+        adapter=_MARIAN,
+        source=HubSource(repo_id=repo, revision=revision, allow_patterns=_MARIAN_FILES),
+        license=licence,
+        description=f"OPUS-MT English -> {lang} (MarianMT): translated tag names and captions.",
+        options={"source": "en", "target": lang, "prefix": prefix, "num_beams": 1, "batch_size": 32},
+    )
+    for lang, (repo, revision, licence, prefix) in TRANSLATORS.items()
+)
+
 CATALOG: MappingProxyType[str, ModelSpec] = MappingProxyType({spec.id: spec for spec in CATALOG_SPECS})
 
 DEFAULT_FOR_ROLE: MappingProxyType[Role, str] = MappingProxyType(

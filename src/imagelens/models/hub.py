@@ -57,6 +57,7 @@ from imagelens.models.roles import (
     Model,
     OpenVocabDetector,
     TextReader,
+    Translator,
 )
 from imagelens.models.spec import HubSource, ModelSpec, PackageSource, Role, UrlSource, WheelSource
 
@@ -382,6 +383,9 @@ class ModelHub:
 
     def matting(self, model_id: str | None = None) -> Matting:
         return self.model(Role.MATTING, Matting, model_id)
+
+    def translator(self, model_id: str | None = None) -> Translator:
+        return self.model(Role.TRANSLATOR, Translator, model_id)
 
     def for_role(self, role: Role, model_id: str | None = None) -> Model:
         """The adapter for any role, checked against that role's Protocol (for code that iterates roles)."""

@@ -199,6 +199,21 @@ class EmbeddingClassifier(Model, Protocol):
     def predict_proba(self, embeddings: npt.ArrayLike) -> npt.NDArray[np.float64]: ...
 
 
+@runtime_checkable
+class Translator(Model, Protocol):
+    """Role.TRANSLATOR: texts from ``source`` into ``target`` (language codes), one output per input, in order.
+
+    ``fingerprint`` identifies the weights (what a cached translation depends on); ``cache_dir`` is where such a
+    cache may be written (``None``: nowhere)."""
+
+    source: str
+    target: str
+    fingerprint: str
+    cache_dir: Path | None
+
+    def translate(self, texts: Sequence[str]) -> list[str]: ...
+
+
 ROLE_PROTOCOLS: Mapping[Role, type[Model]] = {
     Role.OCR: TextReader,
     Role.IMAGE_TEXT_EMBEDDING: ImageTextEmbedder,
@@ -209,6 +224,7 @@ ROLE_PROTOCOLS: Mapping[Role, type[Model]] = {
     Role.MATTING: Matting,
     Role.IMAGE_CLASSIFIER: EmbeddingClassifier,
     Role.IMAGE_EMBEDDING: ImageEmbedder,
+    Role.TRANSLATOR: Translator,
 }
 
 

@@ -21,6 +21,7 @@ class Role(StrEnum):
     IMAGE_CLASSIFIER = (
         "image-classifier"  # a head over an IMAGE_TEXT_EMBEDDING model's embeddings (custom models)
     )
+    TRANSLATOR = "translator"  # English -> one language (tag names, captions); one model per target language
 
 
 @dataclass(frozen=True, slots=True)
