@@ -252,7 +252,9 @@ def test_every_control_has_a_label_and_tabs_work_by_keyboard(browser: Any, studi
     browser.switch_to.active_element.send_keys(Keys.HOME)
     wait_for(lambda: by_id(browser, "page-try").is_displayed(), what="the Try page")
     tabindex = [t.get_attribute("tabindex") for t in css(browser, "[role=tab]")]
-    assert len(tabindex) >= 4 and tabindex == ["0"] + ["-1"] * (len(tabindex) - 1)  # roving tabindex, Try focused
+    assert len(tabindex) >= 4 and tabindex == ["0"] + ["-1"] * (
+        len(tabindex) - 1
+    )  # roving tabindex, Try focused
     browser.switch_to.active_element.send_keys(Keys.END)  # End: the last tab (Shelves)
     wait_for(lambda: by_id(browser, "page-shelves").is_displayed(), what="the Shelves page")
     assert console(browser) == []
