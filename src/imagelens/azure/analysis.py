@@ -10,6 +10,7 @@ the library and the CLI's ``--json`` produce them): ``facesResult`` (``{values: 
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
 from typing import Any
 
 from imagelens.azure.params import wire_model_version
@@ -161,8 +162,6 @@ _FIXED_FIELDS = frozenset({"model_version", "metadata", "timings_ms", *RESULT_KE
 
 
 def _extension_fields(result: AnalysisResult) -> list[tuple[str, Any]]:
-    from dataclasses import fields
-
     return [
         (f.name, getattr(result, f.name))
         for f in fields(result)
@@ -178,7 +177,6 @@ def _camel(name: str) -> str:
 def generic_json(value: Any, w: int, h: int) -> Any:
     """Any result value in Azure's style, for features without a hand-written block: dataclass fields in camelCase,
     boxes as integer ``{x, y, w, h}``, polygons as points, tuples as ``{"values": [...]}`` at the top level."""
-    from dataclasses import fields, is_dataclass
 
     def convert(v: Any) -> Any:
         if isinstance(v, BoundingBox):

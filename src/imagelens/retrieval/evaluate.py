@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from imagelens.errors import InvalidArgumentError
+from imagelens.numeric import l2_normalise
 from imagelens.retrieval.vectorize import embed_images, model_of
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def evaluate_text_to_image(
     image_vecs = np.concatenate(vecs)
     with analyzer.hub.using():
         text_vecs = np.asarray(embedder.embed_texts([a["caption"].strip() for a in anns]), dtype=np.float32)
-    text_vecs /= np.maximum(np.linalg.norm(text_vecs, axis=1, keepdims=True), 1e-12)
+    text_vecs = l2_normalise(text_vecs)
     truth = np.array([column[a["image_id"]] for a in anns])
     model = model_of(embedder)
     return {

@@ -24,6 +24,7 @@ import numpy as np
 
 from imagelens.errors import InvalidArgumentError, InvalidRequestError
 from imagelens.models.roles import Embeddings, ImageTextEmbedder, RGBImage
+from imagelens.numeric import l2_normalise, sigmoid
 from imagelens.retrieval.base import EmbeddingModel
 from imagelens.types import BoundingBox
 
@@ -128,13 +129,12 @@ def embed_text(embedder: ImageTextEmbedder, text: str) -> Embeddings:
 
 
 def _renormalise(vectors: Embeddings) -> Embeddings:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    out: Embeddings = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    out: Embeddings = l2_normalise(vectors).astype(np.float32, copy=False)
     return out
 
 
 def text_relevance(embedder: ImageTextEmbedder, cosine: float) -> float:
-    return float(1.0 / (1.0 + math.exp(-(embedder.logit_scale * cosine + embedder.logit_bias))))
+    return float(sigmoid(embedder.logit_scale * cosine + embedder.logit_bias))
 
 
 def image_relevance(cosine: float) -> float:

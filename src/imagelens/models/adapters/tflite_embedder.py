@@ -23,6 +23,7 @@ from imagelens.errors import InvalidArgumentError
 from imagelens.models.adapters.selfie_seg import check_rgb
 from imagelens.models.adapters.tflite_runtime import TFLiteRunner, model_file
 from imagelens.models.spec import ModelSpec
+from imagelens.numeric import l2_normalise
 
 RGBImage = npt.NDArray[np.uint8]
 
@@ -77,9 +78,7 @@ class TFLiteImageEmbedder:
         rows = [self.forward(self.preprocess(np.asarray(im))) for im in images]
         if not rows:
             return np.zeros((0, self._dim or 0), np.float32)
-        out = np.stack(rows)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+        return l2_normalise(np.stack(rows)).astype(np.float32, copy=False)
 
     def close(self) -> None:
         self.runner.close()
