@@ -181,6 +181,75 @@ class ColorInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Landmark:
+    """A landmark recognised in the image (Azure 3.2 ``detail.landmarks``): its name and a confidence in [0, 1]."""
+
+    name: str
+    confidence: float
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.confidence, "landmark confidence")
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    """One of Azure 3.2's 86 categories (``people_``, ``animal_dog``: ``<parent>_<detail>``), its score in [0, 1],
+    and the landmarks found when the category is one that carries them (``building_``, ``outdoor_``)."""
+
+    name: str
+    score: float
+    landmarks: tuple[Landmark, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.score, "category score")
+
+
+@dataclass(frozen=True, slots=True)
+class Moderation:
+    """Azure 3.2 ``adult``: a score in [0, 1] for each of adult, racy and gory content, and whether each is at or
+    above the operator's threshold (the booleans). Scores are what the configured model measured; what they were
+    calibrated on is documented with the model (docs/moderation.md)."""
+
+    adult_score: float
+    racy_score: float
+    gore_score: float
+    is_adult: bool
+    is_racy: bool
+    is_gory: bool
+
+    def __post_init__(self) -> None:
+        for name in ("adult_score", "racy_score", "gore_score"):
+            _check_confidence(getattr(self, name), name)
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """A brand (logo or brand word) with its box in pixels and a confidence in [0, 1]."""
+
+    name: str
+    confidence: float
+    box: BoundingBox
+
+    def __post_init__(self) -> None:
+        _check_confidence(self.confidence, "brand confidence")
+
+
+@dataclass(frozen=True, slots=True)
+class ImageType:
+    """Azure 3.2 ``imageType``: ``clip_art_type`` 0 (not clip art), 1 (ambiguous), 2 (normal clip art), 3 (good clip
+    art); ``line_drawing_type`` 0 or 1."""
+
+    clip_art_type: int
+    line_drawing_type: int
+
+    def __post_init__(self) -> None:
+        if self.clip_art_type not in (0, 1, 2, 3):
+            raise ValueError(f"clip_art_type must be 0-3, got {self.clip_art_type!r}")
+        if self.line_drawing_type not in (0, 1):
+            raise ValueError(f"line_drawing_type must be 0 or 1, got {self.line_drawing_type!r}")
+
+
+@dataclass(frozen=True, slots=True)
 class ImageMetadata:
     width: int
     height: int
@@ -216,4 +285,9 @@ class AnalysisResult:
     smart_crops: tuple[SmartCrop, ...] | None = None
     color: ColorInfo | None = None
     custom_model: CustomModelResult | None = None
+    categories: tuple[Category, ...] | None = None
+    adult: Moderation | None = None
+    brands: tuple[Brand, ...] | None = None
+    image_type: ImageType | None = None
+    landmarks: tuple[Landmark, ...] | None = None
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)

@@ -78,13 +78,14 @@ def test_v32_plan_maps_to_registry_names() -> None:
     wanted, tokens = features.plan_visual_features_32(["Description", "tags", "FACES", "Color"])
     assert wanted == ["description", "tags", "faces", "color"]
     assert tokens == ["caption", "tags", "faces", "color"]
-    with pytest.raises(NotSupportedVisualFeatureError):
-        features.plan_visual_features_32(["Adult"])
+    assert features.plan_visual_features_32(["Adult", "imagetype", "Brands"]) == (
+        ["adult", "imagetype", "brands"],
+        ["adult", "imageType", "brands"],
+    )
     with pytest.raises(InvalidArgumentError, match="Valid: Categories, Tags, Description"):
         features.plan_visual_features_32(["Bogus"])
-    # omitted visualFeatures means Azure's default, Categories, which is not built yet: a clear error, not a 200
-    with pytest.raises(NotSupportedVisualFeatureError, match="Categories.*default"):
-        features.plan_visual_features_32([])
+    # omitted visualFeatures means Azure's default, Categories
+    assert features.plan_visual_features_32([]) == (["categories"], ["categories"])
     # celebrities: declined by design, yet the request succeeds with a warning; landmarks are not built yet
     assert features.check_details_32(["celebrities", "Celebrities"]) == [features.celebrities_warning()]
     assert features.check_details_32([]) == []

@@ -33,15 +33,15 @@ __all__ = [
 
 # Azure's 3.2 visualFeatures (its spelling, for messages) -> the registry features they need (None: not built yet).
 _VISUAL_FEATURES_32: dict[str, tuple[str, ...] | None] = {
-    "Categories": None,
+    "Categories": ("categories",),
     "Tags": ("tags",),
     "Description": ("caption", "tags"),
     "Faces": ("faces",),
-    "ImageType": None,
+    "ImageType": ("imageType",),
     "Color": ("color",),
-    "Adult": None,
+    "Adult": ("adult",),
     "Objects": ("objects",),
-    "Brands": None,
+    "Brands": ("brands",),
 }
 #: Azure's 3.2 ``visualFeatures`` names, as it spells them.
 VISUAL_FEATURES_32_NAMES: tuple[str, ...] = tuple(_VISUAL_FEATURES_32)

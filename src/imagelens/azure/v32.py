@@ -16,12 +16,17 @@ from imagelens.operations import Operation
 from imagelens.types import (
     AnalysisResult,
     BoundingBox,
+    Brand,
     Caption,
+    Category,
     ColorInfo,
     DetectedObject,
     Face,
     ImageMetadata,
+    ImageType,
+    Landmark,
     Line,
+    Moderation,
     Polygon,
     ReadResult,
     Tag,
@@ -185,6 +190,53 @@ def color_json(color: ColorInfo) -> JSON:
     return body
 
 
+def landmarks_json(landmarks: tuple[Landmark, ...]) -> list[JSON]:
+    return [{"name": lm.name, "confidence": float(lm.confidence)} for lm in landmarks]
+
+
+def categories_json(categories: tuple[Category, ...]) -> list[JSON]:
+    """3.2 ``categories``: name and score, and ``detail.landmarks`` where the category carries landmarks."""
+    out: list[JSON] = []
+    for category in categories:
+        item: JSON = {"name": category.name, "score": float(category.score)}
+        if category.landmarks:
+            item["detail"] = {"landmarks": landmarks_json(category.landmarks)}
+        out.append(item)
+    return out
+
+
+def adult_json(adult: Moderation) -> JSON:
+    """3.2 ``adult``: Azure's booleans and scores, in its key order."""
+    return {
+        "isAdultContent": adult.is_adult,
+        "isRacyContent": adult.is_racy,
+        "isGoryContent": adult.is_gory,
+        "adultScore": float(adult.adult_score),
+        "racyScore": float(adult.racy_score),
+        "goreScore": float(adult.gore_score),
+    }
+
+
+def brands_json(brands: tuple[Brand, ...]) -> list[JSON]:
+    return [
+        {"name": b.name, "confidence": float(b.confidence), "rectangle": rect_json(b.box)} for b in brands
+    ]
+
+
+def image_type_json(image_type: ImageType) -> JSON:
+    return {"clipArtType": image_type.clip_art_type, "lineDrawingType": image_type.line_drawing_type}
+
+
+def landmarks_domain_json(result: AnalysisResult, request_id: str) -> JSON:
+    """``POST /models/landmarks/analyze``: the landmarks found, as Azure's domain-model answer."""
+    return {
+        "result": {"landmarks": landmarks_json(result.landmarks or ())},
+        "requestId": request_id,
+        "metadata": metadata_json(result.metadata),
+        "modelVersion": wire_model_version(result.model_version),
+    }
+
+
 def area_of_interest_json(box: BoundingBox, metadata: ImageMetadata, request_id: str) -> JSON:
     """``POST /vision/v3.2/areaOfInterest``."""
     return {
@@ -200,6 +252,10 @@ def analysis_json(
 ) -> JSON:
     """``POST /vision/v3.2/analyze`` (and describe/tag/detect, which are its subsets)."""
     body: JSON = {}
+    if "categories" in features and result.categories is not None:
+        body["categories"] = categories_json(result.categories)
+    if "adult" in features and result.adult is not None:
+        body["adult"] = adult_json(result.adult)
     if "tags" in features and result.tags is not None:
         body["tags"] = tags_json(result.tags)
     if "description" in features:
@@ -210,6 +266,10 @@ def analysis_json(
         body["objects"] = objects_json(result.objects)
     if "color" in features and result.color is not None:
         body["color"] = color_json(result.color)
+    if "imagetype" in features and result.image_type is not None:
+        body["imageType"] = image_type_json(result.image_type)
+    if "brands" in features and result.brands is not None:
+        body["brands"] = brands_json(result.brands)
     body["requestId"] = request_id
     body["metadata"] = metadata_json(result.metadata)
     body["modelVersion"] = wire_model_version(result.model_version)

@@ -60,6 +60,37 @@ FEATURE_LIST: tuple[FeatureInfo, ...] = (
     FeatureInfo(
         "color", "color", "imagelens.features.color:ColorFeature", False, "dominant and accent colours"
     ),
+    FeatureInfo(
+        "categories",
+        "categories",
+        "imagelens.features.categories:CategoriesFeature",
+        False,
+        "Azure 3.2's 86 categories (with landmarks in their detail)",
+    ),
+    FeatureInfo(
+        "adult",
+        "adult",
+        "imagelens.features.moderation:AdultFeature",
+        False,
+        "moderation: adult, racy and gory scores",
+    ),
+    FeatureInfo(
+        "brands", "brands", "imagelens.features.brands:BrandsFeature", False, "brands and logos with boxes"
+    ),
+    FeatureInfo(
+        "imageType",
+        "image_type",
+        "imagelens.features.image_type:ImageTypeFeature",
+        False,
+        "clip art (0-3) and line drawing (0/1)",
+    ),
+    FeatureInfo(
+        "landmarks",
+        "landmarks",
+        "imagelens.features.landmarks:LandmarksFeature",
+        False,
+        "landmarks from a landmark list",
+    ),
 )
 
 #: token -> its entry, in the order above.
