@@ -314,11 +314,12 @@ class Analyzer:
         the MATTING model (``options.model_id`` or the role's default). Animated images: the first frame; an
         image's own transparency is flattened on white before matting (the loader's rule)."""
         from imagelens.segment import SegmentOptions, remove_background
+        from imagelens.segment.select import matting_model_id
 
         started = time.perf_counter()
         options = options or SegmentOptions()
         t0 = time.perf_counter()
-        matting = self.hub.matting(options.model_id)  # loaded before inference: loads never overlap it
+        matting = self.hub.matting(matting_model_id(self.hub, options.model_id))  # loaded before inference
         timings: dict[str, float] = {"models": (time.perf_counter() - t0) * 1000.0}
         image = self._image(source, timings)
         with self.hub.using():

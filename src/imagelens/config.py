@@ -100,6 +100,18 @@ class ServerSettings(BaseModel):
         description="requests with a body admitted at once (reading, queued or running); more get 429 before "
         "their body is read",
     )
+    rate_limit_per_s: float | None = Field(
+        None,
+        gt=0,
+        description="per-client request rate (token bucket; the client is its access key when keys are set, else "
+        "its address); over it: 429 with Retry-After, before the body is read. None: no per-client limit",
+    )
+    rate_limit_burst: int = Field(
+        20, ge=1, description="requests a client may send at once before its rate applies"
+    )
+    rate_limit_clients: int = Field(
+        10_000, ge=1, description="clients tracked at most (least recently seen forgotten first)"
+    )
     fetch_workers: int = Field(4, ge=1, description="image URL fetches at once (their own threads)")
     fetch_queue: int = Field(16, ge=0, description="image URL fetches waiting; more get 429")
     header_timeout_s: float = Field(

@@ -4,9 +4,11 @@ In order, before one byte of the body is read:
 
 1. a request id (``apim-request-id`` on every answer) and the ``Host`` header checked (see :func:`_safe_host`);
 2. access keys (when configured);
-3. admission: at most ``server.max_in_flight`` requests with a body at once, and none while the work queue is full:
+3. the client's rate (``server.rate_limit_per_s``, a token bucket per access key or address,
+   :mod:`imagelens.api.ratelimit`): 429 with ``Retry-After`` from the bucket;
+4. admission: at most ``server.max_in_flight`` requests with a body at once, and none while the work queue is full:
    429 with ``Retry-After``;
-4. ``Content-Length`` against the hard cap of the route's kind (image upload or JSON): 400 naming the limit.
+5. ``Content-Length`` against the hard cap of the route's kind (image upload or JSON): 400 naming the limit.
 
 Then, while the request runs:
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -38,6 +41,7 @@ from imagelens.api import studio
 from imagelens.api.body import check_json_shape
 from imagelens.api.logging import log_request
 from imagelens.api.metrics import Metrics, feature_label
+from imagelens.api.ratelimit import TokenBuckets
 from imagelens.config import Settings
 from imagelens.errors import (
     CancelledRequestError,
@@ -115,6 +119,12 @@ class Guard:
         self.metrics = metrics
         self.keys = [k.encode() for k in settings.api_key_list()]
         self.in_flight = 0
+        server = settings.server
+        self.rates = (
+            TokenBuckets(server.rate_limit_per_s, server.rate_limit_burst, server.rate_limit_clients)
+            if server.rate_limit_per_s
+            else None
+        )
         from imagelens.features.registry import FEATURE_LIST
 
         self._known = [f.name for f in FEATURE_LIST] + [
@@ -198,10 +208,15 @@ class Guard:
 
     def _refuse(self, scope: Scope, headers: dict[str, str], method: str) -> ImageLensError | None:
         path = scope.get("path", "")
+        given = b""
         if self.keys and not is_open(path):
             given = headers.get("ocp-apim-subscription-key", "").encode()
             if not any(hmac.compare_digest(given, key) for key in self.keys):
                 return UnauthorizedError(UNAUTHORIZED_MESSAGE)
+        if self.rates is not None and not is_open(path):
+            refusal = self._rate(scope, given)
+            if refusal is not None:
+                return refusal
         if method not in BODY_METHODS:
             return None
         if self.in_flight >= self.settings.server.max_in_flight:
@@ -219,6 +234,27 @@ class Guard:
                     self.metrics.reject("body_size")
                 return self._too_large(cap, int(declared), content_type)
         return None
+
+    def _rate(self, scope: Scope, key: bytes) -> TooManyRequestsError | None:
+        """The client's token bucket: its key when keys are configured (checked above), else its address."""
+        assert self.rates is not None
+        if key:
+            client = "key:" + hashlib.sha256(key).hexdigest()[:32]  # the table never holds a key itself
+        else:
+            peer = scope.get("client")
+            client = "addr:" + (str(peer[0]) if peer else "unknown")
+        wait = self.rates.take(client)
+        if wait <= 0.0:
+            return None
+        if self.metrics is not None:
+            self.metrics.reject("rate")
+        seconds = TokenBuckets.retry_after(wait)
+        rate = self.rates.rate_per_s
+        return TooManyRequestsError(
+            f"Requests have exceeded the rate limit of this client ({rate:g} requests per second, bursts of "
+            f"{self.rates.burst}). Please retry after {seconds} second{'s' if seconds != 1 else ''}.",
+            retry_after_s=seconds,
+        )
 
     def _busy(self, reason: str, why: str) -> TooManyRequestsError:
         if self.metrics is not None:

@@ -252,6 +252,25 @@ CATALOG_SPECS: tuple[ModelSpec, ...] = (
         "20 VOC classes (people, animals, vehicles, furniture) as foreground; hard edges, refined by matting.",
         options={"file": "deeplabv3_mnv2_pascal_quant.tflite", "threads": None, "foreground": None},
     ),
+    # Any subject (salient object), not only people: chosen for background removal when present (segment/select.py).
+    # onnx-community's fp32 export at Hub commit de15b22ba131738a16dff04aab8bdf8dc32e3ac1 (the revision whose onnx/
+    # folder is unchanged since upload); the sha256 and size are the LFS object's, as several public projects pin it.
+    ModelSpec(
+        id="birefnet-lite",
+        roles=(Role.MATTING,),
+        adapter="imagelens.models.adapters.birefnet:BiRefNetAdapter",
+        source=UrlSource(
+            url="https://huggingface.co/onnx-community/BiRefNet_lite-ONNX/resolve/"
+            "de15b22ba131738a16dff04aab8bdf8dc32e3ac1/onnx/model.onnx",
+            sha256="5600024376f572a557870a5eb0afb1e5961636bef4e1e22132025467d0f03333",
+            filename="model.onnx",
+            size_bytes=224_005_088,
+        ),
+        license="MIT",
+        description="BiRefNet_lite (Swin-T, 1024x1024, ONNX fp32, 224 MB): the salient object of any kind (products, "
+        "animals, objects, people) as foreground; the default for background removal when present.",
+        options={"file": "model.onnx", "input_size": 1024, "output": "output_image", "threads": None},
+    ),
     # --- small CPU models (real weights measured in benchmarks/eval_*.md; IMAGELENS_MODEL_DIR=<folder of ids>) ---
     ModelSpec(
         id="yunet-2026may",

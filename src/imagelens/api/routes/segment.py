@@ -24,9 +24,9 @@ async def segment(request: Request) -> Response:
     analyzer: Analyzer = request.app.state.analyzer
     source = await image_source(request, analyzer.settings.limits.max_bytes)
 
-    def work() -> bytes:
+    def work() -> tuple[bytes, str]:
         _, result = analyzer.remove_background(source, options)
-        return result.png()
+        return result.png(), result.model_id
 
-    png = await request.app.state.pool.run(work)
-    return Response(content=png, media_type=PNG_MEDIA_TYPE)
+    png, model_id = await request.app.state.pool.run(work)
+    return Response(content=png, media_type=PNG_MEDIA_TYPE, headers={"x-imagelens-model": model_id})

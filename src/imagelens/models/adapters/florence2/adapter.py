@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from imagelens import deadline as deadlines
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.models.adapters.deadline_hooks import check_in_layers
 from imagelens.models.adapters.florence2.decoding import (
     CAPTION_TASK,
     DENSE_TASK,
@@ -99,6 +101,7 @@ class Florence2Adapter:
         )
         model.eval()
         model.requires_grad_(False)
+        check_in_layers(model)  # the vision tower and each decoder step stop at the request's deadline
         options = dict(spec.options)
         override = folder / OPTIONS_FILE
         if override.is_file():
@@ -154,7 +157,9 @@ class Florence2Adapter:
         if max_new_tokens < 1:
             raise InvalidArgumentError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         input_ids, attention_mask = self._prompts[task]
-        stopping = _BoxCount(self._loc_ids, stop_after_boxes) if stop_after_boxes > 0 else None
+        stopping: list[Any] = [_DeadlineCheck()]
+        if stop_after_boxes > 0:
+            stopping.append(_BoxCount(self._loc_ids, stop_after_boxes))
         with torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids,
@@ -167,7 +172,7 @@ class Florence2Adapter:
                 length_penalty=1.0,
                 output_logits=True,
                 return_dict_in_generate=True,
-                stopping_criteria=[stopping] if stopping is not None else None,
+                stopping_criteria=stopping,
             )
         steps = len(out.logits)
         if not steps:
@@ -266,6 +271,17 @@ class Florence2Adapter:
                 for text, confidence, box in ranked[: max_results - 1]
             ),
         )
+
+
+class _DeadlineCheck:
+    """Checks the request's deadline after every generated token: past it (or with the client gone) generation stops
+    with :mod:`imagelens.deadline`'s error instead of running to ``max_new_tokens``."""
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        deadlines.check()
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool)
 
 
 class _BoxCount:

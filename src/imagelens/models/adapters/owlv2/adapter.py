@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.models.adapters.deadline_hooks import check_in_layers
 from imagelens.models.adapters.owlv2.processing import (
     PREPROCESSOR_FILE,
     OwlImageProcessing,
@@ -92,6 +93,7 @@ class Owlv2Adapter:
         processing = OwlImageProcessing.from_config(json.loads(config_file.read_text(encoding="utf-8")))
         model = Owlv2ForObjectDetection.from_pretrained(str(root), dtype=torch.float32).eval()
         model.requires_grad_(False)
+        check_in_layers(model)  # a forward pass stops at the request's deadline
         if model.config.vision_config.image_size != processing.size:
             raise ValueError(
                 f"the preprocessor resizes to {processing.size} px but the vision model expects "

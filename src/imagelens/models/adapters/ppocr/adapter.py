@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from imagelens import deadline as deadlines
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.adapters.ppocr.charsets import (
     CharsetPolicy,
@@ -264,6 +265,7 @@ class PPOCRAdapter:
             score_mode="fast",
             use_dilation=True,
         )
+        deadlines.check()
         pred = np.asarray(self._det(prepared.det_input))
         if pred.ndim != 4 or pred.shape[1] != 1:
             raise ValueError(f"the detector must return (N, 1, H, W), got {pred.shape}")
@@ -286,6 +288,7 @@ class PPOCRAdapter:
         flips = [False] * len(crops)
         batch = text_cls.cls_batch_num
         for beg in range(0, len(crops), batch):
+            deadlines.check()  # between batches of crops: a page of many lines stops at the deadline
             norm = np.stack([text_cls.resize_norm_img(c) for c in crops[beg : beg + batch]]).astype(
                 np.float32
             )
@@ -300,6 +303,7 @@ class PPOCRAdapter:
         order = np.argsort(ratios, kind="stable")  # similar widths in one batch: less padding
         results: list[Recognised] = [None] * len(crops)  # type: ignore[list-item]
         for beg in range(0, len(crops), p.rec_batch_size):
+            deadlines.check()
             idx = order[beg : beg + p.rec_batch_size]
             max_ratio = max(REC_MIN_WIDTH / REC_HEIGHT, float(ratios[idx].max()))
             batch_w = int(REC_HEIGHT * max_ratio)

@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from imagelens import deadline as deadlines
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.models.adapters.deadline_hooks import check_in_layers
 from imagelens.models.adapters.siglip.cache import default_cache_dir, read_npy, weights_fingerprint, write_npy
 from imagelens.models.adapters.siglip.preprocess import (
     FAMILIES,
@@ -116,6 +118,7 @@ class SiglipAdapter:
 
         model = AutoModel.from_pretrained(root, dtype=torch.float32).eval()
         model.requires_grad_(False)
+        check_in_layers(model)  # a forward pass stops at the request's deadline
         tokenizer = AutoTokenizer.from_pretrained(root)
         text_cfg = config.get("text_config") or {}
         max_length = int(spec.options.get("text_max_length") or text_cfg.get("max_position_embeddings") or 64)
@@ -163,6 +166,7 @@ class SiglipAdapter:
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(inputs), self.image_batch_size):
+                deadlines.check()
                 batch = inputs[start : start + self.image_batch_size]
                 tensors = {k: torch.from_numpy(np.stack([b[k] for b in batch])) for k in batch[0]}
                 out = self._model.get_image_features(**tensors)
@@ -204,6 +208,7 @@ class SiglipAdapter:
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(texts), self.text_batch_size):
+                deadlines.check()
                 enc = self.tokenize(texts[start : start + self.text_batch_size])
                 out = self._model.get_text_features(**{k: torch.from_numpy(v) for k, v in enc.items()})
                 feats = out.pooler_output if hasattr(out, "pooler_output") else out
