@@ -194,3 +194,13 @@ def test_remove_bg_writes_one_png_per_image(
             assert png.parent == tmp_path / "cut-images" and png.name.endswith(f"-{row['sha256'][:12]}.png")
             with Image.open(png) as im:
                 assert im.mode == "RGBA" and im.size == (row["result"]["width"], row["result"]["height"])
+
+
+def test_a_missing_model_fails_the_run_once_before_any_row(folder: Path, tmp_path: Path) -> None:
+    from imagelens.errors import ModelUnavailableError
+
+    settings = Settings(model_dir=tmp_path / "empty", store_dir=tmp_path / "store")
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(ModelUnavailableError):
+        run_batch(BatchTask("index-add", settings=settings), expand_source(folder), out, LocalEngine(2))
+    assert read_rows(out) == []

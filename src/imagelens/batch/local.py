@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from imagelens.batch.tasks import BatchTask, Row, Worker
-from imagelens.errors import ImageLensError
+from imagelens.batch.tasks import BatchTask, Row, Worker, WorkerStartError, start_worker
+from imagelens.errors import ImageLensError, InvalidArgumentError
 
 Chunk = list[tuple[str, str | None]]
 
@@ -24,7 +24,7 @@ _init_error: BaseException | None = None
 def _init(task: BatchTask) -> None:
     global _worker, _init_error
     try:
-        _worker = Worker(task)
+        _worker = start_worker(task)
     except BaseException as exc:  # reported with the first chunk, in the driver
         _init_error = exc
 
@@ -45,7 +45,7 @@ class LocalEngine:
 
     def __init__(self, workers: int = 2) -> None:
         if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+            raise InvalidArgumentError(f"workers must be >= 1, got {workers}")
         self.workers = workers
 
     def run(self, task: BatchTask, chunks: list[Chunk]) -> Iterator[list[Row]]:
@@ -76,6 +76,8 @@ class LocalEngine:
                     if nxt is not None:
                         pending.add(pool.submit(_run_chunk, nxt))
                     yield rows
+        except WorkerStartError as exc:
+            raise exc.original() from None
         except BrokenProcessPool as exc:
             raise WorkerDiedError(
                 f"A batch worker process died ({exc}); the output holds what finished, rerun to resume."

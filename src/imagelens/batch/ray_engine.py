@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from imagelens.batch.tasks import WIRE_FIELDS, BatchTask, Row, Worker
+from imagelens.batch.tasks import WIRE_FIELDS, BatchTask, Row, Worker, WorkerStartError, start_worker
+from imagelens.errors import ImageLensError, InvalidArgumentError
 
 Chunk = list[tuple[str, str | None]]
 
@@ -30,10 +31,21 @@ class BatchActor:
     """The callable class Ray Data runs in each actor."""
 
     def __init__(self, task: BatchTask) -> None:
-        self.worker = Worker(task)
+        # A worker that cannot start fails its first batch, not its constructor: Ray keeps a task's exception
+        # (the driver re-raises the ImageLensError) but only the text of a constructor's.
+        self.worker: Worker | None = None
+        self.start_error: WorkerStartError | None = None
+        try:
+            self.worker = start_worker(task)
+        except WorkerStartError as exc:
+            self.start_error = exc
 
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
+
+        if self.start_error is not None:
+            raise self.start_error
+        assert self.worker is not None
 
         sources, known = batch.column("source").to_pylist(), batch.column("known").to_pylist()
         items = [(s, k or None) for s, k in zip(sources, known, strict=True)]
@@ -41,12 +53,26 @@ class BatchActor:
         return pa.Table.from_pylist(rows, schema=_wire_schema())
 
 
+def _cause(exc: BaseException) -> ImageLensError | None:
+    """The ImageLensError a Ray error wraps (a worker's constructor or task raised it), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ImageLensError):
+            return current
+        if isinstance(current, WorkerStartError):
+            return current.original()
+        seen.add(id(current))
+        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
+    return None
+
+
 class RayEngine:
     name = "ray"
 
     def __init__(self, workers: int = 2, address: str | None = None) -> None:
         if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers}")
+            raise InvalidArgumentError(f"workers must be >= 1, got {workers}")
         self.workers = workers
         self.address = address
 
@@ -62,6 +88,7 @@ class RayEngine:
     def run(self, task: BatchTask, chunks: list[Chunk]) -> Iterator[list[Row]]:
         if not chunks:
             return
+        import pyarrow as pa
         import ray
         import ray.data
 
@@ -72,8 +99,8 @@ class RayEngine:
             ctx.print_on_execution_start = False
             items = [{"source": s, "known": k or ""} for chunk in chunks for s, k in chunk]
             size = max(len(c) for c in chunks)
-            ds = ray.data.from_items(items, override_num_blocks=len(chunks))
-            ds = ds.map_batches(
+            source = ray.data.from_items(items, override_num_blocks=len(chunks))
+            ds = source.map_batches(
                 BatchActor,
                 fn_constructor_args=(task,),
                 batch_size=size,
@@ -81,8 +108,17 @@ class RayEngine:
                 compute=ray.data.ActorPoolStrategy(size=self.workers),
                 num_cpus=1,
             )
-            for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                yield table.to_pylist()
+            try:
+                for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                    assert isinstance(table, pa.Table)
+                    yield table.to_pylist()
+            except (
+                ray.exceptions.RayError
+            ) as exc:  # a worker that cannot start (a missing model): its own error
+                cause = _cause(exc)
+                if cause is not None:
+                    raise cause from None
+                raise
         finally:
             if started:
                 ray.shutdown()

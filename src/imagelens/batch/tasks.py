@@ -93,6 +93,39 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+class WorkerStartError(Exception):
+    """A worker could not start (a missing model ...): the ImageLensError's class and message as plain args, so it
+    crosses process and Ray boundaries (not every error class can be rebuilt from its args); :meth:`original`
+    rebuilds it in the driver."""
+
+    def __init__(self, module: str, name: str, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(module, name, message, detail)
+
+    @classmethod
+    def wrap(cls, exc: ImageLensError) -> WorkerStartError:
+        return cls(type(exc).__module__, type(exc).__qualname__, exc.message, dict(exc.detail))
+
+    def original(self) -> ImageLensError:
+        import importlib
+
+        module, name, message, detail = self.args
+        kind = getattr(importlib.import_module(module), name, None)
+        if not (isinstance(kind, type) and issubclass(kind, ImageLensError)):
+            return ImageLensError(message, detail)
+        error = kind.__new__(kind)
+        Exception.__init__(error, message)
+        error.message, error.detail = message, detail
+        return error
+
+
+def start_worker(task: BatchTask) -> Worker:
+    """A :class:`Worker`, or :class:`WorkerStartError` (portable) when it cannot start."""
+    try:
+        return Worker(task)
+    except ImageLensError as exc:
+        raise WorkerStartError.wrap(exc) from None
+
+
 class Worker:
     """One per process or Ray actor: builds the Analyzer and loads the task's models once (a missing model fails
     here, before any item), then answers :meth:`process` for each item."""
