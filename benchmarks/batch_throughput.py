@@ -2,7 +2,7 @@
 actors, on one cheap feature set (color + smartCrops: no weights) and one model (background removal with the real
 mediapipe-selfie-seg TFLite model), over the same COCO photos.
 
-    IMAGELENS_MODEL_DIR=../shared/models python benchmarks/batch_throughput.py [--images 128] [--repeat 1]
+    IMAGELENS_MODEL_DIR=../shared/models python benchmarks/batch_throughput.py [--folder DIR] [--images 128]
 
 Each configuration writes a fresh JSONL (nothing to resume). Times are wall clock of the whole run as a user sees it
 (worker/actor start and model load included); Ray's cluster start (``ray.init``) is timed once, separately, and is
@@ -19,11 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-IMAGES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco_val2017_first128" / "images"
+IMAGES = "../shared/data/coco_val2017_first128/images"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--folder", default=IMAGES, help="a folder of JPEG photos (default: %(default)s)")
     parser.add_argument("--images", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--chunk-size", type=int, default=8)
@@ -38,7 +39,9 @@ def main() -> None:
     from imagelens.batch.tasks import BatchTask
     from imagelens.config import Settings
 
-    files = sorted(str(p.resolve()) for p in IMAGES.glob("*.jpg"))[: args.images]
+    files = sorted(str(p.resolve()) for p in Path(args.folder).glob("*.jpg"))[: args.images]
+    if not files:
+        raise SystemExit(f"no .jpg under {args.folder}")
     settings = Settings()
     tasks = {
         "cheap": BatchTask("analyze", settings=settings, features=("color", "smartCrops")),

@@ -102,7 +102,10 @@ def ray_cluster() -> Iterator[Any]:
         import ray.data  # noqa: F401
     except ImportError as exc:  # the `batch` extra is not installed
         pytest.skip(f"ray cannot be imported ({exc}); install imagelens[batch]")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    offline = {"env_vars": {"HF_HUB_OFFLINE": "1"}}  # no worker ever tries the network
+    ray.init(
+        num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False, runtime_env=offline
+    )
     try:
         yield ray
     finally:

@@ -20,7 +20,7 @@ from imagelens.batch.output import open_output, read_rows
 from imagelens.batch.runner import run_batch
 from imagelens.batch.sources import expand_source
 from imagelens.batch.tasks import BatchTask
-from imagelens.config import Settings
+from imagelens.config import HubSettings, Settings
 from imagelens.errors import InvalidArgumentError
 
 from .conftest import picture
@@ -199,7 +199,9 @@ def test_remove_bg_writes_one_png_per_image(
 def test_a_missing_model_fails_the_run_once_before_any_row(folder: Path, tmp_path: Path) -> None:
     from imagelens.errors import ModelUnavailableError
 
-    settings = Settings(model_dir=tmp_path / "empty", store_dir=tmp_path / "store")
+    settings = Settings(
+        model_dir=tmp_path / "empty", store_dir=tmp_path / "store", hub=HubSettings(offline=True)
+    )
     out = tmp_path / "out.jsonl"
     with pytest.raises(ModelUnavailableError):
         run_batch(BatchTask("index-add", settings=settings), expand_source(folder), out, LocalEngine(2))

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from imagelens.batch.local import LocalEngine
@@ -16,7 +17,7 @@ from imagelens.batch.output import read_rows
 from imagelens.batch.runner import run_batch
 from imagelens.batch.sources import expand_source
 from imagelens.batch.tasks import BatchTask
-from imagelens.config import Settings
+from imagelens.config import HubSettings, Settings
 
 from .conftest import picture
 
@@ -79,3 +80,18 @@ def test_an_actor_killed_mid_batch_loses_nothing_and_writes_nothing_twice(
     local = run_batch(task, items, tmp_path / "local.jsonl", LocalEngine(1))
     assert local.ok == 48
     assert _by_source(out) == _by_source(tmp_path / "local.jsonl")
+
+
+def test_a_missing_model_fails_the_ray_run_with_its_own_error(
+    ray_cluster: Any, folder: Path, tmp_path: Path
+) -> None:
+    from imagelens.batch.ray_engine import RayEngine
+    from imagelens.errors import ModelUnavailableError
+
+    settings = Settings(
+        model_dir=tmp_path / "empty", store_dir=tmp_path / "store", hub=HubSettings(offline=True)
+    )
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(ModelUnavailableError, match="siglip2-base-patch16-224"):
+        run_batch(BatchTask("index-add", settings=settings), expand_source(folder), out, RayEngine(workers=1))
+    assert read_rows(out) == []

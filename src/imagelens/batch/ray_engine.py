@@ -12,11 +12,12 @@ Fault tolerance is Ray's: an actor that dies is restarted and the batch it held 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 from imagelens.batch.tasks import WIRE_FIELDS, BatchTask, Row, Worker, WorkerStartError, start_worker
-from imagelens.errors import ImageLensError, InvalidArgumentError
+from imagelens.errors import InvalidArgumentError
 
 Chunk = list[tuple[str, str | None]]
 
@@ -31,8 +32,8 @@ class BatchActor:
     """The callable class Ray Data runs in each actor."""
 
     def __init__(self, task: BatchTask) -> None:
-        # A worker that cannot start fails its first batch, not its constructor: Ray keeps a task's exception
-        # (the driver re-raises the ImageLensError) but only the text of a constructor's.
+        # A worker that cannot start answers its first batch with a "fatal" row rather than raising: Ray keeps
+        # only the text of an actor's exception, and the driver re-raises the ImageLensError itself.
         self.worker: Worker | None = None
         self.start_error: WorkerStartError | None = None
         try:
@@ -43,28 +44,16 @@ class BatchActor:
     def __call__(self, batch: Any) -> Any:
         import pyarrow as pa
 
-        if self.start_error is not None:
-            raise self.start_error
+        if self.start_error is not None:  # one "fatal" row: the driver raises the error (see RayEngine.run)
+            fatal = dict.fromkeys(WIRE_FIELDS)
+            fatal.update(source="", status="fatal", error=json.dumps(list(self.start_error.args)))
+            return pa.Table.from_pylist([fatal], schema=_wire_schema())
         assert self.worker is not None
 
         sources, known = batch.column("source").to_pylist(), batch.column("known").to_pylist()
         items = [(s, k or None) for s, k in zip(sources, known, strict=True)]
         rows = self.worker.process_many(items)
         return pa.Table.from_pylist(rows, schema=_wire_schema())
-
-
-def _cause(exc: BaseException) -> ImageLensError | None:
-    """The ImageLensError a Ray error wraps (a worker's constructor or task raised it), if any."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ImageLensError):
-            return current
-        if isinstance(current, WorkerStartError):
-            return current.original()
-        seen.add(id(current))
-        current = getattr(current, "cause", None) or current.__cause__ or current.__context__
-    return None
 
 
 class RayEngine:
@@ -108,17 +97,13 @@ class RayEngine:
                 compute=ray.data.ActorPoolStrategy(size=self.workers),
                 num_cpus=1,
             )
-            try:
-                for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-                    assert isinstance(table, pa.Table)
-                    yield table.to_pylist()
-            except (
-                ray.exceptions.RayError
-            ) as exc:  # a worker that cannot start (a missing model): its own error
-                cause = _cause(exc)
-                if cause is not None:
-                    raise cause from None
-                raise
+            for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+                assert isinstance(table, pa.Table)
+                rows = table.to_pylist()
+                for row in rows:
+                    if row["status"] == "fatal":
+                        raise WorkerStartError(*json.loads(row["error"])).original()
+                yield rows
         finally:
             if started:
                 ray.shutdown()
