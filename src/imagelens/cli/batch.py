@@ -43,7 +43,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the report as one J
 def _engine(ray: bool, address: str | None, workers: int) -> Any:
     if ray or address:
         require_extra("batch", "ray")
+        import logging
+
         from imagelens.batch.ray_engine import RayEngine
+
+        logging.getLogger("ray.data").setLevel(logging.WARNING)  # no per-dataset INFO lines between the rows
 
         return RayEngine(workers, address)
     from imagelens.batch.local import LocalEngine
