@@ -206,3 +206,13 @@ def test_a_missing_model_fails_the_run_once_before_any_row(folder: Path, tmp_pat
     with pytest.raises(ModelUnavailableError):
         run_batch(BatchTask("index-add", settings=settings), expand_source(folder), out, LocalEngine(2))
     assert read_rows(out) == []
+
+
+def test_two_runs_never_write_one_output_at_once(folder: Path, settings: Settings, tmp_path: Path) -> None:
+    from imagelens.batch.output import exclusive
+    from imagelens.errors import ConflictError
+
+    out = tmp_path / "out.jsonl"
+    with exclusive(out), pytest.raises(ConflictError, match="Another batch"):
+        run_batch(_task(settings), expand_source(folder), out, LocalEngine(1))
+    assert run_batch(_task(settings), expand_source(folder), out, LocalEngine(1)).ok == 8

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from imagelens.errors import InvalidArgumentError
+from imagelens.errors import ConflictError, InvalidArgumentError
 
 Record = dict[str, Any]
 COLUMNS = ("source", "status", "sha256", "result", "error")
@@ -200,6 +201,26 @@ class ParquetOutput:
         for part in self.parts.iterdir():
             part.unlink()
         self.parts.rmdir()
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold ``OUT.lock`` for the run: a second batch writing the same output fails at once (ConflictError)."""
+    import fcntl
+
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("a") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConflictError(
+                f"Another batch is writing {path}; wait for it or choose another output."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
 def read_rows(path: Path) -> list[Record]:

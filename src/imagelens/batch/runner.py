@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from imagelens.batch.output import BatchOutput, Record, open_output
+from imagelens.batch.output import BatchOutput, Record, exclusive, open_output
 from imagelens.batch.tasks import BatchTask, Row
 from imagelens.errors import InvalidArgumentError
 
@@ -164,8 +164,26 @@ def run_batch(
     """Run ``task`` over ``items`` on ``engine`` into ``output`` (``.jsonl`` or ``.parquet``); see the module doc."""
     if chunk_size < 1:
         raise InvalidArgumentError(f"chunk_size must be >= 1, got {chunk_size}")
-    started = time.perf_counter()
     out = open_output(output) if isinstance(output, Path) else output
+    with exclusive(out.path):
+        return _run(
+            task, items, out, engine, chunk_size, retry_errors, index_name, fields, images_dir, progress
+        )
+
+
+def _run(
+    task: BatchTask,
+    items: list[str],
+    out: BatchOutput,
+    engine: Engine,
+    chunk_size: int,
+    retry_errors: bool,
+    index_name: str,
+    fields: dict[str, Any] | None,
+    images_dir: Path | None,
+    progress: Progress | None,
+) -> BatchReport:
+    started = time.perf_counter()
     report = BatchReport(total=len(items), engine=engine.name, workers=engine.workers, output=str(out.path))
     todo = _plan(list(dict.fromkeys(items)), out.existing(), retry_errors)
     if task.kind == "remove-bg":
