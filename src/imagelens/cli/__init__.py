@@ -29,6 +29,8 @@ def _register() -> None:
         "segment",
         "retrieval",
         "eval_features",
+        "landmarks",
+        "eval_categories",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")
