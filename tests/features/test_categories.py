@@ -72,8 +72,15 @@ def test_a_group_without_a_confident_child_reports_its_parent_with_the_group_mas
 
 def test_children_only_groups_never_invent_a_parent_and_order_is_best_first() -> None:
     p = _probs(trans_car=0.2, trans_bus=0.2, plant_tree=0.35, food_pizza=0.24)
-    assert [c.name for c in select_categories(p, 0.3, 5)] == ["plant_tree"]  # trans: 0.4 mass, no trans_ entry
-    assert [c.name for c in select_categories(p, 0.19, 5)] == ["plant_tree", "food_pizza", "trans_bus", "trans_car"]
+    assert [c.name for c in select_categories(p, 0.3, 5)] == [
+        "plant_tree"
+    ]  # trans: 0.4 mass, no trans_ entry
+    assert [c.name for c in select_categories(p, 0.19, 5)] == [
+        "plant_tree",
+        "food_pizza",
+        "trans_bus",
+        "trans_car",
+    ]
     assert [c.name for c in select_categories(p, 0.19, 2)] == ["plant_tree", "food_pizza"]
     assert select_categories(p, 1.0, 5) == ()
     assert all(0.0 <= c.score <= 1.0 for c in select_categories(p, 0.0, 86))
@@ -135,7 +142,9 @@ def test_text_output() -> None:
 @pytest.fixture(scope="module")
 def analyzer(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Analyzer]:
     root = tmp_path_factory.mktemp("cats")
-    (root / "landmarks.txt").write_text("Eiffel Tower\nBig Ben\n# a comment\nGolden Gate Bridge\n", encoding="utf-8")
+    (root / "landmarks.txt").write_text(
+        "Eiffel Tower\nBig Ben\n# a comment\nGolden Gate Bridge\n", encoding="utf-8"
+    )
     settings = Settings(
         model_dir=tiny_model_dir, hub=HubSettings(offline=True), store_dir=root / "store",
         categories=CategorySettings(threshold=0.0, max_categories=86),

@@ -77,7 +77,15 @@ def _clean(name: str) -> str:
     return text
 
 
-def _read_file(path: Path) -> list[LandmarkEntry]:
+def _too_many(limit: int) -> InvalidArgumentError:
+    return InvalidArgumentError(
+        f"The landmark list holds more than {limit} names; at most {limit} are allowed "
+        "(IMAGELENS_LANDMARKS__MAX_ENTRIES, up to 100000)."
+    )
+
+
+def _read_file(path: Path, limit: int) -> list[LandmarkEntry]:
+    """The file's entries; stops with a clear error as soon as there are more than ``limit``."""
     if not path.is_file():
         raise InvalidArgumentError(f"The landmark list '{path}' does not exist (IMAGELENS_LANDMARKS__FILE).")
     try:
@@ -93,11 +101,19 @@ def _read_file(path: Path) -> list[LandmarkEntry]:
         entries = []
         for row in reader:
             if (row.get("name") or "").strip():
+                if len(entries) == limit:
+                    raise _too_many(limit)
                 aliases = tuple(_clean(a) for a in (row.get("aliases") or "").split("|") if a.strip())
                 entries.append(LandmarkEntry(_clean(row["name"]), aliases))
         return entries
-    lines = (line.strip() for line in text.splitlines())
-    return [LandmarkEntry(_clean(line)) for line in lines if line and not line.startswith("#")]
+    entries = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            if len(entries) == limit:
+                raise _too_many(limit)
+            entries.append(LandmarkEntry(_clean(line)))
+    return entries
 
 
 def additions_path(settings: Settings) -> Path:
@@ -186,7 +202,8 @@ def load_landmark_list(settings: Settings) -> LandmarkList:
         found = _CACHE.get(key)
     if found is not None:
         return found
-    entries = _read_file(file) if file is not None else []
+    limit = settings.landmarks.max_entries
+    entries = _read_file(file, limit) if file is not None else []
     extra = list_additions(settings)
     if not entries and not extra:
         if file is not None:
@@ -195,12 +212,8 @@ def load_landmark_list(settings: Settings) -> LandmarkList:
     merged: dict[str, LandmarkEntry] = {}
     for entry in [*entries, *(LandmarkEntry(n) for n in extra)]:
         merged.setdefault(entry.name.casefold(), entry)
-    limit = settings.landmarks.max_entries
     if len(merged) > limit:
-        raise InvalidArgumentError(
-            f"The landmark list holds {len(merged)} names; at most {limit} are allowed "
-            "(IMAGELENS_LANDMARKS__MAX_ENTRIES, up to 100000)."
-        )
+        raise _too_many(limit)
     source = ", ".join([*([str(file)] if file else []), *([str(additions)] if extra else [])])
     result = LandmarkList(tuple(merged.values()), source)
     with _CACHE_LOCK:
