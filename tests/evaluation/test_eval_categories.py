@@ -109,6 +109,6 @@ def test_eval_commands_run_on_a_tiny_model(
               "--pr-curve", "-"], env, monkeypatch)  # fmt: skip
     assert r.exit_code == 0 and "operating threshold 0.01" in r.stdout and "sweep (parents)" in r.stdout  # type: ignore[attr-defined]
     r = _cli(["eval", "landmarks", "--data", str(coco_dir), "--pr-curve", "-"], env, monkeypatch)
-    assert r.exit_code == 0 and "false_positive_rate" in r.stdout  # type: ignore[attr-defined]
+    assert r.exit_code == 0 and "false_positive_rate" in r.stdout and "no PR curve" in r.stdout  # type: ignore[attr-defined]
     r = _cli(["eval", "categories", "--data", str(coco_dir), "--threshold", "1.5"], env, monkeypatch)
     assert r.exit_code == 2 and "[0, 1]" in r.output  # type: ignore[attr-defined]

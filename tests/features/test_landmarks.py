@@ -19,7 +19,7 @@ from imagelens.features.landmark_list import (
     load_landmark_list,
     remove_landmarks,
 )
-from imagelens.features.landmarks import landmark_index, select_landmarks
+from imagelens.features.landmarks import BACKGROUND, landmark_index, select_landmarks
 from imagelens.models.hub import ModelHub
 
 from ..conftest import SAMPLE_IMAGE, shared_data
@@ -138,6 +138,15 @@ def test_feature_on_a_tiny_model_and_errors_before_any_model_loads(
         index = landmark_index(model, settings)
         probs = index.probabilities(model, model.embed_images([image])[0])
         assert 0.0 < probs.sum() < 1.0  # the background scenes take the rest
+        assert index.embeddings.shape[0] == 4 + len(BACKGROUND)
+        add_landmarks(
+            settings, ["Space Needle"]
+        )  # the file's prompts stay cached; the index follows the change
+        grown = landmark_index(model, settings)
+        assert grown.landmarks.names[-1] == "Space Needle" and grown.embeddings.shape[0] == 5 + len(
+            BACKGROUND
+        )
+        np.testing.assert_allclose(grown.embeddings[:4], index.embeddings[:4], atol=1e-6)
         assert [lm.name for lm in found] == [index.landmarks.names[i] for i in np.argsort(-probs)[:3]]
         np.testing.assert_allclose([lm.confidence for lm in found], np.sort(probs)[::-1][:3], atol=1e-6)
     finally:

@@ -73,6 +73,8 @@ def _emit(report: Any, curves: dict[str, Any], pr_curve: Path | None, as_json: b
     typer.echo(sweep_table(report))
     if written is not None:
         typer.echo(f"PR curve: {written}")
+    elif not curves:
+        typer.echo("no PR curve: the set has no positive image (only false positives can be counted)")
 
 
 def categories_command(

@@ -60,6 +60,7 @@ class LandmarkEntry:
 class LandmarkList:
     entries: tuple[LandmarkEntry, ...]
     source: str
+    from_file: int = 0  # the first ``from_file`` entries come from the file, the rest are additions
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -215,7 +216,8 @@ def load_landmark_list(settings: Settings) -> LandmarkList:
     if len(merged) > limit:
         raise _too_many(limit)
     source = ", ".join([*([str(file)] if file else []), *([str(additions)] if extra else [])])
-    result = LandmarkList(tuple(merged.values()), source)
+    from_file = len({e.name.casefold() for e in entries})
+    result = LandmarkList(tuple(merged.values()), source, from_file)
     with _CACHE_LOCK:
         if len(_CACHE) > 16:
             _CACHE.clear()

@@ -60,10 +60,10 @@ BACKGROUND: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 @dataclass(frozen=True, slots=True, eq=False)
 class LandmarkIndex:
-    """The list, its prompt set (landmarks first, then :data:`BACKGROUND`) and the averaged embeddings."""
+    """The list, a digest of its prompts, and the averaged embeddings (landmarks first, then :data:`BACKGROUND`)."""
 
     landmarks: LandmarkList
-    prompt_set: PromptSet
+    digest: str
     embeddings: npt.NDArray[np.float32]
 
     def probabilities(self, model: ImageTextEmbedder, embedding: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -72,12 +72,18 @@ class LandmarkIndex:
         return probs[: len(self.landmarks.entries)]
 
 
-def _prompt_set(landmarks: LandmarkList) -> PromptSet:
-    labels = [*landmarks.names, *(label for label, _ in BACKGROUND)]
-    groups = [
-        tuple(t.format(p) for p in entry.phrases() for t in TEMPLATES) for entry in landmarks.entries
-    ] + [prompts for _, prompts in BACKGROUND]
-    return PromptSet("landmarks", tuple(labels), tuple(groups))
+def _prompt_sets(landmarks: LandmarkList) -> tuple[PromptSet, PromptSet]:
+    """The file's landmarks, then the additions and the background scenes: two sets, so that an addition embeds
+    only the additions again (the file's set stays cached by the adapter)."""
+    groups = [tuple(t.format(p) for p in entry.phrases() for t in TEMPLATES) for entry in landmarks.entries]
+    n = landmarks.from_file
+    names = landmarks.names
+    extra = PromptSet(
+        "landmarks-added",
+        (*names[n:], *(label for label, _ in BACKGROUND)),
+        (*groups[n:], *(prompts for _, prompts in BACKGROUND)),
+    )
+    return PromptSet("landmarks", names[:n], tuple(groups[:n])) if n else extra, extra
 
 
 _INDEXES: weakref.WeakKeyDictionary[ImageTextEmbedder, dict[str, LandmarkIndex]] = weakref.WeakKeyDictionary()
@@ -87,13 +93,16 @@ _LOCK = threading.Lock()
 def landmark_index(model: ImageTextEmbedder, settings: Settings) -> LandmarkIndex:
     """The index of the current list for ``model`` (memoised per model and list content)."""
     landmarks = load_landmark_list(settings)
-    prompt_set = _prompt_set(landmarks)
-    key = prompt_set.digest()
+    from_file, extra = _prompt_sets(landmarks)
+    key = f"{from_file.digest()}-{extra.digest()}"
     with _LOCK:
         found = _INDEXES.get(model, {}).get(key)
     if found is not None:
         return found
-    index = LandmarkIndex(landmarks, prompt_set, label_embeddings(model, prompt_set))
+    parts = [label_embeddings(model, extra)]
+    if from_file is not extra:
+        parts.insert(0, label_embeddings(model, from_file))
+    index = LandmarkIndex(landmarks, key, np.concatenate(parts).astype(np.float32, copy=False))
     with _LOCK:
         cached = _INDEXES.setdefault(model, {})
         if len(cached) > 4:  # the list changed several times: keep the newest only
