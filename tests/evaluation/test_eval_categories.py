@@ -58,6 +58,9 @@ def test_category_metrics_on_known_scores() -> None:
     assert set(curves) == {"parents", "children"} and report.details["sweep"]["all"][0]["threshold"] == 0.05
     with pytest.raises(InvalidArgumentError):
         evaluate_categories([], lambda p: scores["a"].__getitem__, model_id="m", data="d", threshold=0.25)
+    bogus = [CategoryExample(Path("a"), frozenset({"animal_unicorn"}))]
+    with pytest.raises(InvalidArgumentError, match="animal_unicorn"):
+        evaluate_categories(bogus, lambda p: scores["a"].__getitem__, model_id="m", data="d", threshold=0.25)
 
 
 def test_landmark_metrics_on_known_scores(tmp_path: Path) -> None:

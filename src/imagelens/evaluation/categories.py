@@ -72,6 +72,14 @@ def _norm(name: str) -> str:
     return name[:-1] if name.endswith("_") else name
 
 
+def _known_names() -> set[str]:
+    """Azure's child names and its parents (``people``, ``trans``), as labels are written after :func:`_norm`."""
+    from imagelens.features.categories import taxonomy
+
+    names = taxonomy().names
+    return {_norm(n) for n in names} | {n.partition("_")[0] for n in names}
+
+
 def _is_parent(name: str) -> bool:
     return "_" not in name
 
@@ -204,6 +212,12 @@ def evaluate_categories(
     scored = sorted(set().union(*(ex.positives for ex in examples)))
     if not scored:
         raise InvalidArgumentError("the labelled set has no positive label to score")
+    known = _known_names()
+    unknown = sorted(set().union(*(ex.positives | ex.ignore for ex in examples)) - known)
+    if unknown:
+        raise InvalidArgumentError(
+            f"not Azure 3.2 category names: {', '.join(unknown[:10])} (use e.g. people, animal_dog)"
+        )
     rows: list[tuple[str, float, bool]] = []
     for ex in examples:
         score = scorer(ex.image)

@@ -95,11 +95,11 @@ def _read_file(path: Path, limit: int) -> list[LandmarkEntry]:
         raise InvalidArgumentError(
             f"The landmark list '{path}' cannot be read as UTF-8 text: {exc}"
         ) from None
+    entries: list[LandmarkEntry] = []
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
         if not reader.fieldnames or "name" not in reader.fieldnames:
             raise InvalidArgumentError(f"The landmark list '{path}' needs a 'name' column.")
-        entries = []
         for row in reader:
             if (row.get("name") or "").strip():
                 if len(entries) == limit:
@@ -107,7 +107,6 @@ def _read_file(path: Path, limit: int) -> list[LandmarkEntry]:
                 aliases = tuple(_clean(a) for a in (row.get("aliases") or "").split("|") if a.strip())
                 entries.append(LandmarkEntry(_clean(row["name"]), aliases))
         return entries
-    entries = []
     for raw in text.splitlines():
         line = raw.strip()
         if line and not line.startswith("#"):
