@@ -166,6 +166,34 @@ class TrainingSettings(BaseModel):
     )
 
 
+class CategorySettings(BaseModel):
+    """Azure 3.2 ``categories`` (zero-shot over the 86-category taxonomy, docs/categories.md)."""
+
+    threshold: float = Field(
+        0.25,
+        ge=0.0,
+        le=1.0,
+        description="report a category whose score is at least this (not measured: see docs)",
+    )
+    max_categories: int = Field(5, ge=1, le=86, description="categories reported at most, best first")
+
+
+class LandmarkSettings(BaseModel):
+    """Landmarks (zero-shot over a landmark list; docs/categories.md). No list ships with imagelens."""
+
+    file: Path | None = Field(
+        None,
+        description="a landmark list: .txt (one name a line) or .csv (a 'name' column, optional 'aliases')",
+    )
+    threshold: float = Field(
+        0.5, ge=0.0, le=1.0, description="report a landmark whose confidence is at least this"
+    )
+    max_landmarks: int = Field(5, ge=1, le=100, description="landmarks reported per image at most")
+    max_entries: int = Field(
+        10_000, ge=1, le=100_000, description="names in the list and the user additions together, at most"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IMAGELENS_", env_nested_delimiter="__", extra="ignore", protected_namespaces=()
@@ -202,6 +230,8 @@ class Settings(BaseSettings):
         None, description="the SQLite store and trained custom models; default: $XDG_DATA_HOME/imagelens"
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    categories: CategorySettings = Field(default_factory=CategorySettings)
+    landmarks: LandmarkSettings = Field(default_factory=LandmarkSettings)
 
     def url_settings(self) -> UrlFetchSettings:
         """URL fetch settings with the top-level ``IMAGELENS_ALLOW_PRIVATE_URLS`` switch applied."""

@@ -86,11 +86,11 @@ def test_v32_plan_maps_to_registry_names() -> None:
         features.plan_visual_features_32(["Bogus"])
     # omitted visualFeatures means Azure's default, Categories
     assert features.plan_visual_features_32([]) == (["categories"], ["categories"])
-    # celebrities: declined by design, yet the request succeeds with a warning; landmarks are not built yet
+    # celebrities: declined by design, yet the request succeeds with a warning; landmarks add the landmarks feature
     assert features.check_details_32(["celebrities", "Celebrities"]) == [features.celebrities_warning()]
-    assert features.check_details_32([]) == []
-    with pytest.raises(NotSupportedVisualFeatureError, match="Landmarks"):
-        features.check_details_32(["landmarks"])
+    assert features.check_details_32([]) == [] == features.check_details_32(["Landmarks"])
+    assert features.detail_features_32(["Landmarks"], ["categories"]) == ["landmarks"]
+    assert features.detail_features_32(["landmarks"], ["tags"]) == []  # no categories: nowhere to put them
     with pytest.raises(InvalidArgumentError, match="not valid"):
         features.check_details_32(["Bogus"])
 

@@ -12,12 +12,14 @@ from imagelens.types import (
     AnalysisResult,
     BoundingBox,
     Caption,
+    Category,
     ColorInfo,
     CustomModelResult,
     DenseCaption,
     DetectedObject,
     Face,
     ImageMetadata,
+    Landmark,
     Line,
     Person,
     Point,
@@ -47,6 +49,8 @@ FULL = AnalysisResult(
     custom_model=CustomModelResult(
         tags=(Tag("shelf", 0.7),), objects=(DetectedObject(BoundingBox(15, 25, 35, 45), (Tag("can", 0.55),)),)
     ),
+    categories=(Category("building_", 0.88, (Landmark("Eiffel Tower", 0.77),)),),
+    landmarks=(Landmark("Eiffel Tower", 0.77),),
     timings_ms={"read": 12.0},
 )
 EMPTY = AnalysisResult(model_version="2023-10-01", metadata=ImageMetadata(640, 480, "png"))
@@ -75,6 +79,8 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
         ("white", "no"),
     ],
     "customModel": [("shelf", "0.70"), ("can", "0.55", "15", "25", "35", "45")],
+    "categories": [("building_", "0.88", "Eiffel Tower")],
+    "landmarks": [("Eiffel Tower", "0.77")],
 }
 
 

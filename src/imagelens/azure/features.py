@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_VISUAL_FEATURES_32",
     "celebrities_warning",
     "check_details_32",
+    "detail_features_32",
     "check_features_40",
     "plan_visual_features_32",
 ]
@@ -73,7 +74,8 @@ def celebrities_warning() -> dict[str, str]:
 
 def check_details_32(details: Iterable[str]) -> list[dict[str, str]]:
     """3.2 ``details=`` (any case) -> the warnings for the answer. Celebrities are declined by design: the request
-    still succeeds, with no celebrities and a warning; Landmarks are not built yet (NotSupportedVisualFeature)."""
+    still succeeds, with no celebrities and a warning; Landmarks run the ``landmarks`` feature
+    (:func:`detail_features_32`)."""
     warnings: list[dict[str, str]] = []
     for detail in details:
         lowered = detail.lower()
@@ -83,10 +85,17 @@ def check_details_32(details: Iterable[str]) -> list[dict[str, str]]:
             continue
         if lowered not in {d.lower() for d in DETAILS_32}:
             raise InvalidArgumentError(f"The detail '{detail}' is not valid. Valid: {', '.join(DETAILS_32)}.")
-        raise NotSupportedVisualFeatureError(
-            "The 'Landmarks' detail is not supported by this imagelens version yet."
-        )
     return warnings
+
+
+def detail_features_32(details: Iterable[str], tokens: Iterable[str]) -> list[str]:
+    """The registry features that 3.2 ``details=`` adds to ``tokens``: ``landmarks`` for Landmarks when the
+    categories are computed (Azure puts landmarks in the categories' ``detail``; without Categories there is no
+    place for them, so nothing is added)."""
+    wanted = {d.lower() for d in details}
+    if "landmarks" in wanted and "categories" in set(tokens):
+        return ["landmarks"]
+    return []
 
 
 #: What 3.2 analyze computes when ``visualFeatures`` is omitted (Azure's default, from its 3.2 spec).

@@ -237,6 +237,16 @@ def landmarks_domain_json(result: AnalysisResult, request_id: str) -> JSON:
     }
 
 
+#: 3.2 ``GET /models``: the domain models served here and the categories whose ``detail`` carries their results
+#: (celebrities are declined by design, so only landmarks is listed).
+DOMAIN_MODELS_32: tuple[tuple[str, tuple[str, ...]], ...] = (("landmarks", ("outdoor_", "building_")),)
+
+
+def list_models_json() -> JSON:
+    """``GET /vision/v3.2/models``."""
+    return {"models": [{"name": name, "categories": list(cats)} for name, cats in DOMAIN_MODELS_32]}
+
+
 def area_of_interest_json(box: BoundingBox, metadata: ImageMetadata, request_id: str) -> JSON:
     """``POST /vision/v3.2/areaOfInterest``."""
     return {

@@ -30,6 +30,8 @@ def _register() -> None:
         "retrieval",
         "eval_features",
         "batch",
+        "landmarks",
+        "eval_categories",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")

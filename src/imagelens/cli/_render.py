@@ -149,6 +149,22 @@ def render_custom_model(result: AnalysisResult) -> list[str] | None:
 
 
 #: Registry feature name -> renderer. ``customModel`` is the result of ``--model-name``.
+def render_categories(result: AnalysisResult) -> list[str] | None:
+    if result.categories is None:
+        return None
+    rows = [
+        (c.name, _score(c.score), ", ".join(lm.name for lm in c.landmarks) or "-") for c in result.categories
+    ]
+    return _section("categories", len(rows), ("name", "score", "landmarks"), rows)
+
+
+def render_landmarks(result: AnalysisResult) -> list[str] | None:
+    if result.landmarks is None:
+        return None
+    rows = [(lm.name, _score(lm.confidence)) for lm in result.landmarks]
+    return _section("landmarks", len(rows), ("name", "score"), rows)
+
+
 RENDERERS: dict[str, Renderer] = {
     "read": render_read,
     "smartCrops": render_smart_crops,
@@ -160,6 +176,8 @@ RENDERERS: dict[str, Renderer] = {
     "faces": render_faces,
     "color": render_color,
     "customModel": render_custom_model,
+    "categories": render_categories,
+    "landmarks": render_landmarks,
 }
 
 

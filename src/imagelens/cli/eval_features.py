@@ -1,4 +1,4 @@
-"""``imagelens eval faces|objects|people|tags|categories|caption|segment|read``: accuracy of the prebuilt features.
+"""``imagelens eval faces|objects|people|tags|caption|segment|read``: accuracy of the prebuilt features.
 
 Each command prints a table (``--json``: one object ``{"feature", "model", "data", "n", "metrics", "threshold"}``),
 writes a precision-recall curve PNG (``--pr-curve``; not for ``segment``, whose masks have no score) and
@@ -205,7 +205,6 @@ def register(app: typer.Typer) -> None:
     eval_app.command("objects")(_detection("objects"))
     eval_app.command("people")(_detection("people"))
     eval_app.command("tags")(tags_command)
-    eval_app.command("categories")(_not_supported("categories"))
     eval_app.command("caption")(_not_supported("caption"))
     eval_app.command("segment")(segment_command)
     eval_app.command("read")(read_command)

@@ -20,7 +20,6 @@ from imagelens.models.spec import Role
 #: What ``imagelens eval`` can score, and what it cannot yet (with why).
 HUB_FEATURES = ("faces", "objects", "people", "read")
 NOT_SUPPORTED = {
-    "categories": "the Azure 3.2 86-category taxonomy has no mapped ground truth here; use 'tags'",
     "caption": "captions need the Florence-2 weights and a CIDEr/BLEU scorer, neither is available here",
 }
 #: The face detector runs this low so that the PR curve reaches recall it can.

@@ -33,7 +33,6 @@ from imagelens.errors import (
     ImageLensError,
     InvalidArgumentError,
     NotFoundError,
-    NotSupportedVisualFeatureError,
 )
 from imagelens.features.base import AnalysisOptions
 from imagelens.io import LoadedImage
@@ -73,10 +72,12 @@ async def _run(
     max_candidates: int = 1,
     warnings: list[dict[str, str]] | None = None,
     model_version: str | None = None,
+    details: list[str] | None = None,
 ) -> JSONResponse:
     language = params.check_language(language)
     params.check_model_version(model_version)
     wanted, tokens = azure_features.plan_visual_features_32(features)
+    tokens += azure_features.detail_features_32(details or (), tokens)
     analyzer = _analyzer(request)
     image = await _load(request)
     options = AnalysisOptions(language=language)
@@ -112,7 +113,8 @@ async def analyze(
     details: Annotated[
         str | None,
         Query(
-            description="Celebrities (declined by design: none listed, with a warning) or Landmarks (not built)."
+            description="Celebrities (declined by design: none listed, with a warning) or Landmarks (in the "
+            "categories' detail; needs a landmark list, docs/categories.md)."
         ),
     ] = None,
     language: Language = None,
@@ -120,8 +122,9 @@ async def analyze(
 ) -> JSONResponse:
     warnings = azure_features.check_details_32(_split(details))
     return await _run(
-        request, _split(visual_features), language, warnings=warnings, model_version=model_version
-    )
+        request, _split(visual_features), language, warnings=warnings, model_version=model_version,
+        details=_split(details),
+    )  # fmt: skip
 
 
 @router.post(
@@ -358,13 +361,13 @@ async def area_of_interest(request: Request) -> JSONResponse:
 
 @router.get("/models", summary="Domain models", response_model=None, responses=_ok(ListModelsResult32))
 async def list_models() -> JSONResponse:
-    # Domain models available here: none yet (celebrities is declined by design, landmarks not built).
-    return JSONResponse({"models": []})
+    # Domain models available here: landmarks (celebrities is declined by design).
+    return JSONResponse(wire32.list_models_json())
 
 
 @router.post(
     "/models/{model}/analyze",
-    summary="Analyze with a domain model (celebrities: declined, always empty; landmarks: not built)",
+    summary="Analyze with a domain model (landmarks; celebrities: declined, always empty)",
     response_model=None,
     responses=error_responses(400, 404),
     openapi_extra=route_extra(),
@@ -376,7 +379,12 @@ async def analyze_domain(request: Request, model: str) -> JSONResponse:
             wire32.celebrities_json(image.width, image.height, image.format, request.state.request_id)
         )
     if model.lower() == "landmarks":
-        raise NotSupportedVisualFeatureError(
-            "The 'landmarks' model is not supported by this imagelens version yet."
-        )
+        params.check_language(request.query_params.get("language"))
+        from imagelens.features.landmark_list import load_landmark_list
+
+        analyzer = _analyzer(request)
+        load_landmark_list(analyzer.settings)  # no list configured: a clear 400 before the image is read
+        image = await _load(request)
+        result = await request.app.state.pool.run(lambda: analyzer.analyze(image, ["landmarks"]))
+        return JSONResponse(wire32.landmarks_domain_json(result, request.state.request_id))
     raise NotFoundError(f"The domain model '{model}' does not exist. Valid: celebrities, landmarks.")
