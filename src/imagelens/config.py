@@ -154,6 +154,29 @@ class TrainingSettings(BaseModel):
     )
 
 
+class ModerationSettings(BaseModel):
+    """The ``adult`` feature's operating points and the moderation gate (docs/moderation.md)."""
+
+    adult_threshold: float = Field(0.5, ge=0.0, le=1.0, description="isAdultContent when adultScore >= this")
+    racy_threshold: float = Field(0.5, ge=0.0, le=1.0, description="isRacyContent when racyScore >= this")
+    gore_threshold: float = Field(0.5, ge=0.0, le=1.0, description="isGoryContent when goreScore >= this")
+    gate: bool = Field(
+        False,
+        description="moderate every analyze call first; a flagged image gets its other features withheld",
+    )
+    gate_on: list[Literal["adult", "racy", "gore"]] = Field(
+        default_factory=lambda: ["adult", "gore"], description="which flags close the gate"
+    )
+
+
+class ImageTypeSettings(BaseModel):
+    """The ``imageType`` feature (docs/moderation.md)."""
+
+    method: Literal["statistics", "zero_shot"] = Field(
+        "statistics", description="image statistics (no model; measured) or image-text zero-shot prompts"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IMAGELENS_", env_nested_delimiter="__", extra="ignore", protected_namespaces=()
@@ -190,6 +213,8 @@ class Settings(BaseSettings):
         None, description="the SQLite store and trained custom models; default: $XDG_DATA_HOME/imagelens"
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    image_type: ImageTypeSettings = Field(default_factory=ImageTypeSettings)
 
     def url_settings(self) -> UrlFetchSettings:
         """URL fetch settings with the top-level ``IMAGELENS_ALLOW_PRIVATE_URLS`` switch applied."""

@@ -83,7 +83,7 @@ async def _run(
     result = await request.app.state.pool.run(lambda: analyzer.analyze(image, tokens, options))
     body = wire32.analysis_json(result, request.state.request_id, wanted, max_candidates)
     if warnings:
-        body["warnings"] = warnings
+        body["warnings"] = [*warnings, *body.get("warnings", [])]
     return JSONResponse(body)
 
 
