@@ -165,7 +165,7 @@ class ModerationSettings(BaseModel):
         description="moderate every analyze call first; a flagged image gets its other features withheld",
     )
     gate_on: list[Literal["adult", "racy", "gore"]] = Field(
-        default_factory=lambda: ["adult", "gore"], description="which flags close the gate"
+        ["adult", "gore"], description="which flags close the gate"
     )
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError
@@ -184,7 +185,7 @@ class ModerationConfig:
 
 
 def scores_from_logits(
-    logits: Sequence[float], calibration: Sequence[tuple[float, float]]
+    logits: npt.ArrayLike, calibration: Sequence[tuple[float, float]]
 ) -> tuple[float, float, float]:
     """``(adult, racy, gore)`` from the 6 logits of :data:`PROMPT_SET` (positive, neutral per category)."""
     x = np.asarray(logits, np.float64).reshape(len(CATEGORIES), 2)
