@@ -18,7 +18,9 @@ from imagelens.types import (
     DetectedObject,
     Face,
     ImageMetadata,
+    ImageType,
     Line,
+    Moderation,
     Person,
     Point,
     Polygon,
@@ -47,6 +49,8 @@ FULL = AnalysisResult(
     custom_model=CustomModelResult(
         tags=(Tag("shelf", 0.7),), objects=(DetectedObject(BoundingBox(15, 25, 35, 45), (Tag("can", 0.55),)),)
     ),
+    adult=Moderation(0.91, 0.42, 0.03, True, False, False),
+    image_type=ImageType(clip_art_type=2, line_drawing_type=0),
     timings_ms={"read": 12.0},
 )
 EMPTY = AnalysisResult(model_version="2023-10-01", metadata=ImageMetadata(640, 480, "png"))
@@ -75,6 +79,8 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
         ("white", "no"),
     ],
     "customModel": [("shelf", "0.70"), ("can", "0.55", "15", "25", "35", "45")],
+    "adult": [("adult", "0.91", "yes"), ("racy", "0.42", "no"), ("gory", "0.03", "no")],
+    "imageType": [("clip art 2 (normal clip art), not a line drawing",)],
 }
 
 
