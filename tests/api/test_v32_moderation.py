@@ -74,3 +74,10 @@ def test_gate_open_answers_everything(tiny_settings: Settings) -> None:
     c = _client(tiny_settings, gate=True, adult_threshold=1.0, gore_threshold=1.0)
     body = c.post(f"{V32}?visualFeatures=Color", content=_png(), headers=OCTET).json()
     assert "color" in body and "warnings" not in body and "adult" not in body
+
+
+def test_ocr_and_read_are_not_gated(tiny_settings: Settings) -> None:
+    c = _client(tiny_settings, gate=True, adult_threshold=0.0)
+    r = c.post("/vision/v3.2/ocr", content=_png(), headers=OCTET)
+    assert r.status_code == 200, r.text
+    assert "regions" in r.json()

@@ -24,7 +24,7 @@ and a ``ContentWithheldByModeration`` warning). See docs/moderation.md.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -241,3 +241,12 @@ def withheld_by_gate(
 ) -> tuple[str, ...]:
     """The features the gate withholds: every one but ``adult`` when the image is flagged, else none."""
     return tuple(n for n in names if n != NAME) if config.closes_gate(moderation) else ()
+
+
+def ungated(options: AnalysisOptions | None = None) -> AnalysisOptions:
+    """``options`` with the gate off for this call (routes whose answer has no place for a withheld result: 3.2
+    ``ocr`` and ``read``)."""
+    options = options or AnalysisOptions()
+    extra = dict(options.extra)
+    extra[OPTION] = {**(extra.get(OPTION) or {}), "gate": False}
+    return replace(options, extra=extra)

@@ -36,6 +36,7 @@ from imagelens.errors import (
     NotSupportedVisualFeatureError,
 )
 from imagelens.features.base import AnalysisOptions
+from imagelens.features.moderation import ungated
 from imagelens.io import LoadedImage
 
 router = APIRouter(tags=["Computer Vision 3.2"])
@@ -186,7 +187,7 @@ async def ocr(
     params.parse_bool(detect_orientation, "detectOrientation")
     analyzer = _analyzer(request)
     image = await _load(request)
-    result = await request.app.state.pool.run(lambda: analyzer.analyze(image, ["read"]))
+    result = await request.app.state.pool.run(lambda: analyzer.analyze(image, ["read"], ungated()))
     assert result.read is not None
     return JSONResponse(wire32.legacy_ocr_json(result.read, language or "unk"))
 
@@ -253,7 +254,7 @@ async def read_analyze(
     store.create(READ_KIND, op_id)
 
     def read_page(page_image: Any) -> Any:
-        result = analyzer.analyze(page_image, ["read"], AnalysisOptions())
+        result = analyzer.analyze(page_image, ["read"], ungated())  # the read answer has no withheld shape
         assert result.read is not None
         return order_lines(result.read, order), result.metadata
 
