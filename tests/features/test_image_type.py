@@ -131,6 +131,8 @@ def test_eval_image_type_cli(tmp_path: Path) -> None:
     assert report["feature"] == "imageType" and report["n"] == 10
     assert report["metrics"]["line_drawing_recall"] == 1.0 and report["metrics"]["clip_art_precision"] == 1.0
     assert png.read_bytes()[:4] == b"\x89PNG"
+    text = CliRunner().invoke(app, ["eval", "imageType", "--data", str(tmp_path / "set"), "--pr-curve", "-"])
+    assert text.exit_code == 0 and "line_drawing: clipArtType 0/1/2/3 = " in text.output
 
 
 def test_eval_adult_cli_on_a_tiny_model(

@@ -70,7 +70,7 @@ def image_type_command(
     target_precision: TargetOption = 0.9,
     pr_curve: CurveOption = None,
 ) -> None:
-    """Clip-art (type >= 2) and line-drawing precision/recall, AP, and the clip-art type histogram per label."""
+    """Clip-art (type >= 2) and line-drawing precision/recall, AP, and (text output) the clip-art types per label."""
     with cli_errors():
         from imagelens.analyzer import Analyzer
         from imagelens.evaluation.image_type import evaluate_image_type, load_labelled
@@ -86,6 +86,9 @@ def image_type_command(
         finally:
             analyzer.close()
         _emit(report, curves, pr_curve, as_json)
+        if not as_json:
+            for label, counts in report.details["clip_art_type_histogram"].items():
+                typer.echo(f"  {label}: clipArtType 0/1/2/3 = {'/'.join(map(str, counts))}")
 
 
 def register(app: typer.Typer) -> None:
