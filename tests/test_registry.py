@@ -20,7 +20,7 @@ from imagelens.models.spec import Role
 from imagelens.types import AnalysisResult
 
 # Features whose modules are being written in parallel this round (the lead empties this set at merge).
-PENDING = {"categories", "adult", "brands", "imageType", "landmarks"}
+PENDING = {"brands"}
 RESULT_FIELDS = {f.name for f in dataclasses.fields(AnalysisResult)}
 
 

@@ -18,6 +18,7 @@ import numpy.typing as npt
 from imagelens import __version__, deadline
 from imagelens.config import Settings
 from imagelens.errors import InvalidRequestError, NotSupportedFeatureError
+from imagelens.features import moderation
 from imagelens.features.base import AnalysisOptions, Feature, FeatureContext
 from imagelens.features.registry import canonical_name, feature_class
 from imagelens.io import ImageSource, LoadedImage, load_image
@@ -172,6 +173,9 @@ class Analyzer:
         assert features is not None
         names = parse_features(features)
         options = options or AnalysisOptions()
+        gate = moderation.gate_config(self.hub.settings, options)  # None unless the moderation gate is on
+        if gate is not None:
+            names = moderation.gate_features(names)
         started = time.perf_counter()
         image = source if isinstance(source, LoadedImage) else self.load(source)
         timings: dict[str, float] = {"load": (time.perf_counter() - started) * 1000.0}
@@ -196,8 +200,13 @@ class Analyzer:
             value = instances[name].run(ctx)
             return name, value, (time.perf_counter() - t0) * 1000.0
 
+        withheld: tuple[str, ...] = ()
         with self.hub.using():
-            for stage in plan_stages(names):
+            if gate is not None:  # adult first; a flagged image gets nothing else computed
+                _, value, timings[moderation.NAME] = run_one(moderation.NAME)
+                ctx.results[moderation.NAME] = value
+                withheld = moderation.withheld_by_gate(gate, value, names)
+            for stage in plan_stages([n for n in names if n not in ctx.results and n not in withheld]):
                 deadline.check()  # the request's deadline, or its client gone: stop between stages
                 if len(stage) == 1:
                     outcomes = [run_one(stage[0])]
@@ -208,12 +217,13 @@ class Analyzer:
                     ctx.results[name] = value
                     timings[name] = ms
 
-        fields = {instances[n].field: ctx.results[n] for n in names}
+        fields = {instances[n].field: ctx.results[n] for n in names if n not in withheld}
         timings["total"] = (time.perf_counter() - started) * 1000.0
         return AnalysisResult(
             model_version=MODEL_VERSION,
             metadata=_metadata(image),
             timings_ms=timings,
+            withheld=withheld,
             **fields,
         )
 

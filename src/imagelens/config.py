@@ -194,6 +194,29 @@ class LandmarkSettings(BaseModel):
     )
 
 
+class ModerationSettings(BaseModel):
+    """The ``adult`` feature's operating points and the moderation gate (docs/moderation.md)."""
+
+    adult_threshold: float = Field(0.5, ge=0.0, le=1.0, description="isAdultContent when adultScore >= this")
+    racy_threshold: float = Field(0.5, ge=0.0, le=1.0, description="isRacyContent when racyScore >= this")
+    gore_threshold: float = Field(0.5, ge=0.0, le=1.0, description="isGoryContent when goreScore >= this")
+    gate: bool = Field(
+        False,
+        description="moderate every analyze call first; a flagged image gets its other features withheld",
+    )
+    gate_on: list[Literal["adult", "racy", "gore"]] = Field(
+        ["adult", "gore"], description="which flags close the gate"
+    )
+
+
+class ImageTypeSettings(BaseModel):
+    """The ``imageType`` feature (docs/moderation.md)."""
+
+    method: Literal["statistics", "zero_shot"] = Field(
+        "statistics", description="image statistics (no model; measured) or image-text zero-shot prompts"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IMAGELENS_", env_nested_delimiter="__", extra="ignore", protected_namespaces=()
@@ -232,6 +255,8 @@ class Settings(BaseSettings):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     categories: CategorySettings = Field(default_factory=CategorySettings)
     landmarks: LandmarkSettings = Field(default_factory=LandmarkSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    image_type: ImageTypeSettings = Field(default_factory=ImageTypeSettings)
 
     def url_settings(self) -> UrlFetchSettings:
         """URL fetch settings with the top-level ``IMAGELENS_ALLOW_PRIVATE_URLS`` switch applied."""

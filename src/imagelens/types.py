@@ -290,4 +290,6 @@ class AnalysisResult:
     brands: tuple[Brand, ...] | None = None
     image_type: ImageType | None = None
     landmarks: tuple[Landmark, ...] | None = None
+    #: features the moderation gate withheld (not computed: the image was flagged, see ``adult``); () otherwise
+    withheld: tuple[str, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)

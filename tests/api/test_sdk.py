@@ -158,5 +158,5 @@ def test_computer_vision_sdk_describe_tag_detect_analyze(endpoint: str) -> None:
         )
     assert declined.tags is not None and declined.categories is None
     with stream() as fh, pytest.raises(ComputerVisionErrorResponseException) as info:
-        cv.analyze_image_in_stream(fh, visual_features=[VisualFeatureTypes.adult])
+        cv.analyze_image_in_stream(fh, visual_features=[VisualFeatureTypes.brands])
     assert info.value.response.status_code == 400

@@ -19,8 +19,10 @@ from imagelens.types import (
     DetectedObject,
     Face,
     ImageMetadata,
+    ImageType,
     Landmark,
     Line,
+    Moderation,
     Person,
     Point,
     Polygon,
@@ -51,6 +53,8 @@ FULL = AnalysisResult(
     ),
     categories=(Category("building_", 0.88, (Landmark("Eiffel Tower", 0.77),)),),
     landmarks=(Landmark("Eiffel Tower", 0.77),),
+    adult=Moderation(0.91, 0.42, 0.03, True, False, False),
+    image_type=ImageType(clip_art_type=2, line_drawing_type=0),
     timings_ms={"read": 12.0},
 )
 EMPTY = AnalysisResult(model_version="2023-10-01", metadata=ImageMetadata(640, 480, "png"))
@@ -81,6 +85,8 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
     "customModel": [("shelf", "0.70"), ("can", "0.55", "15", "25", "35", "45")],
     "categories": [("building_", "0.88", "Eiffel Tower")],
     "landmarks": [("Eiffel Tower", "0.77")],
+    "adult": [("adult", "0.91", "yes"), ("racy", "0.42", "no"), ("gory", "0.03", "no")],
+    "imageType": [("clip art 2 (normal clip art), not a line drawing",)],
 }
 
 

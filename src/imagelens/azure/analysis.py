@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import fields, is_dataclass
 from typing import Any
 
+from imagelens.azure.features import moderation_warning
 from imagelens.azure.params import wire_model_version
 from imagelens.types import (
     AnalysisResult,
@@ -155,10 +156,12 @@ def analysis_result_json(result: AnalysisResult) -> JSON:
         body["tagsResult"] = {"values": [tag_json(t) for t in result.tags]}
     for name, value in _extension_fields(result):  # a feature added without a hand-written block
         body[f"{_camel(name)}Result"] = generic_json(value, w, h)
+    if result.withheld:  # the moderation gate closed: the adult block is there, the rest was not computed
+        body["warnings"] = [moderation_warning(result.withheld)]
     return body
 
 
-_FIXED_FIELDS = frozenset({"model_version", "metadata", "timings_ms", *RESULT_KEYS})
+_FIXED_FIELDS = frozenset({"model_version", "metadata", "timings_ms", "withheld", *RESULT_KEYS})
 
 
 def _extension_fields(result: AnalysisResult) -> list[tuple[str, Any]]:

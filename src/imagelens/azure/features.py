@@ -29,6 +29,7 @@ __all__ = [
     "check_details_32",
     "detail_features_32",
     "check_features_40",
+    "moderation_warning",
     "plan_visual_features_32",
 ]
 
@@ -70,6 +71,16 @@ def check_features_40(names: Iterable[str]) -> None:
 def celebrities_warning() -> dict[str, str]:
     """The warning a request for celebrities gets (its answer lists none)."""
     return {"code": "CelebrityRecognitionDeclined", "message": CELEBRITIES_DECLINED}
+
+
+def moderation_warning(withheld: Iterable[str]) -> dict[str, str]:
+    """The warning of an answer whose other features the moderation gate withheld (its ``adult`` block says why)."""
+    return {
+        "code": "ContentWithheldByModeration",
+        "message": "The image is at or above the operator's moderation threshold; withheld: "
+        + ", ".join(withheld)
+        + ".",
+    }
 
 
 def check_details_32(details: Iterable[str]) -> list[dict[str, str]]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from imagelens.azure import analysis
 from imagelens.azure.analysis import box_json
-from imagelens.azure.features import celebrities_warning
+from imagelens.azure.features import celebrities_warning, moderation_warning
 from imagelens.azure.hierarchy import parent_chain
 from imagelens.azure.params import MODEL_VERSION, wire_model_version
 from imagelens.errors import InvalidArgumentError
@@ -264,7 +264,7 @@ def analysis_json(
     body: JSON = {}
     if "categories" in features and result.categories is not None:
         body["categories"] = categories_json(result.categories)
-    if "adult" in features and result.adult is not None:
+    if ("adult" in features or result.withheld) and result.adult is not None:  # the gate's reason is shown
         body["adult"] = adult_json(result.adult)
     if "tags" in features and result.tags is not None:
         body["tags"] = tags_json(result.tags)
@@ -280,6 +280,8 @@ def analysis_json(
         body["imageType"] = image_type_json(result.image_type)
     if "brands" in features and result.brands is not None:
         body["brands"] = brands_json(result.brands)
+    if result.withheld:
+        body["warnings"] = [moderation_warning(result.withheld)]
     body["requestId"] = request_id
     body["metadata"] = metadata_json(result.metadata)
     body["modelVersion"] = wire_model_version(result.model_version)

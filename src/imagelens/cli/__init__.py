@@ -32,6 +32,7 @@ def _register() -> None:
         "batch",
         "landmarks",
         "eval_categories",
+        "eval_moderation",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")

@@ -148,6 +148,30 @@ def render_custom_model(result: AnalysisResult) -> list[str] | None:
     return out
 
 
+def render_adult(result: AnalysisResult) -> list[str] | None:
+    adult = result.adult
+    if adult is None:
+        return None
+    rows = [
+        ("adult", _score(adult.adult_score), "yes" if adult.is_adult else "no"),
+        ("racy", _score(adult.racy_score), "yes" if adult.is_racy else "no"),
+        ("gory", _score(adult.gore_score), "yes" if adult.is_gory else "no"),
+    ]
+    out = ["  moderation:", *table(("", "score", "flagged"), rows)]
+    if result.withheld:
+        out.append(f"  withheld by the moderation gate: {', '.join(result.withheld)}")
+    return out
+
+
+def render_image_type(result: AnalysisResult) -> list[str] | None:
+    kind = result.image_type
+    if kind is None:
+        return None
+    clip_art = ("not clip art", "ambiguous", "normal clip art", "good clip art")[kind.clip_art_type]
+    line = "line drawing" if kind.line_drawing_type else "not a line drawing"
+    return [f"  image type: clip art {kind.clip_art_type} ({clip_art}), {line}"]
+
+
 #: Registry feature name -> renderer. ``customModel`` is the result of ``--model-name``.
 def render_categories(result: AnalysisResult) -> list[str] | None:
     if result.categories is None:
@@ -179,6 +203,7 @@ RENDERERS: dict[str, Renderer] = {
     "categories": render_categories,
     "landmarks": render_landmarks,
 }
+RENDERERS.update({"adult": render_adult, "imageType": render_image_type})
 
 
 def render_text(source: str, result: AnalysisResult) -> str:

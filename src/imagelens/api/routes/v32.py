@@ -35,6 +35,7 @@ from imagelens.errors import (
     NotFoundError,
 )
 from imagelens.features.base import AnalysisOptions
+from imagelens.features.moderation import ungated
 from imagelens.io import LoadedImage
 
 router = APIRouter(tags=["Computer Vision 3.2"])
@@ -84,7 +85,7 @@ async def _run(
     result = await request.app.state.pool.run(lambda: analyzer.analyze(image, tokens, options))
     body = wire32.analysis_json(result, request.state.request_id, wanted, max_candidates)
     if warnings:
-        body["warnings"] = warnings
+        body["warnings"] = [*warnings, *body.get("warnings", [])]
     return JSONResponse(body)
 
 
@@ -189,7 +190,7 @@ async def ocr(
     params.parse_bool(detect_orientation, "detectOrientation")
     analyzer = _analyzer(request)
     image = await _load(request)
-    result = await request.app.state.pool.run(lambda: analyzer.analyze(image, ["read"]))
+    result = await request.app.state.pool.run(lambda: analyzer.analyze(image, ["read"], ungated()))
     assert result.read is not None
     return JSONResponse(wire32.legacy_ocr_json(result.read, language or "unk"))
 
@@ -256,7 +257,7 @@ async def read_analyze(
     store.create(READ_KIND, op_id)
 
     def read_page(page_image: Any) -> Any:
-        result = analyzer.analyze(page_image, ["read"], AnalysisOptions())
+        result = analyzer.analyze(page_image, ["read"], ungated())  # the read answer has no withheld shape
         assert result.read is not None
         return order_lines(result.read, order), result.metadata
 
