@@ -29,6 +29,7 @@ def _register() -> None:
         "segment",
         "retrieval",
         "eval_features",
+        "brands",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")

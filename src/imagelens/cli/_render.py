@@ -148,6 +148,13 @@ def render_custom_model(result: AnalysisResult) -> list[str] | None:
     return out
 
 
+def render_brands(result: AnalysisResult) -> list[str] | None:
+    if result.brands is None:
+        return None
+    rows = [(b.name, _score(b.confidence), *_box(b.box)) for b in result.brands]
+    return _section("brands", len(rows), ("name", "score", *BOX_HEADERS), rows)
+
+
 #: Registry feature name -> renderer. ``customModel`` is the result of ``--model-name``.
 RENDERERS: dict[str, Renderer] = {
     "read": render_read,
@@ -160,6 +167,7 @@ RENDERERS: dict[str, Renderer] = {
     "faces": render_faces,
     "color": render_color,
     "customModel": render_custom_model,
+    "brands": render_brands,
 }
 
 
