@@ -1,12 +1,12 @@
 """The OCR signal of the ``brands`` feature: brand names found among the words the reader found.
 
-Each line's words are joined in windows of 1 to ``max_words`` consecutive words (the most tokens a brand name in
-the list has, at most :data:`MAX_WINDOW`), and each window's key (:func:`brand_key`: lower-case letters and digits
+Each line's words are split into tokens (:func:`brand_tokens`) and joined in windows of 1 to ``max_words``
+consecutive tokens (the most tokens a brand name in the list has, at most :data:`MAX_WINDOW`), and each window's key (:func:`brand_key`: lower-case letters and digits
 only, so ``COCA-COLA``, ``Coca Cola`` and ``CocaCola`` are one key) is looked up in the list. The longest window
 that matches wins and its words are not used again. Fuzzy matching is bounded by the length of the key
 (:func:`max_edits`): none up to 5 characters, 1 edit (insert, delete or substitute) from 6 to 9, 2 from 10 on; it
 uses a deletion index (SymSpell's idea), so a list of 10,000 names costs a few dictionary look-ups per window. An
-exact match is preferred to a fuzzy one; a fuzzy window may not have more words than the brand name has tokens
+exact match is preferred to a fuzzy one; a fuzzy window may not have more tokens than the brand name
 (``OF MCDONALDS`` is not ``McDonald's`` with two edits), and a window that is itself an ordinary, correctly spelt
 word or a window of such words (``ROLLER``, ``HANDLE``, ``HAPPY SNACKS``) is never corrected into a brand
 (``rollei``, ``candle``, ``happy socks``).
@@ -14,7 +14,7 @@ word or a window of such words (``ROLLER``, ``HANDLE``, ``HAPPY SNACKS``) is nev
 The score of a hit is ``mean word confidence x (1 - edits / length)`` times :data:`ORDINARY_FACTOR` when the name
 is also an ordinary word (``apple``, ``shell``, ``total``: the words of the shipped tag vocabulary and
 :data:`COMMON_WORDS`) and :data:`SHORT_FACTOR` when its key has 3 characters or fewer. Names of fewer than
-:data:`MIN_KEY` characters are never matched by text alone. The box is the matched words' bounding box.
+:data:`MIN_KEY` characters, and names of digits only, are never matched by text alone. The box is the matched words' bounding box.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class BrandMatcher:
         self._exact: dict[str, int] = {}
         self._index: dict[str, list[int]] = {}
         for i, key in enumerate(self.keys):
-            if len(key) < MIN_KEY:
+            if len(key) < MIN_KEY or key.isdigit():  # "76" is a brand, but "1.76" on a receipt is a price
                 continue
             self._exact.setdefault(key, i)
             for variant in _deletions(key, max_edits(len(key))):
@@ -145,16 +145,18 @@ class BrandMatcher:
         return min(1.0, max(0.0, value))
 
     def match_words(self, words: Sequence[Word]) -> list[OcrHit]:
-        """Brand hits in one line's words, longest window first, each word used once."""
-        keys = [brand_key(w.text) for w in words]
+        """Brand hits in one line's words, longest window first, each token used once. Windows run over the words'
+        tokens, so a brand inside a longer word (``FACEBOOK.COM/SHOP``) is found; its box is the whole word's."""
+        units = [(token, n) for n, w in enumerate(words) for token in brand_tokens(w.text)]
+        keys = [token for token, _ in units]
         hits: list[OcrHit] = []
         i = 0
-        while i < len(words):
+        while i < len(units):
             found = None
-            sizes = range(min(self.max_words, len(words) - i), 0, -1) if keys[i] else range(0)
+            sizes = range(min(self.max_words, len(units) - i), 0, -1)
             for size in sizes:  # exact first, the longest window first
                 exact = self._exact.get("".join(keys[i : i + size]))
-                if exact is not None and len(keys[i]) > 0:
+                if exact is not None:
                     found = (size, exact, 0)
                     break
             for size in sizes if found is None else ():
@@ -166,7 +168,7 @@ class BrandMatcher:
                 i += 1
                 continue
             size, index, edits = found
-            chosen = words[i : i + size]
+            chosen = [words[n] for n in sorted({n for _, n in units[i : i + size]})]
             confidence = sum(w.confidence for w in chosen) / len(chosen)
             boxes = [w.polygon.bounding_box() for w in chosen]
             box = BoundingBox.from_xyxy(
