@@ -41,7 +41,9 @@ def build_labels(shared: Path) -> dict[str, list[dict[str, object]]]:
         for row in csv.DictReader(fh):
             label = row["fine_label"]
             if label in GROCERY_POSITIVE:
-                images.append({"image": str(grocery / row["path"]), "brands": [{"name": GROCERY_POSITIVE[label]}]})
+                images.append(
+                    {"image": str(grocery / row["path"]), "brands": [{"name": GROCERY_POSITIVE[label]}]}
+                )
             elif label in GROCERY_NEGATIVE and row["split"] == "test":
                 images.append({"image": str(grocery / row["path"]), "brands": []})
     return {"images": images}
@@ -49,7 +51,9 @@ def build_labels(shared: Path) -> dict[str, list[dict[str, object]]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument(
+        "--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/brands-bench"))
     parser.add_argument("--threshold", type=float, default=None)
     args = parser.parse_args()

@@ -56,7 +56,7 @@ def test_default_and_unbuilt_features_are_clear_400s(cv: Any) -> None:
     from azure.cognitiveservices.vision.computervision.models import ComputerVisionErrorResponseException
     from azure.cognitiveservices.vision.computervision.models import VisualFeatureTypes as V
 
-    for features in (None, [V.categories], [V.adult], [V.brands], [V.image_type]):
+    for features in (None, [V.categories], [V.adult], [V.image_type]):
         with pytest.raises(ComputerVisionErrorResponseException) as info:
             cv.analyze_image_in_stream(_stream(), visual_features=features)
         assert info.value.response.status_code == 400

@@ -60,7 +60,9 @@ def text_image(text: str, size: int = 48) -> npt.NDArray[np.uint8]:
     return np.asarray(img)
 
 
-def settings_for(tmp_path: Path, names: list[str] | None, model_dir: Path | None = None, **brands: object) -> Settings:
+def settings_for(
+    tmp_path: Path, names: list[str] | None, model_dir: Path | None = None, **brands: object
+) -> Settings:
     file = None
     if names is not None:
         file = tmp_path / "brands.txt"
@@ -157,7 +159,10 @@ def test_ocr_matching_exact_multiword_fuzzy_and_ordinary_words() -> None:
 def test_combine_agreement_nms_and_threshold() -> None:
     box = BoundingBox(10, 10, 50, 20)
     logo = BoundingBox(5, 5, 70, 40)
-    ocr = [OcrHit("Adidas", 0.6, box, "ADIDAS", 0), OcrHit("Puma", 0.55, BoundingBox(200, 10, 40, 20), "PUMA", 0)]
+    ocr = [
+        OcrHit("Adidas", 0.6, box, "ADIDAS", 0),
+        OcrHit("Puma", 0.55, BoundingBox(200, 10, 40, 20), "PUMA", 0),
+    ]
     visual = [VisualHit("Adidas", 0.5, logo, 0.3), VisualHit("Nike", 0.3, BoundingBox(8, 8, 66, 36), 0.2)]
     cands = combine(ocr, visual)
     assert cands[0].name == "Adidas" and cands[0].signals == ("text", "logo")
@@ -264,6 +269,8 @@ def test_cli_eval_brands_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "brands.json").write_text(
         json.dumps({"images": [{"image": "one.png", "brands": [{"name": "Heineken"}]}]}), encoding="utf-8"
     )
-    r = CliRunner().invoke(app, ["eval", "brands", "--data", str(tmp_path), "--pr-curve", str(tmp_path / "pr.png")])
+    r = CliRunner().invoke(
+        app, ["eval", "brands", "--data", str(tmp_path), "--pr-curve", str(tmp_path / "pr.png")]
+    )
     assert r.exit_code == 0, r.output
     assert "precision" in r.output and "threshold" in r.output and (tmp_path / "pr.png").is_file()

@@ -11,7 +11,8 @@ import typer
 from imagelens.cli._common import cli_errors, print_json, require_extra
 
 brands_app = typer.Typer(
-    help="The brand list of the 'brands' feature: add names or example crops, list, remove.", no_args_is_help=True
+    help="The brand list of the 'brands' feature: add names or example crops, list, remove.",
+    no_args_is_help=True,
 )
 
 
@@ -70,7 +71,9 @@ def list_command(
                 "names": names, "examples": {k: [str(p) for p in v] for k, v in examples.items()},
             })  # fmt: skip
             return
-        typer.echo(f"{len(names):,} brands ({source}; {len(state['added'])} added, {len(state['removed'])} removed)")
+        typer.echo(
+            f"{len(names):,} brands ({source}; {len(state['added'])} added, {len(state['removed'])} removed)"
+        )
         for name in names:
             crops = len(examples.get(brand_key(name), ()))
             typer.echo(f"  {name}" + (f"  ({crops} example crop{'s' * (crops != 1)})" if crops else ""))
@@ -99,7 +102,8 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object instead of a table")] = False,
     target_precision: Annotated[float, typer.Option("--target-precision")] = 0.9,
     pr_curve: Annotated[
-        Path | None, typer.Option("--pr-curve", help="PR curve PNG (default: eval-brands-pr.png; '-' for none)")
+        Path | None,
+        typer.Option("--pr-curve", help="PR curve PNG (default: eval-brands-pr.png; '-' for none)"),
     ] = None,
     details: Annotated[bool, typer.Option("--details", help="with --json: per-image predictions")] = False,
 ) -> None:

@@ -61,7 +61,9 @@ def _box(value: Any, where: str) -> BoundingBox | None:
 def load_labels(path: Path) -> dict[str, list[TruthBrand]]:
     """image path (as written) -> its brands (``[]``: a negative image)."""
     if not path.is_file():
-        raise InvalidArgumentError(f"no brand labels at {path} (a brands.json or brands.csv; see docs/brands.md)")
+        raise InvalidArgumentError(
+            f"no brand labels at {path} (a brands.json or brands.csv; see docs/brands.md)"
+        )
     labels: dict[str, list[TruthBrand]] = {}
     if path.suffix.lower() == ".csv":
         with path.open(encoding="utf-8", newline="") as fh:
@@ -90,7 +92,9 @@ def load_labels(path: Path) -> dict[str, list[TruthBrand]]:
     return labels
 
 
-def match_image(truth: Sequence[TruthBrand], predictions: Sequence[Prediction]) -> tuple[list[tuple[float, bool]], int]:
+def match_image(
+    truth: Sequence[TruthBrand], predictions: Sequence[Prediction]
+) -> tuple[list[tuple[float, bool]], int]:
     """``[(score, is_true_positive)]`` for one image's predictions and its number of positives (see the module doc)."""
     preds = sorted(predictions, key=lambda p: -p.score)
     boxed = [t for t in truth if t.box is not None]
@@ -169,7 +173,13 @@ def evaluate_brands(
     }  # fmt: skip
     sweep = [_at(scores, tp, positives, t) for t in SWEEP]
     report = EvalReport(
-        "brands", model, str(data), len(labels), metrics, choice.to_dict(), {"sweep": sweep, "images": per_image}
+        "brands",
+        model,
+        str(data),
+        len(labels),
+        metrics,
+        choice.to_dict(),
+        {"sweep": sweep, "images": per_image},
     )
     return report, {"brands": curve}
 

@@ -64,7 +64,9 @@ def check_brand_name(name: str) -> str:
     if not cleaned or not brand_key(cleaned):
         raise InvalidArgumentError(f"a brand name needs at least one letter or digit, got {name!r}")
     if len(cleaned) > MAX_NAME_CHARS:
-        raise InvalidArgumentError(f"a brand name has at most {MAX_NAME_CHARS} characters, got {len(cleaned)}")
+        raise InvalidArgumentError(
+            f"a brand name has at most {MAX_NAME_CHARS} characters, got {len(cleaned)}"
+        )
     return cleaned
 
 
@@ -241,7 +243,9 @@ class BrandUserStore:
         folder = self.examples_dir(name)
         existing = sorted(folder.glob("*.png")) if folder.is_dir() else []
         if len(existing) >= MAX_EXAMPLES:
-            raise InvalidArgumentError(f"the brand {name!r} already has {MAX_EXAMPLES} example crops (the most)")
+            raise InvalidArgumentError(
+                f"the brand {name!r} already has {MAX_EXAMPLES} example crops (the most)"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         number = max((int(p.stem) for p in existing if p.stem.isdigit()), default=0) + 1
         out = folder / f"{number:03d}.png"

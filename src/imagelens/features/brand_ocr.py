@@ -36,14 +36,13 @@ SHORT_FACTOR = 0.45
 
 #: Words that are brand names in public logo lists but mostly mean something else on a page or a receipt
 #: (chosen by hand, not learned; the shipped tag vocabulary's one-word tags are ordinary words too).
-COMMON_WORDS: frozenset[str] = frozenset(
-    """a an and the of in on at to for by with from or no not new one all best total select quick head gap target
+_COMMON = """a an and the of in on at to for by with from or no not new one all best total select quick head gap target
     shell corona apple cash change card credit debit tax sale sales amount price qty item items sub subtotal net
     change balance due paid payment receipt invoice bill thank thanks you welcome store shop market mart cafe
     restaurant bakery kitchen table service order take out dine express fresh daily free gift club member plus max
     mini pro one two three extra super ultra premium original classic natural organic pure gold silver star sun
-    moon life home family city world global united national first tel fax no date time total rounding""".split()
-)
+    moon life home family city world global united national first tel fax no date time total rounding"""
+COMMON_WORDS: frozenset[str] = frozenset(_COMMON.split())
 
 
 def max_edits(length: int) -> int:
@@ -172,7 +171,10 @@ class BrandMatcher:
             confidence = sum(w.confidence for w in chosen) / len(chosen)
             boxes = [w.polygon.bounding_box() for w in chosen]
             box = BoundingBox.from_xyxy(
-                min(b.x for b in boxes), min(b.y for b in boxes), max(b.x2 for b in boxes), max(b.y2 for b in boxes)
+                min(b.x for b in boxes),
+                min(b.y for b in boxes),
+                max(b.x2 for b in boxes),
+                max(b.y2 for b in boxes),
             )
             hits.append(
                 OcrHit(self.names[index], self.score(index, edits, confidence), box,

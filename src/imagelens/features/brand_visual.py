@@ -5,7 +5,8 @@ image-text model.
    threshold); the best :data:`MAX_PROPOSALS` after class-agnostic NMS are kept.
 2. Each box (padded by :data:`PAD`) is embedded by the :attr:`Role.IMAGE_TEXT_EMBEDDING` model and scored against
    every brand's prompts (:data:`TEMPLATES`, averaged: :func:`imagelens.features.zero_shot.label_embeddings`); the
-   softmax over the brand list gives the name and its probability.
+   softmax over the brand list and one background label (``"(no brand)"``: an object, text, a pattern) gives the
+   name and its probability; a box the background wins is dropped.
 3. Brands with example crops (``imagelens brands add NAME --example crop.png``) also have an image prototype: the
    mean embedding of their crops. A box whose cosine to a prototype is at least :data:`PROTOTYPE_MIN` takes that
    brand with the cosine as its score when that beats the text naming.
@@ -42,6 +43,12 @@ TEMPLATES: tuple[str, ...] = ("the {} logo.", "a photo of the {} brand logo.")
 MAX_PROPOSALS = 10
 PAD = 0.1
 PROTOTYPE_MIN = 0.75
+BACKGROUND = "(no brand)"
+BACKGROUND_PROMPTS: tuple[str, ...] = (
+    "a photo of an object.",
+    "a photo of some text.",
+    "a photo of a pattern.",
+)
 VISUAL_ROLES = (Role.OPEN_VOCAB_DETECTOR, Role.IMAGE_TEXT_EMBEDDING)
 
 
@@ -92,7 +99,9 @@ _PROTOTYPES: weakref.WeakKeyDictionary[ImageTextEmbedder, dict[tuple[str, ...], 
 _LOCK = threading.Lock()
 
 
-def prototypes(model: ImageTextEmbedder, examples: dict[str, tuple[Path, ...]]) -> tuple[list[str], npt.NDArray[np.float32]]:
+def prototypes(
+    model: ImageTextEmbedder, examples: dict[str, tuple[Path, ...]]
+) -> tuple[list[str], npt.NDArray[np.float32]]:
     """Brand names with example crops and their prototypes ``(B, D)`` (mean crop embedding, normalised), memoised
     per model and crop files."""
     from imagelens.io import load_image
@@ -115,7 +124,10 @@ def prototypes(model: ImageTextEmbedder, examples: dict[str, tuple[Path, ...]]) 
 
 
 def brand_prompt_set(names: Sequence[str]) -> PromptSet:
-    return PromptSet.from_templates("brands", list(names), TEMPLATES)
+    """Each brand's prompts, then one background label (:data:`BACKGROUND_PROMPTS`): a box that looks more like
+    "no brand" than like any brand is dropped, and a list of one brand is not a certain answer."""
+    groups = tuple(tuple(t.format(n) for t in TEMPLATES) for n in names)
+    return PromptSet("brands", (*names, BACKGROUND), (*groups, BACKGROUND_PROMPTS))
 
 
 def visual_hits(ctx: FeatureContext, brands: BrandList) -> list[VisualHit]:
@@ -135,11 +147,12 @@ def visual_hits(ctx: FeatureContext, brands: BrandList) -> list[VisualHit]:
     for i, box in enumerate(boxes):
         probs = softmax(label_logits(model, embeddings[i], text))
         best = int(np.argmax(probs))
-        name, score = brands.names[best], float(probs[best])
+        name, score = (brands.names[best], float(probs[best])) if best < len(brands.names) else ("", 0.0)
         if len(proto_names):
             cos = proto.astype(np.float64) @ embeddings[i].astype(np.float64)
             j = int(np.argmax(cos))
             if cos[j] >= PROTOTYPE_MIN and cos[j] > score:
                 name, score = proto_names[j], float(cos[j])
-        hits.append(VisualHit(name, float(np.clip(score, 0.0, 1.0)), box, float(proposals.scores[i])))
+        if name:
+            hits.append(VisualHit(name, float(np.clip(score, 0.0, 1.0)), box, float(proposals.scores[i])))
     return sorted(hits, key=lambda h: -h.score)

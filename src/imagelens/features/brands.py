@@ -45,7 +45,9 @@ def check_threshold(value: Any) -> float:
     try:
         threshold = float(value)
     except (TypeError, ValueError):
-        raise InvalidArgumentError(f"the brands threshold must be a number in [0, 1], got {value!r}") from None
+        raise InvalidArgumentError(
+            f"the brands threshold must be a number in [0, 1], got {value!r}"
+        ) from None
     if not 0.0 <= threshold <= 1.0:
         raise InvalidArgumentError(f"the brands threshold must be in [0, 1], got {value!r}")
     return threshold
@@ -56,7 +58,9 @@ def _extra_names(options: AnalysisOptions) -> tuple[str, ...]:
     if isinstance(names, str):
         names = [n for n in names.split(",") if n.strip()]
     if not isinstance(names, (list, tuple)):
-        raise InvalidArgumentError(f"'{NAMES_OPTION}' must be a list of brand names, got {type(names).__name__}")
+        raise InvalidArgumentError(
+            f"'{NAMES_OPTION}' must be a list of brand names, got {type(names).__name__}"
+        )
     return tuple(str(n) for n in names)
 
 
@@ -103,7 +107,8 @@ def suppress(candidates: Sequence[Candidate], iou_threshold: float = NMS_IOU) ->
     kept: list[Candidate] = []
     for c in sorted(candidates, key=lambda c: -c.score):
         if any(
-            iou(c.box, k.box) >= iou_threshold or (c.name == k.name and overlap(c.box, k.box) >= AGREE_OVERLAP)
+            iou(c.box, k.box) >= iou_threshold
+            or (c.name == k.name and overlap(c.box, k.box) >= AGREE_OVERLAP)
             for k in kept
         ):
             continue
