@@ -11,6 +11,7 @@ from imagelens.features.registry import FEATURE_LIST
 from imagelens.types import (
     AnalysisResult,
     BoundingBox,
+    Brand,
     Caption,
     ColorInfo,
     CustomModelResult,
@@ -47,6 +48,7 @@ FULL = AnalysisResult(
     custom_model=CustomModelResult(
         tags=(Tag("shelf", 0.7),), objects=(DetectedObject(BoundingBox(15, 25, 35, 45), (Tag("can", 0.55),)),)
     ),
+    brands=(Brand("Heineken", 0.88, BoundingBox(16, 26, 36, 46)),),
     timings_ms={"read": 12.0},
 )
 EMPTY = AnalysisResult(model_version="2023-10-01", metadata=ImageMetadata(640, 480, "png"))
@@ -75,6 +77,7 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
         ("white", "no"),
     ],
     "customModel": [("shelf", "0.70"), ("can", "0.55", "15", "25", "35", "45")],
+    "brands": [("Heineken", "0.88", "16", "26", "36", "46")],
 }
 
 
