@@ -217,6 +217,17 @@ class ImageTypeSettings(BaseModel):
     )
 
 
+class BrandSettings(BaseModel):
+    """The ``brands`` feature (docs/brands.md): the brand list file and the reporting threshold."""
+
+    file: Path | None = Field(
+        None,
+        description="brand list: a CSV with a 'brand' (or 'name') column, or a text file with one name per line; "
+        "at most 10,000 names (user additions are kept under the store dir)",
+    )
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="report brands at or above this confidence")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IMAGELENS_", env_nested_delimiter="__", extra="ignore", protected_namespaces=()
@@ -257,6 +268,7 @@ class Settings(BaseSettings):
     landmarks: LandmarkSettings = Field(default_factory=LandmarkSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     image_type: ImageTypeSettings = Field(default_factory=ImageTypeSettings)
+    brands: BrandSettings = Field(default_factory=BrandSettings)
 
     def url_settings(self) -> UrlFetchSettings:
         """URL fetch settings with the top-level ``IMAGELENS_ALLOW_PRIVATE_URLS`` switch applied."""

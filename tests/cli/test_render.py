@@ -11,6 +11,7 @@ from imagelens.features.registry import FEATURE_LIST
 from imagelens.types import (
     AnalysisResult,
     BoundingBox,
+    Brand,
     Caption,
     Category,
     ColorInfo,
@@ -55,6 +56,7 @@ FULL = AnalysisResult(
     landmarks=(Landmark("Eiffel Tower", 0.77),),
     adult=Moderation(0.91, 0.42, 0.03, True, False, False),
     image_type=ImageType(clip_art_type=2, line_drawing_type=0),
+    brands=(Brand("Heineken", 0.88, BoundingBox(16, 26, 36, 46)),),
     timings_ms={"read": 12.0},
 )
 EMPTY = AnalysisResult(model_version="2023-10-01", metadata=ImageMetadata(640, 480, "png"))
@@ -87,6 +89,7 @@ EXPECTED: dict[str, list[tuple[str, ...]]] = {
     "landmarks": [("Eiffel Tower", "0.77")],
     "adult": [("adult", "0.91", "yes"), ("racy", "0.42", "no"), ("gory", "0.03", "no")],
     "imageType": [("clip art 2 (normal clip art), not a line drawing",)],
+    "brands": [("Heineken", "0.88", "16", "26", "36", "46")],
 }
 
 

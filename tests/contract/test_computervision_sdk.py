@@ -52,17 +52,6 @@ def test_analyze_image_declines_celebrities_but_answers(cv: Any) -> None:
     assert result.tags is not None and result.categories is None
 
 
-def test_default_and_unbuilt_features_are_clear_400s(cv: Any) -> None:
-    from azure.cognitiveservices.vision.computervision.models import ComputerVisionErrorResponseException
-    from azure.cognitiveservices.vision.computervision.models import VisualFeatureTypes as V
-
-    for features in ([V.brands],):  # the default (Categories): test_sdk32_categories.py
-        with pytest.raises(ComputerVisionErrorResponseException) as info:
-            cv.analyze_image_in_stream(_stream(), visual_features=features)
-        assert info.value.response.status_code == 400
-        assert info.value.error.error.innererror.code == "NotSupportedVisualFeature"
-
-
 def test_describe_tag_detect(cv: Any, server: Server) -> None:
     assert len(cv.describe_image_in_stream(_stream(), max_candidates=1).captions) == 1
     assert cv.describe_image(_url(server)).captions

@@ -1,6 +1,6 @@
 """An analysis result drawn on its image (``imagelens analyze --annotate``): every feature the result holds.
 
-Boxes and labels for objects, people, faces, dense captions, smart crops and a custom model's objects; polygons
+Boxes and labels for objects, people, faces, brands, dense captions, smart crops and a custom model's objects; polygons
 for read lines and their words; the caption, tags, colour and a custom model's tags as text in a header above the
 picture, with a legend of the colours used.
 """
@@ -50,6 +50,9 @@ def draw_analysis(canvas: Canvas, result: AnalysisResult) -> list[str]:
     for face in result.faces or ():
         r = canvas.box(face.box, "face")
         canvas.label(f"face {face.confidence:.2f}", r, "face")
+    for brand in result.brands or ():
+        r = canvas.box(brand.box, "brand")
+        canvas.label(f"{brand.name} {brand.confidence:.2f}", r, "brand")
     for crop in result.smart_crops or ():
         r = canvas.box(crop.box, "crop")
         canvas.label(f"crop {crop.aspect_ratio:.2f}", r, "crop")

@@ -38,6 +38,7 @@ COLOURS: Mapping[str, Colour] = {
     "denseCaption": (250, 210, 40),
     "crop": (255, 170, 0),
     "custom": (40, 220, 220),
+    "brand": (255, 120, 0),
     # shelves
     "product": (40, 180, 70),
     "gap": (220, 40, 40),

@@ -33,6 +33,7 @@ def _register() -> None:
         "landmarks",
         "eval_categories",
         "eval_moderation",
+        "brands",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")

@@ -172,6 +172,13 @@ def render_image_type(result: AnalysisResult) -> list[str] | None:
     return [f"  image type: clip art {kind.clip_art_type} ({clip_art}), {line}"]
 
 
+def render_brands(result: AnalysisResult) -> list[str] | None:
+    if result.brands is None:
+        return None
+    rows = [(b.name, _score(b.confidence), *_box(b.box)) for b in result.brands]
+    return _section("brands", len(rows), ("name", "score", *BOX_HEADERS), rows)
+
+
 #: Registry feature name -> renderer. ``customModel`` is the result of ``--model-name``.
 def render_categories(result: AnalysisResult) -> list[str] | None:
     if result.categories is None:
@@ -202,6 +209,7 @@ RENDERERS: dict[str, Renderer] = {
     "customModel": render_custom_model,
     "categories": render_categories,
     "landmarks": render_landmarks,
+    "brands": render_brands,
 }
 RENDERERS.update({"adult": render_adult, "imageType": render_image_type})
 

@@ -31,6 +31,10 @@ export function shapesOf(result40, result32) {
     const f = face.faceRectangle;
     shapes.push({ kind: "faces", label: "face", confidence: null, box: { x: f.left, y: f.top, w: f.width, h: f.height } });
   }
+  for (const b of (result32 && result32.brands) || []) {
+    const q = b.rectangle;
+    shapes.push({ kind: "brands", label: b.name, confidence: b.confidence, box: { x: q.x, y: q.y, w: q.w, h: q.h } });
+  }
   return shapes;
 }
 

@@ -9,7 +9,7 @@ const SDK_NAMES = {
   read: "READ", smartCrops: "SMART_CROPS", caption: "CAPTION", denseCaptions: "DENSE_CAPTIONS",
   tags: "TAGS", objects: "OBJECTS", people: "PEOPLE",
 };
-const V32_NAMES = { faces: "Faces", color: "Color" };
+const V32_NAMES = { faces: "Faces", color: "Color", brands: "Brands" };
 
 export function initTry() {
   wire();
