@@ -77,7 +77,15 @@ def test_info_is_open_and_lists_every_registry_feature(client: TestClient) -> No
     body = client.get("/studio/api/info").json()
     assert [f["name"] for f in body["features"]] == [f.name for f in FEATURE_LIST]
     assert all(f["surface"] in {"v40", "v32"} for f in body["features"])  # each one can be tried
-    assert {f["name"] for f in body["features"] if f["surface"] == "v32"} == {"faces", "color"}
+    assert {f["name"] for f in body["features"] if f["surface"] == "v32"} == {
+        "faces",
+        "color",
+        "categories",
+        "adult",
+        "brands",
+        "imageType",
+        "landmarks",
+    }
     assert body["keyRequired"] is True and body["dataDir"] is True and body["maxBytes"] > 0
 
 

@@ -97,10 +97,13 @@ async def asset(name: str) -> Response:
 
 
 def _surface(name: str) -> str:
-    """Which route the page calls for a registry feature: Azure 4.0's analyze, or 3.2's (faces, color)."""
+    """Which route the page calls for a registry feature: Azure 4.0's analyze, or 3.2's (faces, color, categories,
+    adult, brands, imageType; landmarks through 3.2's ``details=Landmarks``)."""
     if name in FEATURES_40:
         return "v40"
     if any(needs is not None and name in needs for needs in VISUAL_FEATURES_32.values()):
+        return "v32"
+    if name == "landmarks":
         return "v32"
     return "none"
 

@@ -9,7 +9,7 @@ const SDK_NAMES = {
   read: "READ", smartCrops: "SMART_CROPS", caption: "CAPTION", denseCaptions: "DENSE_CAPTIONS",
   tags: "TAGS", objects: "OBJECTS", people: "PEOPLE",
 };
-const V32_NAMES = { faces: "Faces", color: "Color", brands: "Brands" };
+const V32_NAMES = { faces: "Faces", color: "Color", brands: "Brands", categories: "Categories", adult: "Adult", imageType: "ImageType" };
 
 export function initTry() {
   wire();
@@ -110,13 +110,15 @@ async function analyze() {
   if (!state.image && !state.url) { showError("Choose, drop or paste an image, or enter its URL, first."); return; }
   const features = chosen();
   const v40 = features.filter((f) => f.surface === "v40").map((f) => f.name);
-  const v32 = features.filter((f) => f.surface === "v32").map((f) => V32_NAMES[f.name]);
+  const landmarks = features.some((f) => f.name === "landmarks");
+  const v32 = features.filter((f) => f.surface === "v32" && V32_NAMES[f.name]).map((f) => V32_NAMES[f.name]);
+  if (landmarks && !v32.includes("Categories")) v32.push("Categories"); // 3.2 reports landmarks inside categories
   const background = $("feat-background").checked;
   if (!v40.length && !v32.length && !background) { showError("Pick at least one feature."); return; }
   await guarded(async () => {
     const body = source();
     const out40 = v40.length ? await api(`/computervision/imageanalysis:analyze?api-version=${V40}&features=${v40.join(",")}`, { method: "POST", body }) : null;
-    const out32 = v32.length ? await api(`/vision/v3.2/analyze?visualFeatures=${v32.join(",")}`, { method: "POST", body }) : null;
+    const out32 = v32.length ? await api(`/vision/v3.2/analyze?visualFeatures=${v32.join(",")}${landmarks ? "&details=Landmarks" : ""}`, { method: "POST", body }) : null;
     state.last = { out40, out32 };
     render(out40, out32);
     if (background) {
