@@ -190,6 +190,11 @@ class Settings(BaseSettings):
         None, description="the SQLite store and trained custom models; default: $XDG_DATA_HOME/imagelens"
     )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    database_url: str | None = Field(
+        None,
+        description="a PostgreSQL libpq URI (postgresql://user:pw@host/db, or ?host=/socket/dir): every store and "
+        "the retrieval index live there (pgvector) instead of SQLite; needs the 'postgres' extra",
+    )
 
     def url_settings(self) -> UrlFetchSettings:
         """URL fetch settings with the top-level ``IMAGELENS_ALLOW_PRIVATE_URLS`` switch applied."""
