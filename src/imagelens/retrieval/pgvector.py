@@ -13,7 +13,9 @@ Needs the ``vector`` extension in the database (``CREATE EXTENSION vector``: pgv
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,13 +46,24 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _vec(vector: Vector) -> str:
-    """pgvector's text form; float32 -> repr round-trips exactly."""
-    return "[" + ",".join(repr(float(x)) for x in vector.tolist()) + "]"
+_registered: weakref.WeakSet[Any] = weakref.WeakSet()  # connections that know the vector type (binary I/O)
 
 
-def _parse_vec(text: str) -> Vector:
-    return np.asarray(json.loads(text), dtype=np.float32)
+@contextmanager
+def _transaction(db: Database) -> Iterator[Any]:
+    """``db.transaction()`` on a connection that sends and reads vectors as numpy arrays in pgvector's binary
+    form (the type is looked up once per pooled connection: its OID differs between databases)."""
+    with db.transaction() as conn:
+        if conn not in _registered:
+            from pgvector.psycopg.vector import register_vector_info
+            from psycopg.types import TypeInfo
+
+            info = TypeInfo.fetch(conn, "vector")
+            if info is None:
+                raise InvalidArgumentError("The database has no pgvector 'vector' type.")
+            register_vector_info(conn, info)
+            _registered.add(conn)
+        yield conn
 
 
 def ensure_extension(db: Database) -> None:
@@ -163,21 +176,37 @@ class PgVectorIndex:
                 )
             vector = check_vector(doc.vector, self.model.dim, f"vector of document {doc.document_id!r}")
             fields = json.dumps(check_fields(doc.fields), sort_keys=True)
-            rows.append((doc.document_id, *(getattr(doc, c) for c in _COLUMNS), fields, _vec(vector)))
+            rows.append((doc.document_id, *(getattr(doc, c) for c in _COLUMNS), fields, vector))
         if not rows:
             return 0
         sql = (
             f"INSERT INTO {self.table} (document_id, uri, sha256, size, width, height, mtime, taken, fields, "
-            "embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::vector) ON CONFLICT (document_id) "
+            "embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %b) ON CONFLICT (document_id) "
             "DO UPDATE SET uri = EXCLUDED.uri, sha256 = EXCLUDED.sha256, size = EXCLUDED.size, "
             "width = EXCLUDED.width, height = EXCLUDED.height, mtime = EXCLUDED.mtime, taken = EXCLUDED.taken, "
             "fields = EXCLUDED.fields, embedding = EXCLUDED.embedding"
         )
-        with self.db.transaction() as conn:
+        with _transaction(self.db) as conn:
             with conn.cursor() as cur:
                 cur.executemany(sql, rows)
             self._touch(conn)
         return len(rows)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """For a large first load: drop the HNSW index, let the caller ``upsert``, then build the index once
+        (``CREATE INDEX`` builds in memory, with parallel workers; many times faster than growing the graph one row
+        at a time). Searches meanwhile are exact scans; the index is rebuilt even when the block raises."""
+        with self.db.transaction() as conn:
+            conn.execute(f"DROP INDEX IF EXISTS {self.table}_hnsw")
+        try:
+            yield
+        finally:
+            with self.db.transaction() as conn:
+                conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {self.table}_hnsw ON {self.table} USING hnsw "
+                    f"(embedding vector_cosine_ops) WITH (m = {M}, ef_construction = {EF_CONSTRUCTION})"
+                )
 
     def _touch(self, conn: Any) -> None:
         conn.execute("UPDATE retrieval_indexes SET updated = %s WHERE name = %s", (_now(), self.name))
@@ -205,9 +234,9 @@ class PgVectorIndex:
         return int(row[0]) if row else 0
 
     def get(self, document_id: str) -> Document | None:
-        with self.db.transaction() as conn:
+        with _transaction(self.db) as conn:
             row = conn.execute(
-                f"SELECT {_SELECT}, embedding::text FROM {self.table} WHERE document_id = %s",  # noqa: S608
+                f"SELECT {_SELECT}, embedding FROM {self.table} WHERE document_id = %s",  # noqa: S608
                 (document_id,),
             ).fetchone()
         return None if row is None else _document(row)
@@ -225,9 +254,9 @@ class PgVectorIndex:
             return [r[0] for r in conn.execute(f"SELECT document_id FROM {self.table} ORDER BY id")]  # noqa: S608
 
     def documents(self) -> Iterator[Document]:
-        with self.db.transaction() as conn:
+        with _transaction(self.db) as conn:
             rows = conn.execute(
-                f"SELECT {_SELECT}, embedding::text FROM {self.table} ORDER BY id"  # noqa: S608
+                f"SELECT {_SELECT}, embedding FROM {self.table} ORDER BY id"  # noqa: S608
             ).fetchall()
         for row in rows:
             yield _document(row)
@@ -236,16 +265,18 @@ class PgVectorIndex:
         self, vector: Vector, top: int = 10, skip: int = 0, filters: Filters | None = None
     ) -> list[tuple[str, float, dict[str, Any]]]:
         """``(document_id, cosine, metadata)`` best first, ``skip`` results skipped."""
-        query = _vec(check_vector(vector, self.model.dim, "query vector"))
+        query = check_vector(vector, self.model.dim, "query vector")
         where, args = _where(filters) if filters else ("TRUE", [])
         ef = min(1000, max(EF_SEARCH, 2 * (top + skip)))
-        with self.db.transaction() as conn:
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            if filters:
-                conn.execute("SELECT set_config('hnsw.iterative_scan', 'strict_order', true)")
+        scan = "strict_order" if filters else "off"
+        with _transaction(self.db) as conn:
+            conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true)",
+                (str(ef), scan),
+            )
             rows = conn.execute(
-                f"SELECT {_SELECT}, 1 - (embedding <=> %s::vector) FROM {self.table} WHERE {where} "  # noqa: S608
-                "ORDER BY embedding <=> %s::vector LIMIT %s OFFSET %s",
+                f"SELECT {_SELECT}, 1 - (embedding <=> %b) FROM {self.table} WHERE {where} "  # noqa: S608
+                "ORDER BY embedding <=> %b LIMIT %s OFFSET %s",
                 (query, *args, query, top, skip),
             ).fetchall()
         out = []
@@ -277,9 +308,9 @@ class PgVectorIndex:
 
 
 def _document(row: Sequence[Any]) -> Document:
-    """``_SELECT`` columns, then the vector as text."""
+    """``_SELECT`` columns, then the vector."""
     meta = dict(zip(_COLUMNS, row[1:8], strict=True))
-    return Document(row[0], _parse_vec(row[9]), fields=json.loads(row[8]), **meta)
+    return Document(row[0], np.asarray(row[9].to_numpy(), dtype=np.float32), fields=json.loads(row[8]), **meta)
 
 
 def _where(filters: Filters) -> tuple[str, list[Any]]:
