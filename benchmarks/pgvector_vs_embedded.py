@@ -39,7 +39,12 @@ MODEL = EmbeddingModel("bench-embedder", "b" * 64, DIM)
 
 def _docs(vectors: np.ndarray, start: int) -> list[Document]:
     return [
-        Document(f"img{start + i:07d}", v, uri=f"/photos/{(start + i) % 97}/{start + i}.jpg", fields={"n": start + i})
+        Document(
+            f"img{start + i:07d}",
+            v,
+            uri=f"/photos/{(start + i) % 97}/{start + i}.jpg",
+            fields={"n": start + i},
+        )
         for i, v in enumerate(vectors)
     ]
 
@@ -104,7 +109,9 @@ def main() -> None:
         from imagelens.retrieval.embedded import EmbeddedIndex
 
         print("embedded ...", flush=True)
-        rows["embedded (SQLite + hnswlib)"] = _run(EmbeddedIndex.create(work / "emb", "bench", MODEL), base, queries, truth)
+        rows["embedded (SQLite + hnswlib)"] = _run(
+            EmbeddedIndex.create(work / "emb", "bench", MODEL), base, queries, truth
+        )
     if "pgvector" in args.backends:
         import warnings
 
@@ -123,7 +130,9 @@ def main() -> None:
                 conn.execute("SELECT pg_reload_conf()")
             db = Database.connect(server.get_uri())
             print("pgvector ...", flush=True)
-            rows["pgvector 0.8.5 (PostgreSQL 18)"] = _run(PgVectorIndex.create(db, "bench", MODEL), base, queries, truth)
+            rows["pgvector 0.8.5 (PostgreSQL 18)"] = _run(
+                PgVectorIndex.create(db, "bench", MODEL), base, queries, truth
+            )
             db.close()
         finally:
             server.cleanup()
@@ -147,7 +156,9 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     if args.out:
         args.out.write_text(json.dumps(result, indent=2) + "\n")
-        args.out.with_suffix(".found.json").write_text(json.dumps(found))  # top-10 ids per query, for overlaps
+        args.out.with_suffix(".found.json").write_text(
+            json.dumps(found)
+        )  # top-10 ids per query, for overlaps
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ T = "2026-12-03T10:00:00Z"
 
 
 def test_down_at_start_is_a_clear_error_after_backoff(tmp_path: Path) -> None:
-    url = f"postgresql://imagelens:secret@/imagelens?host={tmp_path}"  # no server listens on this socket folder
+    url = (
+        f"postgresql://imagelens:secret@/imagelens?host={tmp_path}"  # no server listens on this socket folder
+    )
     started = time.monotonic()
     with pytest.raises(DatabaseUnavailableError) as caught:
         Database.connect(url, attempts=3, backoff_s=0.1, max_backoff_s=0.15)
@@ -36,7 +38,9 @@ def test_not_a_postgres_url() -> None:
     assert redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
 
 
-def test_restart_mid_run_fails_cleanly_then_recovers(pg_server: PgServer, pg_url: str, tmp_path: Path) -> None:
+def test_restart_mid_run_fails_cleanly_then_recovers(
+    pg_server: PgServer, pg_url: str, tmp_path: Path
+) -> None:
     from fastapi.testclient import TestClient
 
     from imagelens.api.app import create_app
@@ -60,7 +64,9 @@ def test_restart_mid_run_fails_cleanly_then_recovers(pg_server: PgServer, pg_url
             assert down.json()["error"]["code"] == "ServiceUnavailable"
             assert down.json()["error"]["innererror"]["code"] == "DatabaseUnavailable"
             with pytest.raises(DatabaseUnavailableError):
-                store.create_dataset(DatasetRecord("during", "imageClassification", ("file:///b.json",), T, T))
+                store.create_dataset(
+                    DatasetRecord("during", "imageClassification", ("file:///b.json",), T, T)
+                )
         finally:
             pg_server.start()
         up = client.get(url)

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
-from imagelens.retrieval.base import Document, EmbeddingModel, Filters, MixedVectorsError, VectorDimensionError
+from imagelens.retrieval.base import (
+    Document,
+    EmbeddingModel,
+    Filters,
+    MixedVectorsError,
+    VectorDimensionError,
+)
 from imagelens.retrieval.embedded import EmbeddedIndex
 from imagelens.store.pgdb import Database
 
@@ -61,7 +67,10 @@ def test_add_search_update_delete(index: Any) -> None:
     hits = index.search(docs[7].vector, top=3)
     assert hits[0][0] == "doc7" and hits[0][1] == pytest.approx(1.0, abs=1e-5)
     assert [h[1] for h in hits] == sorted((h[1] for h in hits), reverse=True)
-    assert hits[0][2]["fields"] == {"album": "odd", "n": 7, "flag": False} and hits[0][2]["uri"] == "/photos/a/7.jpg"
+    assert (
+        hits[0][2]["fields"] == {"album": "odd", "n": 7, "flag": False}
+        and hits[0][2]["uri"] == "/photos/a/7.jpg"
+    )
     index.upsert([Document("doc7", docs[8].vector, fields={"album": "moved"})], MODEL)
     assert len(index) == 50
     assert {h[0] for h in index.search(docs[8].vector, top=2)} == {"doc7", "doc8"}

@@ -13,8 +13,8 @@ import pytest
 
 from imagelens.errors import ConflictError, InvalidArgumentError
 from imagelens.store.base import ModelRecord
-from imagelens.store.pgdb import SCHEMA_VERSION, Database
 from imagelens.store.pg_operations import PostgresOperationStore
+from imagelens.store.pgdb import SCHEMA_VERSION, Database
 from imagelens.store.postgres import PostgresStore
 
 
@@ -92,7 +92,11 @@ def test_operations_are_shared(pg_url: str) -> None:
         assert ops_b.get("read", "op1").status == "running"  # type: ignore[union-attr]
         ops_a.succeed("read", "op1", {"analyzeResult": {"lines": ["héllo"]}})
         got = ops_b.get("read", "op1")
-        assert got is not None and got.status == "succeeded" and got.result == {"analyzeResult": {"lines": ["héllo"]}}
+        assert (
+            got is not None
+            and got.status == "succeeded"
+            and got.result == {"analyzeResult": {"lines": ["héllo"]}}
+        )
         ops_b.fail("read", "op1", {"code": "X", "message": "m"})
         assert ops_a.get("read", "op1").error == {"code": "X", "message": "m"}  # type: ignore[union-attr]
         for i in range(2, 6):  # max_items=3 per kind: the oldest go; another kind is untouched
@@ -117,7 +121,9 @@ def test_migrations_once_and_never_downgrade(pg_url: str) -> None:
         assert db.schema_version() == SCHEMA_VERSION
         assert db.migrate() == 0  # already applied
         with db.transaction() as conn:
-            conn.execute("INSERT INTO imagelens_schema (version, name) VALUES (%s, 'future')", (SCHEMA_VERSION + 1,))
+            conn.execute(
+                "INSERT INTO imagelens_schema (version, name) VALUES (%s, 'future')", (SCHEMA_VERSION + 1,)
+            )
         with pytest.raises(InvalidArgumentError, match="newer than this imagelens"):
             db.migrate()
     finally:

@@ -61,7 +61,11 @@ def test_datasets(store: CustomizationStore) -> None:
     with pytest.raises(InvalidArgumentError):
         store.update_dataset("a", nope=1)
     store.delete_dataset("a")
-    for call in (lambda: store.get_dataset("a"), lambda: store.delete_dataset("a"), lambda: store.update_dataset("a")):
+    for call in (
+        lambda: store.get_dataset("a"),
+        lambda: store.delete_dataset("a"),
+        lambda: store.update_dataset("a"),
+    ):
         with pytest.raises(NotFoundError):
             call()
 

@@ -33,6 +33,7 @@ from imagelens.retrieval.base import (
     check_index_name,
     check_vector,
 )
+from imagelens.retrieval.embedded import EmbeddedIndex
 from imagelens.store.pgdb import Database
 
 _COLUMNS = ("uri", "sha256", "size", "width", "height", "mtime", "taken")
@@ -307,10 +308,16 @@ class PgVectorIndex:
         )
 
 
+#: What :func:`imagelens.retrieval.search.open_index` returns: the embedded index, or pgvector's.
+AnyIndex = EmbeddedIndex | PgVectorIndex
+
+
 def _document(row: Sequence[Any]) -> Document:
     """``_SELECT`` columns, then the vector."""
     meta = dict(zip(_COLUMNS, row[1:8], strict=True))
-    return Document(row[0], np.asarray(row[9].to_numpy(), dtype=np.float32), fields=json.loads(row[8]), **meta)
+    return Document(
+        row[0], np.asarray(row[9].to_numpy(), dtype=np.float32), fields=json.loads(row[8]), **meta
+    )
 
 
 def _where(filters: Filters) -> tuple[str, list[Any]]:

@@ -114,7 +114,9 @@ class PostgresOperationStore(OperationStore):
     def count(self, kind: str | None = None) -> int:
         with self.db.transaction() as db:
             if kind is None:
-                row = db.execute("SELECT COUNT(*) FROM operations WHERE created >= %s", (self._oldest_live(),))
+                row = db.execute(
+                    "SELECT COUNT(*) FROM operations WHERE created >= %s", (self._oldest_live(),)
+                )
             else:
                 row = db.execute(
                     "SELECT COUNT(*) FROM operations WHERE kind = %s AND created >= %s",

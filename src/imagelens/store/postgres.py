@@ -110,15 +110,15 @@ class PostgresStore:
                     _model_row(record),
                 )
                 if cur.rowcount == 0:  # another replica created it between our read and our insert
-                    raise ConflictError(
-                        f"The model '{record.name}' already exists; try again in a moment."
-                    )
+                    raise ConflictError(f"The model '{record.name}' already exists; try again in a moment.")
             else:
                 old = _model(row[0])
                 if old.status not in RETRAINABLE_STATUSES or old.owner is not None:
                     raise ConflictError(_taken(old))
                 db.execute("DELETE FROM evaluations WHERE model_name = %s", (record.name,))
-                stale = self._move_aside(record.name)  # before the new record exists: the new job never sees them
+                stale = self._move_aside(
+                    record.name
+                )  # before the new record exists: the new job never sees them
                 self._write_model(db, record)
         for path in stale:
             shutil.rmtree(path, ignore_errors=True)
