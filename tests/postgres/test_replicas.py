@@ -153,3 +153,47 @@ def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     finally:
         for db in dbs:
             db.close()
+
+
+def test_a_running_replica_takes_over_a_dead_replicas_training(pg_url: str, tmp_path: Path) -> None:
+    """Replica B's lease watcher finds the job replica A (another host) stopped renewing, wins it once, and its
+    worker claims and runs it (here it fails at once: its dataset is not registered, so no model is needed)."""
+    from imagelens.config import Settings
+    from imagelens.customize.jobs import JobManager
+    from imagelens.customize.leases import LeaseWatcher
+    from imagelens.models.hub import ModelHub
+
+    settings = Settings(store_dir=tmp_path / "files", database_url=pg_url)
+    a, b = Database.connect(pg_url), Database.connect(pg_url)
+    try:
+        store_a, store_b = PostgresStore(a, tmp_path / "files"), PostgresStore(b, tmp_path / "files")
+        store_a.create_model(_job("m", "2026-12-03T10:00:00Z"))
+        dead = "replica-a-host:4242:0dead"
+        store_a.update_model("m", status="training", owner=dead, heartbeat=time.time() - 3600, attempts=1)
+        managers = [
+            JobManager(s, settings, ModelHub(settings), isolation="thread") for s in (store_a, store_b)
+        ]
+        watchers = [LeaseWatcher(m, every_s=60) for m in managers]
+        results: list[list[str]] = []
+        barrier = threading.Barrier(2)
+
+        def check(w: LeaseWatcher) -> None:
+            barrier.wait()
+            results.append(w.check_once())
+
+        threads = [threading.Thread(target=check, args=(w,)) for w in watchers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results) == [[], ["m"]]  # exactly one replica took it over
+        for m in managers:
+            assert m.wait_idle(60)
+            m.close()
+        record = store_b.get_model("m")
+        assert record.status == "failed" and record.owner is None and record.attempts == 2
+        assert "ds" in (record.error or {}).get("message", "")
+        assert store_a.update_model("m", expect={"owner": dead}, status="succeeded") is None
+    finally:
+        a.close()
+        b.close()
