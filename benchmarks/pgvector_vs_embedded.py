@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -136,6 +137,7 @@ def main() -> None:
             db.close()
         finally:
             server.cleanup()
+    shutil.rmtree(work, ignore_errors=True)
     names = list(rows)
     if len(names) == 2:
         a, b = (rows[n]["found"] for n in names)
