@@ -269,6 +269,11 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     image_type: ImageTypeSettings = Field(default_factory=ImageTypeSettings)
     brands: BrandSettings = Field(default_factory=BrandSettings)
+    database_url: str | None = Field(
+        None,
+        description="a PostgreSQL libpq URI (postgresql://user:pw@host/db, or ?host=/socket/dir): every store and "
+        "the retrieval index live there (pgvector) instead of SQLite; needs the 'postgres' extra",
+    )
 
     def url_settings(self) -> UrlFetchSettings:
         """URL fetch settings with the top-level ``IMAGELENS_ALLOW_PRIVATE_URLS`` switch applied."""

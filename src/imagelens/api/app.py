@@ -48,8 +48,8 @@ def create_app(
     from imagelens.api import compat
     from imagelens.api.openapi import install_openapi, new_app
     from imagelens.api.routes import customization, retrieval, segment, shelf, v32, v40
-    from imagelens.operations import OperationStore
     from imagelens.shelf.runs import ProductRunStore
+    from imagelens.store import open_operations
 
     settings = settings or Settings()
     analyzer = analyzer or Analyzer(settings)
@@ -67,7 +67,7 @@ def create_app(
     app.state.fetch_pool = fetch_pool
     app.state.background_tasks = set()
     # One store for every long-running operation: 3.2 reads (kind "read") and product-recognition runs.
-    operations = OperationStore(settings.server.operation_ttl_s, settings.server.max_operations)
+    operations = open_operations(settings)  # in memory, or in PostgreSQL (IMAGELENS_DATABASE_URL)
     app.state.operations = operations
     app.state.product_runs = ProductRunStore(store=operations)
 

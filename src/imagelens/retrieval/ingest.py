@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from imagelens.errors import ImageLensError, InvalidArgumentError
 from imagelens.retrieval.base import Document
 from imagelens.retrieval.embedded import EmbeddedIndex
+from imagelens.retrieval.pgvector import AnyIndex
 from imagelens.retrieval.vectorize import embed_images, model_of
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def _batches(items: list[str], size: int) -> Iterator[list[str]]:
 
 def ingest(
     analyzer: Analyzer,
-    index: EmbeddedIndex,
+    index: AnyIndex,
     items: Iterable[str],
     *,
     batch_size: int = 16,
@@ -189,7 +190,7 @@ def ingest(
 
 def rebuild(
     analyzer: Analyzer,
-    index: EmbeddedIndex,
+    index: AnyIndex,
     *,
     batch_size: int = 16,
     progress: Progress | None = None,
@@ -199,6 +200,12 @@ def rebuild(
     reported as skipped and dropped."""
     import shutil
 
+    if not isinstance(index, EmbeddedIndex):
+        from imagelens.errors import NotSupportedFeatureError
+
+        raise NotSupportedFeatureError(
+            "Rebuilding a pgvector index in place is not supported yet: drop it and add the images again."
+        )
     settings_root = index.root
     embedder = analyzer.hub.embedder()
     model = model_of(embedder)

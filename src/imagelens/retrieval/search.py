@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, NotFoundError
+from imagelens.retrieval import pgvector
 from imagelens.retrieval.base import (
     EmbeddingModel,
     Filters,
@@ -24,6 +25,7 @@ from imagelens.retrieval.base import (
     check_vector,
 )
 from imagelens.retrieval.embedded import DB_FILE, EmbeddedIndex
+from imagelens.retrieval.pgvector import AnyIndex, PgVectorIndex
 from imagelens.retrieval.vectorize import BlockList, check_text, image_relevance, text_relevance
 from imagelens.types import BoundingBox
 
@@ -48,24 +50,40 @@ def index_path(settings: Settings, name: str) -> Path:
     return indexes_root(settings) / check_index_name(name)
 
 
+def _database(settings: Settings) -> pgvector.Database | None:
+    """The PostgreSQL database when ``IMAGELENS_DATABASE_URL`` is set: indexes then live there (pgvector)."""
+    if not settings.database_url:
+        return None
+    from imagelens.store.pgdb import shared_database
+
+    return shared_database(settings.database_url)
+
+
 def list_indexes(settings: Settings) -> list[str]:
+    if (db := _database(settings)) is not None:
+        return pgvector.list_indexes(db)
     root = indexes_root(settings)
     if not root.exists():
         return []
     return sorted(p.name for p in root.iterdir() if (p / DB_FILE).exists())
 
 
-def open_index(settings: Settings, name: str = DEFAULT_INDEX) -> EmbeddedIndex:
+def open_index(settings: Settings, name: str = DEFAULT_INDEX) -> AnyIndex:
+    if (db := _database(settings)) is not None:
+        return PgVectorIndex.open(db, check_index_name(name))
     return EmbeddedIndex.open(index_path(settings, name), name)
 
 
-def create_index(
-    settings: Settings, name: str, model: EmbeddingModel, *, exist_ok: bool = False
-) -> EmbeddedIndex:
+def create_index(settings: Settings, name: str, model: EmbeddingModel, *, exist_ok: bool = False) -> AnyIndex:
+    if (db := _database(settings)) is not None:
+        return PgVectorIndex.create(db, name, model, exist_ok=exist_ok)
     return EmbeddedIndex.create(index_path(settings, name), name, model, exist_ok=exist_ok)
 
 
 def drop_index(settings: Settings, name: str) -> None:
+    if (db := _database(settings)) is not None:
+        pgvector.drop_index(db, check_index_name(name))
+        return
     path = index_path(settings, name)
     if not (path / DB_FILE).exists():
         raise NotFoundError(f"The index '{name}' does not exist.")
@@ -89,7 +107,7 @@ class SearchResult:
 class Retriever:
     """Queries one index with the analyzer's embedding model. Text queries go through the block list."""
 
-    def __init__(self, analyzer: Analyzer, index: EmbeddedIndex, blocklist: BlockList | None = None) -> None:
+    def __init__(self, analyzer: Analyzer, index: AnyIndex, blocklist: BlockList | None = None) -> None:
         self.analyzer = analyzer
         self.index = index
         self.blocklist = blocklist if blocklist is not None else BlockList.from_env()
@@ -141,7 +159,7 @@ class Retriever:
 # --- near-duplicates ---------------------------------------------------------------------------------------------
 
 
-def near_duplicates(index: EmbeddedIndex, threshold: float = 0.95, neighbours: int = 10) -> list[list[str]]:
+def near_duplicates(index: AnyIndex, threshold: float = 0.95, neighbours: int = 10) -> list[list[str]]:
     """Groups (size >= 2) of documents whose vectors have cosine >= ``threshold`` to another member (single
     linkage over each document's ``neighbours`` nearest), largest group first."""
     if not 0.0 < threshold <= 1.0:

@@ -1,4 +1,5 @@
-"""Where custom-model datasets, jobs, evaluations and trained files are kept. SQLite (embedded) by default.
+"""Where custom-model datasets, jobs, evaluations and trained files are kept. SQLite (embedded) by default,
+PostgreSQL with ``IMAGELENS_DATABASE_URL`` (:func:`open_store` chooses).
 
 Standard library only, so importing it is light.
 """
@@ -9,6 +10,7 @@ import os
 from pathlib import Path
 
 from imagelens.config import Settings
+from imagelens.operations import OperationStore
 from imagelens.store.base import (
     CustomizationStore,
     DatasetRecord,
@@ -26,7 +28,9 @@ __all__ = [
     "SQLiteStore",
     "check_name",
     "default_store_dir",
+    "open_operations",
     "open_store",
+    "store_dir",
 ]
 
 
@@ -37,6 +41,29 @@ def default_store_dir() -> Path:
     return Path(base) / "imagelens"
 
 
-def open_store(settings: Settings) -> SQLiteStore:
-    """The store ``settings.store_dir`` names (``IMAGELENS_STORE_DIR``), or the default folder."""
-    return SQLiteStore(settings.store_dir if settings.store_dir is not None else default_store_dir())
+def store_dir(settings: Settings) -> Path:
+    """``settings.store_dir`` (``IMAGELENS_STORE_DIR``), or the default folder."""
+    return settings.store_dir if settings.store_dir is not None else default_store_dir()
+
+
+def open_store(settings: Settings) -> CustomizationStore:
+    """The one place that picks the backend: PostgreSQL when ``settings.database_url`` (``IMAGELENS_DATABASE_URL``)
+    is set (model files still under :func:`store_dir`), else SQLite in :func:`store_dir`."""
+    if settings.database_url:
+        from imagelens.store.pgdb import shared_database
+        from imagelens.store.postgres import PostgresStore
+
+        return PostgresStore(shared_database(settings.database_url), store_dir(settings))
+    return SQLiteStore(store_dir(settings))
+
+
+def open_operations(settings: Settings) -> OperationStore:
+    """The operation store (3.2 reads, product-recognition runs): in PostgreSQL when ``settings.database_url`` is
+    set (every replica reads every operation), else in this process's memory."""
+    ttl_s, max_items = settings.server.operation_ttl_s, settings.server.max_operations
+    if settings.database_url:
+        from imagelens.store.pg_operations import PostgresOperationStore
+        from imagelens.store.pgdb import shared_database
+
+        return PostgresOperationStore(shared_database(settings.database_url), ttl_s, max_items)
+    return OperationStore(ttl_s, max_items)

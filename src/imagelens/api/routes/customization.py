@@ -55,12 +55,19 @@ def start(app: FastAPI) -> JobManager:
         jobs = JobManager(analyzer.store, app.state.settings, analyzer.hub)
         jobs.recover()
         app.state.training_jobs = jobs
+        if app.state.settings.database_url:  # replicas share the jobs: take over those of a replica that died
+            from imagelens.customize.leases import LeaseWatcher
+
+            app.state.lease_watcher = LeaseWatcher(jobs).start()
     return jobs
 
 
 def stop(app: FastAPI) -> None:
     """Stop the job workers; running trainings stay resumable."""
     jobs: JobManager | None = getattr(app.state, "training_jobs", None)
+    watcher = getattr(app.state, "lease_watcher", None)
+    if watcher is not None:
+        watcher.stop()
     if jobs is not None:
         jobs.close()
 

@@ -18,8 +18,8 @@ from imagelens.azure import params
 from imagelens.azure import retrieval as shapes
 from imagelens.errors import InvalidRequestError, NotFoundError
 from imagelens.retrieval import search as rs
-from imagelens.retrieval.embedded import EmbeddedIndex
 from imagelens.retrieval.ingest import IngestReport, ingest
+from imagelens.retrieval.pgvector import AnyIndex
 from imagelens.retrieval.vectorize import model_of
 
 router = APIRouter(tags=["Image retrieval"])
@@ -74,11 +74,11 @@ class _Indexes:
     """Open indexes of one app, by name; writes flush the HNSW cache at most every ``FLUSH_EVERY_S``."""
 
     def __init__(self) -> None:
-        self._open: dict[str, EmbeddedIndex] = {}
+        self._open: dict[str, AnyIndex] = {}
         self._lock = threading.Lock()
         self._flushed = time.monotonic()
 
-    def get(self, analyzer: Analyzer, name: str) -> EmbeddedIndex:
+    def get(self, analyzer: Analyzer, name: str) -> AnyIndex:
         with self._lock:
             index = self._open.get(name)
             if index is None:
@@ -92,7 +92,7 @@ class _Indexes:
         if index is not None:
             index.close()
 
-    def wrote(self, index: EmbeddedIndex) -> None:
+    def wrote(self, index: AnyIndex) -> None:
         if time.monotonic() - self._flushed > FLUSH_EVERY_S:
             index.flush()
             self._flushed = time.monotonic()

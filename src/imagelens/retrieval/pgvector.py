@@ -1,0 +1,354 @@
+"""The retrieval index on PostgreSQL + pgvector (``IMAGELENS_DATABASE_URL``): every replica searches the same index.
+
+Each index is a row of ``retrieval_indexes`` (name, model id, weights fingerprint, dimension) and a table
+``retrieval_ix_<id>`` with one row per document: the metadata columns of the embedded index, user fields as JSONB,
+and the vector as ``vector(dim)`` under an HNSW index (``vector_cosine_ops``, m=16, ef_construction=128, the
+embedded index's parameters). Search orders by cosine distance with ``hnsw.ef_search = max(128, 2 * (top+skip))``;
+metadata filters are SQL ``WHERE`` clauses, searched with pgvector's iterative scan (``strict_order``) so a
+selective filter still fills the page. Writes are single transactions; there is no cache to flush.
+
+Needs the ``vector`` extension in the database (``CREATE EXTENSION vector``: pgvector >= 0.8).
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
+from imagelens.retrieval.base import (
+    Document,
+    EmbeddingModel,
+    Filters,
+    IndexStats,
+    MixedVectorsError,
+    Vector,
+    check_fields,
+    check_index_name,
+    check_vector,
+)
+from imagelens.retrieval.embedded import EmbeddedIndex
+from imagelens.store.pgdb import Database
+
+_COLUMNS = ("uri", "sha256", "size", "width", "height", "mtime", "taken")
+_NUMERIC = {"size", "width", "height", "mtime"}
+_SELECT = "document_id, uri, sha256, size, width, height, mtime, taken, fields::text"
+M, EF_CONSTRUCTION, EF_SEARCH = 16, 128, 128
+KIND = "pgvector-hnsw"
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_registered: weakref.WeakSet[Any] = weakref.WeakSet()  # connections that know the vector type (binary I/O)
+
+
+@contextmanager
+def _transaction(db: Database) -> Iterator[Any]:
+    """``db.transaction()`` on a connection that sends and reads vectors as numpy arrays in pgvector's binary
+    form (the type is looked up once per pooled connection: its OID differs between databases)."""
+    with db.transaction() as conn:
+        if conn not in _registered:
+            from pgvector.psycopg.vector import register_vector_info
+            from psycopg.types import TypeInfo
+
+            info = TypeInfo.fetch(conn, "vector")
+            if info is None:
+                raise InvalidArgumentError("The database has no pgvector 'vector' type.")
+            register_vector_info(conn, info)
+            _registered.add(conn)
+        yield conn
+
+
+def ensure_extension(db: Database) -> None:
+    try:
+        with db.transaction() as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    except Exception as exc:
+        if getattr(exc, "status", None) == 503:
+            raise
+        raise InvalidArgumentError(
+            "The database has no pgvector: install the 'vector' extension (pgvector >= 0.8) and run "
+            f"CREATE EXTENSION vector as a privileged user ({type(exc).__name__}: {exc})."
+        ) from None
+
+
+def list_indexes(db: Database) -> list[str]:
+    with db.transaction() as conn:
+        return [r[0] for r in conn.execute("SELECT name FROM retrieval_indexes ORDER BY name")]
+
+
+def drop_index(db: Database, name: str) -> None:
+    with db.transaction() as conn:
+        row = conn.execute("DELETE FROM retrieval_indexes WHERE name = %s RETURNING id", (name,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"The index '{name}' does not exist.")
+        conn.execute(f"DROP TABLE IF EXISTS retrieval_ix_{int(row[0])}")
+
+
+class PgVectorIndex:
+    """:class:`~imagelens.retrieval.base.RetrievalIndex` on PostgreSQL + pgvector (the same methods as
+    :class:`~imagelens.retrieval.embedded.EmbeddedIndex`)."""
+
+    def __init__(self, db: Database, name: str, model: EmbeddingModel, table_id: int) -> None:
+        self.db = db
+        self.name = name
+        self.model = model
+        self.table = f"retrieval_ix_{int(table_id)}"
+
+    # --- opening ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, db: Database, name: str, model: EmbeddingModel, *, exist_ok: bool = False
+    ) -> PgVectorIndex:
+        check_index_name(name)
+        if not 1 <= model.dim <= 2000:
+            raise InvalidArgumentError(f"pgvector's HNSW index takes 1 to 2000 dimensions, not {model.dim}.")
+        ensure_extension(db)
+        now = _now()
+        with db.transaction() as conn:
+            row = conn.execute(
+                "INSERT INTO retrieval_indexes (name, model_id, fingerprint, dim, created, updated) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING RETURNING id",
+                (name, model.model_id, model.fingerprint, model.dim, now, now),
+            ).fetchone()
+            if row is not None:
+                table = f"retrieval_ix_{int(row[0])}"
+                conn.execute(
+                    f"CREATE TABLE {table} (id bigserial PRIMARY KEY, document_id text NOT NULL UNIQUE, "
+                    "uri text, sha256 text, size bigint, width integer, height integer, mtime double precision, "
+                    f"taken text, fields jsonb NOT NULL DEFAULT '{{}}', embedding vector({int(model.dim)}) NOT NULL)"
+                )
+                conn.execute(
+                    f"CREATE INDEX {table}_hnsw ON {table} USING hnsw (embedding vector_cosine_ops) "
+                    f"WITH (m = {M}, ef_construction = {EF_CONSTRUCTION})"
+                )
+                conn.execute(f"CREATE INDEX {table}_sha256 ON {table} (sha256)")
+                conn.execute(f"CREATE INDEX {table}_taken ON {table} (taken)")
+                return cls(db, name, model, int(row[0]))
+        if not exist_ok:
+            raise ConflictError(f"The index '{name}' already exists.")
+        index = cls.open(db, name)
+        index.check_model(model)
+        return index
+
+    @classmethod
+    def open(cls, db: Database, name: str) -> PgVectorIndex:
+        with db.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, model_id, fingerprint, dim FROM retrieval_indexes WHERE name = %s", (name,)
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"The index '{name}' does not exist.")
+        return cls(db, name, EmbeddingModel(row[1], row[2], int(row[3])), int(row[0]))
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def check_model(self, model: EmbeddingModel) -> None:
+        if model.model_id != self.model.model_id or model.fingerprint != self.model.fingerprint:
+            raise MixedVectorsError(
+                f"The index '{self.name}' holds vectors of model '{self.model.model_id}' "
+                f"(fingerprint {self.model.fingerprint[:12]}); these come from '{model.model_id}' "
+                f"(fingerprint {model.fingerprint[:12]}). Vectors of different models cannot be mixed: re-index "
+                f"with 'imagelens index rebuild --index {self.name} --model {model.model_id}'."
+            )
+        if model.dim != self.model.dim:
+            raise MixedVectorsError(
+                f"The index holds {self.model.dim}-d vectors, the model makes {model.dim}-d."
+            )
+
+    def upsert(self, documents: Sequence[Document], model: EmbeddingModel | None = None) -> int:
+        """Add or replace documents (by ``document_id``) in one transaction; ``model`` as in the embedded index."""
+        if model is not None:
+            self.check_model(model)
+        rows = []
+        for doc in documents:
+            if not isinstance(doc.document_id, str) or not doc.document_id or len(doc.document_id) > 2048:
+                raise InvalidArgumentError(
+                    "A document id must be a non-empty string of at most 2048 characters."
+                )
+            vector = check_vector(doc.vector, self.model.dim, f"vector of document {doc.document_id!r}")
+            fields = json.dumps(check_fields(doc.fields), sort_keys=True)
+            rows.append((doc.document_id, *(getattr(doc, c) for c in _COLUMNS), fields, vector))
+        if not rows:
+            return 0
+        sql = (
+            f"INSERT INTO {self.table} (document_id, uri, sha256, size, width, height, mtime, taken, fields, "
+            "embedding) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %b) ON CONFLICT (document_id) "
+            "DO UPDATE SET uri = EXCLUDED.uri, sha256 = EXCLUDED.sha256, size = EXCLUDED.size, "
+            "width = EXCLUDED.width, height = EXCLUDED.height, mtime = EXCLUDED.mtime, taken = EXCLUDED.taken, "
+            "fields = EXCLUDED.fields, embedding = EXCLUDED.embedding"
+        )
+        with _transaction(self.db) as conn:
+            with conn.cursor() as cur:
+                cur.executemany(sql, rows)
+            self._touch(conn)
+        return len(rows)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """For a large first load: drop the HNSW index, let the caller ``upsert``, then build the index once
+        (``CREATE INDEX`` builds in memory, with parallel workers; many times faster than growing the graph one row
+        at a time). Searches meanwhile are exact scans; the index is rebuilt even when the block raises."""
+        with self.db.transaction() as conn:
+            conn.execute(f"DROP INDEX IF EXISTS {self.table}_hnsw")
+        try:
+            yield
+        finally:
+            with self.db.transaction() as conn:
+                conn.execute(
+                    f"CREATE INDEX IF NOT EXISTS {self.table}_hnsw ON {self.table} USING hnsw "
+                    f"(embedding vector_cosine_ops) WITH (m = {M}, ef_construction = {EF_CONSTRUCTION})"
+                )
+
+    def _touch(self, conn: Any) -> None:
+        conn.execute("UPDATE retrieval_indexes SET updated = %s WHERE name = %s", (_now(), self.name))
+
+    def delete(self, document_ids: Iterable[str]) -> int:
+        wanted = list(dict.fromkeys(document_ids))
+        if not wanted:
+            return 0
+        with self.db.transaction() as conn:
+            cur = conn.execute(f"DELETE FROM {self.table} WHERE document_id = ANY(%s)", (wanted,))  # noqa: S608
+            self._touch(conn)
+            return int(cur.rowcount)
+
+    def flush(self) -> None:
+        """Nothing to do: every write is committed when it returns."""
+
+    def close(self) -> None:
+        """Nothing to release: the pool belongs to the database."""
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self.db.transaction() as conn:
+            row = conn.execute(f"SELECT COUNT(*) FROM {self.table}").fetchone()  # noqa: S608
+        return int(row[0]) if row else 0
+
+    def get(self, document_id: str) -> Document | None:
+        with _transaction(self.db) as conn:
+            row = conn.execute(
+                f"SELECT {_SELECT}, embedding FROM {self.table} WHERE document_id = %s",  # noqa: S608
+                (document_id,),
+            ).fetchone()
+        return None if row is None else _document(row)
+
+    def sha256_of(self, document_ids: Sequence[str]) -> dict[str, str | None]:
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT document_id, sha256 FROM {self.table} WHERE document_id = ANY(%s)",  # noqa: S608
+                (list(document_ids),),
+            ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def document_ids(self) -> list[str]:
+        with self.db.transaction() as conn:
+            return [r[0] for r in conn.execute(f"SELECT document_id FROM {self.table} ORDER BY id")]  # noqa: S608
+
+    def documents(self) -> Iterator[Document]:
+        with _transaction(self.db) as conn:
+            rows = conn.execute(
+                f"SELECT {_SELECT}, embedding FROM {self.table} ORDER BY id"  # noqa: S608
+            ).fetchall()
+        for row in rows:
+            yield _document(row)
+
+    def search(
+        self, vector: Vector, top: int = 10, skip: int = 0, filters: Filters | None = None
+    ) -> list[tuple[str, float, dict[str, Any]]]:
+        """``(document_id, cosine, metadata)`` best first, ``skip`` results skipped."""
+        query = check_vector(vector, self.model.dim, "query vector")
+        where, args = _where(filters) if filters else ("TRUE", [])
+        ef = min(1000, max(EF_SEARCH, 2 * (top + skip)))
+        scan = "strict_order" if filters else "off"
+        with _transaction(self.db) as conn:
+            conn.execute(
+                "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true)",
+                (str(ef), scan),
+            )
+            rows = conn.execute(
+                f"SELECT {_SELECT}, 1 - (embedding <=> %b) FROM {self.table} WHERE {where} "  # noqa: S608
+                "ORDER BY embedding <=> %b LIMIT %s OFFSET %s",
+                (query, *args, query, top, skip),
+            ).fetchall()
+        out = []
+        for row in rows:
+            meta = dict(zip(_COLUMNS, row[1:8], strict=True))
+            meta["fields"] = json.loads(row[8])
+            out.append((row[0], float(row[9]), meta))
+        return out
+
+    def stats(self) -> IndexStats:
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                f"SELECT (SELECT COUNT(*) FROM {self.table}), pg_total_relation_size('{self.table}'), "  # noqa: S608
+                "created, updated FROM retrieval_indexes WHERE name = %s",
+                (self.name,),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"The index '{self.name}' does not exist.")
+        return IndexStats(
+            name=self.name,
+            model=self.model,
+            documents=int(row[0]),
+            ann=KIND,
+            path=None,
+            bytes_on_disk=int(row[1]),
+            created=row[2],
+            updated=row[3],
+        )
+
+
+#: What :func:`imagelens.retrieval.search.open_index` returns: the embedded index, or pgvector's.
+AnyIndex = EmbeddedIndex | PgVectorIndex
+
+
+def _document(row: Sequence[Any]) -> Document:
+    """``_SELECT`` columns, then the vector."""
+    meta = dict(zip(_COLUMNS, row[1:8], strict=True))
+    return Document(
+        row[0], np.asarray(row[9].to_numpy(), dtype=np.float32), fields=json.loads(row[8]), **meta
+    )
+
+
+def _where(filters: Filters) -> tuple[str, list[Any]]:
+    """The embedded index's filters as SQL: ``equals`` (any of the values), the EXIF date range, the prefix."""
+    clauses: list[str] = ["TRUE"]
+    args: list[Any] = []
+    for key, value in filters.equals.items():
+        values = list(value) if isinstance(value, list | tuple | set) else [value]
+        ors = []
+        for v in values:
+            if key in _COLUMNS:
+                if v is None or (key in _NUMERIC and (isinstance(v, bool) or not isinstance(v, int | float))):
+                    ors.append("FALSE")  # SQL NULL equals nothing; a number column equals no string
+                    continue
+                ors.append(f"{key} = %s")
+                args.append(v)
+            else:
+                check_fields({key: None})
+                if v is None:
+                    ors.append("FALSE")
+                    continue
+                ors.append("fields -> %s = %s::jsonb")
+                args.extend([key, json.dumps(v)])
+        clauses.append("(" + (" OR ".join(ors) or "FALSE") + ")")
+    if filters.taken_from:
+        clauses.append("taken >= %s")
+        args.append(filters.taken_from)
+    if filters.taken_to:
+        clauses.append("taken <= %s")
+        args.append(filters.taken_to + ("T99" if "T" not in filters.taken_to else ""))
+    if filters.prefix:
+        clauses.append("(starts_with(document_id, %s) OR starts_with(COALESCE(uri, ''), %s))")
+        args.extend([filters.prefix, filters.prefix])
+    return " AND ".join(clauses), args
