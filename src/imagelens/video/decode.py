@@ -8,7 +8,8 @@ of each shot the :class:`~imagelens.video.shots.ShotDetector` finds. Sampled fra
 Bad input: a file FFmpeg cannot open or parse (corrupt, not a video) -> :class:`InvalidVideoError`; no video
 stream -> :class:`NoVideoStreamError`; a codec FFmpeg cannot decode -> :class:`UnsupportedCodecError`; a known
 duration over ``max_duration_s`` -> :class:`VideoTooLongError`. A decode error after frames were decoded
-(truncated file, damaged packets) ends sampling with a warning: the frames before it are kept. A video without a
+(damaged packets), or frames that end before the duration the header announces (a truncated file), end
+sampling with a warning: the frames before it are kept. A video without a
 known duration is cut off at ``max_duration_s`` / ``max_samples`` with a warning.
 """
 
@@ -218,4 +219,11 @@ class FrameSampler:
             raise InvalidVideoError(
                 f"'{self.path.name}' holds no decodable video frame (empty or truncated)."
             )
+        duration = self.info.duration_s if self.info else None
+        if duration is not None and stats.end_s < duration - max(1.0, 2 * frame_step):
+            stats.warnings.append(
+                f"the frames end at {stats.end_s:.2f} s of the {duration:.2f} s the header announces: the file is "
+                "truncated; the frames before the end were kept"
+            )
+            return
         stats.complete = True
