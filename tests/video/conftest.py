@@ -1,4 +1,4 @@
-"""Video fixtures: the tiny random SigLIP (only it, written once per session) and videos written at run time."""
+"""Video fixtures: the tiny random SigLIP and Florence-2 (only they, written once per session) and videos written at run time."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 pytest.importorskip("av")
 
 EMBEDDER = "siglip2-base-patch16-224"
+CAPTIONER = "florence-2-base"
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +20,7 @@ def siglip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from imagelens.testing.tiny_models import write_tiny_models
 
     root = tmp_path_factory.mktemp("tiny-siglip")
-    write_tiny_models(root, seed=0, only=[EMBEDDER])
+    write_tiny_models(root, seed=0, only=[EMBEDDER, CAPTIONER])
     return root
 
 

@@ -101,11 +101,17 @@ def test_index_ingest_query_and_documents(client: TestClient, videos: dict[str, 
     assert set(hits[0]) == {"documentId", "documentKind", "start", "end", "best", "relevance"}
     assert hits[0]["documentKind"] == "VideoFrame" and 0.0 <= hits[0]["relevance"] <= 1.0
     only_b = {"queryText": "x", "filters": {"documentIds": ["b"], "featureFilters": ["vision"]}}
-    assert {h["documentId"] for h in client.post(f"{BASE}/clips:queryByText?{P}", json=only_b).json()["value"]} == {"b"}
+    assert {
+        h["documentId"] for h in client.post(f"{BASE}/clips:queryByText?{P}", json=only_b).json()["value"]
+    } == {"b"}
     cam = {"queryText": "x", "filters": {"stringFilters": [{"fieldName": "cameraId", "values": ["cam1"]}]}}
-    assert {h["documentId"] for h in client.post(f"{BASE}/clips:queryByText?{P}", json=cam).json()["value"]} == {"a"}
+    assert {
+        h["documentId"] for h in client.post(f"{BASE}/clips:queryByText?{P}", json=cam).json()["value"]
+    } == {"a"}
 
-    r = client.post(f"{BASE}/clips:queryByImage?{P}&top=1", content=_png(pattern(5)))  # b's second shot: 2-4 s
+    r = client.post(
+        f"{BASE}/clips:queryByImage?{P}&top=1", content=_png(pattern(5))
+    )  # b's second shot: 2-4 s
     assert r.status_code == 200, r.text
     best = r.json()["value"][0]
     assert (best["documentId"], best["start"], best["end"]) == ("b", "00:00:02.0000000", "00:00:04.0000000")

@@ -68,7 +68,7 @@ def write_clip(
     written = 0
     with av.open(str(source)) as src:
         stream_in = src.streams.video[0]
-        rate = stream_in.average_rate or Fraction(25)
+        rate = Fraction(max(1, round(float(stream_in.average_rate or 25))))
         if start_s > 0:
             src.seek(int(start_s * 1_000_000), any_frame=False, backward=True)
         with av.open(str(target), mode="w") as dst:
@@ -77,13 +77,15 @@ def write_clip(
             out.width = max(2, int(stream_in.codec_context.width * scale) // 2 * 2)
             out.height = max(2, int(stream_in.codec_context.height * scale) // 2 * 2)
             out.pix_fmt = "yuv420p"
+            out.time_base = Fraction(1, max(1, round(float(rate))))
             for frame in src.decode(stream_in):
                 if frame.time is None or frame.time < start_s:
                     continue
                 if frame.time >= end_s:
                     break
-                image = frame.reformat(width=out.width, height=out.height, format="yuv420p")
-                image.pts = None
+                pixels = frame.reformat(width=out.width, height=out.height, format="rgb24").to_ndarray()
+                image = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+                image.pts = written
                 for packet in out.encode(image):
                     dst.mux(packet)
                 written += 1
