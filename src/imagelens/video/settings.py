@@ -14,8 +14,8 @@ class VideoSettings(BaseSettings):
         1.0, gt=0, le=3600, description="sample one frame at least every this many seconds"
     )
     detect_cuts: bool = Field(True, description="also sample the first frame after each detected shot cut")
-    cut_hist: float = Field(0.30, gt=0, le=1, description="histogram distance (0-1) above which a cut may be")
-    cut_pixels: float = Field(0.08, gt=0, le=1, description="mean pixel difference (0-1) a cut also needs")
+    cut_hist: float = Field(0.15, gt=0, le=1, description="histogram distance (0-1) above which a cut may be")
+    cut_pixels: float = Field(0.06, gt=0, le=1, description="mean pixel difference (0-1) a cut also needs")
     min_shot_s: float = Field(0.4, ge=0, description="cuts closer than this to the previous one are ignored")
     max_side: int = Field(
         448, ge=32, le=4096, description="sampled frames are scaled down to this longest side"

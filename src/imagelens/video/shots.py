@@ -50,7 +50,7 @@ def distances(a: Signature, b: Signature) -> tuple[float, float]:
 class ShotDetector:
     """Feed frames in time order; :meth:`update` answers whether a new shot starts at this frame."""
 
-    def __init__(self, hist_threshold: float = 0.30, pixel_threshold: float = 0.08, min_shot_s: float = 0.4):
+    def __init__(self, hist_threshold: float = 0.15, pixel_threshold: float = 0.06, min_shot_s: float = 0.4):
         self.hist_threshold = hist_threshold
         self.pixel_threshold = pixel_threshold
         self.min_shot_s = min_shot_s
