@@ -28,6 +28,7 @@ def _register() -> None:
         "suggest",
         "segment",
         "retrieval",
+        "video",
         "eval_features",
         "batch",
         "landmarks",

@@ -1,0 +1,170 @@
+"""Videos into a video index: sample frames (streaming), embed them in batches with the index's image tower, group
+them into segments, store the segments. One path for the CLI and the server's ingestion jobs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from imagelens.errors import InvalidArgumentError, InvalidRequestError
+from imagelens.retrieval.vectorize import embed_images, model_of
+from imagelens.video.decode import FrameSampler, SampledFrame, VideoInfo
+from imagelens.video.segments import Segment, SegmentBuilder
+from imagelens.video.settings import VideoSettings
+from imagelens.video.store import VideoIndex, VideoRecord, now
+
+if TYPE_CHECKING:
+    from imagelens.analyzer import Analyzer
+    from imagelens.config import Settings
+
+Progress = Callable[[str, float, float | None], None]
+
+
+@dataclass(slots=True)
+class VideoReport:
+    """What one video's ingestion did: samples, segments, cuts, warnings (partial result) and speed."""
+
+    document_id: str
+    info: VideoInfo | None = None
+    decoded: int = 0
+    samples: int = 0
+    segments: list[Segment] = field(default_factory=list)
+    cuts: list[float] = field(default_factory=list)
+    end_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def speed(self) -> float:
+        """Video-seconds ingested per wall-second."""
+        return self.end_s / self.seconds if self.seconds > 0 else 0.0
+
+
+def sample_and_segment(
+    analyzer: Analyzer,
+    model_id: str,
+    path: str | Path,
+    settings: VideoSettings | None = None,
+    progress: Callable[[float, float | None], None] | None = None,
+    document_id: str = "",
+) -> VideoReport:
+    """Decode, sample, embed and segment one video (nothing stored)."""
+    settings = settings or VideoSettings()
+    embedder = analyzer.hub.embedder(model_id)
+    sampler = FrameSampler(path, settings)
+    builder = SegmentBuilder(settings.segment_similarity, settings.max_segment_s)
+    report = VideoReport(document_id or str(path))
+    started = time.perf_counter()
+    batch: list[SampledFrame] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        with analyzer.hub.using():
+            vectors = embed_images(embedder, [f.rgb for f in batch])
+        for frame, vector in zip(batch, vectors, strict=True):
+            closed = builder.add(frame.time_s, np.asarray(vector, dtype=np.float32), frame.cut)
+            if closed is not None:
+                report.segments.append(closed)
+        if progress is not None:
+            progress(batch[-1].time_s, sampler.info.duration_s if sampler.info else None)
+        batch.clear()
+
+    for frame in sampler:
+        batch.append(frame)
+        if len(batch) >= settings.batch:
+            flush()
+    flush()
+    report.segments.extend(builder.finish(sampler.stats.end_s))
+    stats = sampler.stats
+    report.info, report.decoded, report.samples = sampler.info, stats.decoded, stats.sampled
+    report.cuts, report.end_s, report.warnings = list(stats.cuts), stats.end_s, list(stats.warnings)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def ingest_video(
+    analyzer: Analyzer,
+    index: VideoIndex,
+    path: str | Path,
+    document_id: str | None = None,
+    *,
+    url: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    user_data: Any = None,
+    settings: VideoSettings | None = None,
+    progress: Progress | None = None,
+) -> VideoReport:
+    """Ingest one video file under ``document_id`` (default: the file name), replacing an earlier version."""
+    doc_id = document_id or Path(path).name
+    if not isinstance(doc_id, str) or not doc_id or len(doc_id) > 1024 or "#" in doc_id:
+        raise InvalidArgumentError(
+            "A documentId must be a non-empty string of at most 1024 characters without '#'."
+        )
+    index.segments.check_model(model_of(analyzer.hub.embedder(index.model.model_id)))
+    report = sample_and_segment(
+        analyzer,
+        index.model.model_id,
+        path,
+        settings,
+        None if progress is None else (lambda t, d: progress(doc_id, t, d)),
+        doc_id,
+    )
+    stamp = now()
+    duration = report.info.duration_s if report.info and report.info.duration_s else report.end_s
+    record = VideoRecord(
+        doc_id, url or str(path), dict(metadata or {}), user_data, duration, len(report.segments),
+        tuple(report.warnings), stamp, stamp,
+    )  # fmt: skip
+    index.replace_video(record, report.segments)
+    return report
+
+
+# --- where a video comes from --------------------------------------------------------------------------------------
+
+
+def local_video(uri: str, data_dir: Path | None) -> Path:
+    """A ``file://`` URI or plain path, which must lie inside ``data_dir`` (unset: local files are refused)."""
+    if data_dir is None:
+        raise InvalidArgumentError(
+            "Local video files are refused: set IMAGELENS_DATA_DIR to the folder they lie in (or use an http(s) URL)."
+        )
+    raw = uri[len("file://") :] if uri.startswith("file://") else uri
+    root = Path(data_dir).expanduser().resolve()
+    path = (root / raw).resolve() if not Path(raw).is_absolute() else Path(raw).resolve()
+    if root != path and root not in path.parents:
+        raise InvalidArgumentError(f"The video '{uri}' lies outside the data folder.")
+    if not path.is_file():
+        raise InvalidArgumentError(f"The video '{uri}' does not exist.")
+    return path
+
+
+@contextmanager
+def video_file(uri: str, settings: Settings, video: VideoSettings) -> Iterator[Path]:
+    """The video behind ``uri`` as a local file: http(s) through the SSRF-guarded fetch (into a temporary file,
+    at most ``max_fetch_bytes``), else a file inside the data folder."""
+    import tempfile
+
+    if not isinstance(uri, str) or not uri.strip():
+        raise InvalidRequestError("documentUrl must be a non-empty string.")
+    if uri.lower().startswith(("http://", "https://")):
+        from imagelens.io.url import fetch_url
+
+        body = fetch_url(uri, settings.url_settings(), video.max_fetch_bytes, deadline_s=600.0)
+        with tempfile.TemporaryDirectory(prefix="imagelens-video-") as tmp:
+            path = Path(tmp) / "video"
+            path.write_bytes(body)
+            del body
+            yield path
+        return
+    if "://" in uri and not uri.startswith("file://"):
+        raise InvalidArgumentError(
+            f"Unsupported documentUrl scheme in '{uri[:100]}': use http(s) or a local file."
+        )
+    yield local_video(uri, settings.data_dir)

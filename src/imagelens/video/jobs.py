@@ -1,0 +1,239 @@
+"""Azure-style ingestions as background jobs that survive a restart.
+
+An ingestion (``PUT .../indexes/{index}/ingestions/{name}``) is saved in the index's ``video.sqlite3`` before it is
+queued, with its request and a per-document status list. One worker thread runs ingestions in order; after each
+document its status is saved. On start, :meth:`VideoService.recover` queues every ingestion still ``NotStarted`` or
+``Running``: documents already done are skipped, the rest (the one interrupted included) are ingested again, so a
+restart loses at most the document that was in progress.
+
+States: ``NotStarted``, ``Running``, ``Completed``, ``PartiallySucceeded`` (some documents failed or were only
+partly decoded), ``Failed`` (none succeeded).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import TYPE_CHECKING, Any
+
+from imagelens.errors import ConflictError, ImageLensError, InvalidArgumentError, NotSupportedFeatureError
+from imagelens.retrieval.base import check_index_name
+from imagelens.video.ingest import ingest_video, video_file
+from imagelens.video.settings import VideoSettings
+from imagelens.video.store import (
+    SPEECH_UNSUPPORTED,
+    VideoIndex,
+    drop_video_index,
+    list_video_indexes,
+    now,
+    open_video_index,
+)
+
+if TYPE_CHECKING:
+    from imagelens.analyzer import Analyzer
+
+log = logging.getLogger("imagelens.video")
+UNFINISHED = ("NotStarted", "Running")
+MODES = ("add", "update", "remove")
+MAX_VIDEOS = 10_000
+
+
+def parse_ingestion(body: Any) -> dict[str, Any]:
+    """Azure's ingestion body: ``{"videos": [{"mode", "documentId", "documentUrl", "metadata", "userData"}],
+    "includeSpeechTranscript"?, "moderation"?, ...}``; answers the checked request saved with the job."""
+    if not isinstance(body, dict):
+        raise InvalidArgumentError("The ingestion body must be a JSON object with a 'videos' list.")
+    if body.get("includeSpeechTranscript"):
+        raise NotSupportedFeatureError(SPEECH_UNSUPPORTED)
+    videos = body.get("videos")
+    if not isinstance(videos, list) or not videos:
+        raise InvalidArgumentError(
+            "'videos' must be a non-empty list of {mode, documentId, documentUrl} objects."
+        )
+    if len(videos) > MAX_VIDEOS:
+        raise InvalidArgumentError(f"At most {MAX_VIDEOS:,} videos per ingestion.")
+    out, seen = [], set()
+    for n, item in enumerate(videos):
+        if not isinstance(item, dict):
+            raise InvalidArgumentError(f"videos[{n}] must be an object.")
+        mode = item.get("mode", "add")
+        if mode not in MODES:
+            raise InvalidArgumentError(f"videos[{n}].mode must be one of {', '.join(MODES)}, got {mode!r}.")
+        doc_id, url = item.get("documentId"), item.get("documentUrl")
+        if mode != "remove" and (not isinstance(url, str) or not url.strip()):
+            raise InvalidArgumentError(f"videos[{n}].documentUrl must be a non-empty string.")
+        if doc_id is None and isinstance(url, str):
+            doc_id = url.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+        if not isinstance(doc_id, str) or not doc_id or "#" in doc_id or len(doc_id) > 1024:
+            raise InvalidArgumentError(f"videos[{n}].documentId must be a non-empty string without '#'.")
+        if doc_id in seen:
+            raise InvalidArgumentError(f"The documentId '{doc_id}' appears twice in this ingestion.")
+        seen.add(doc_id)
+        metadata = item.get("metadata") or {}
+        if not isinstance(metadata, dict) or not all(
+            isinstance(v, str | int | float | bool) for v in metadata.values()
+        ):
+            raise InvalidArgumentError(f"videos[{n}].metadata must be an object of strings.")
+        out.append(
+            {
+                "mode": mode,
+                "documentId": doc_id,
+                "documentUrl": url,
+                "metadata": metadata,
+                "userData": item.get("userData"),
+            }
+        )
+    return {"videos": out}
+
+
+class VideoService:
+    """The server's video indexes (opened once) and the ingestion worker."""
+
+    def __init__(self, analyzer: Analyzer, settings: VideoSettings | None = None) -> None:
+        self.analyzer = analyzer
+        self.settings = settings or VideoSettings()
+        self._open: dict[str, VideoIndex] = {}
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    # --- indexes ---------------------------------------------------------------------------------------------
+
+    def index(self, name: str) -> VideoIndex:
+        with self._lock:
+            index = self._open.get(name)
+            if index is None:
+                index = open_video_index(self.analyzer.settings, check_index_name(name))
+                self._open[name] = index
+            return index
+
+    def adopt(self, index: VideoIndex) -> None:
+        with self._lock:
+            self._open[index.name] = index
+
+    def drop(self, name: str) -> None:
+        index = self.index(name)
+        if any(job["state"] in UNFINISHED for job in index.ingestions()):
+            raise ConflictError(
+                f"The video index '{name}' has an ingestion in progress; delete it when it ends."
+            )
+        with self._lock:
+            self._open.pop(name, None)
+        index.close()
+        drop_video_index(self.analyzer.settings, name)
+
+    # --- ingestions ------------------------------------------------------------------------------------------
+
+    def submit(self, index_name: str, name: str, body: Any) -> dict[str, Any]:
+        check_index_name(name)
+        index = self.index(index_name)
+        request = parse_ingestion(body)
+        current = index.ingestion(name)
+        if current is not None and current["state"] in UNFINISHED:
+            raise ConflictError(f"The ingestion '{name}' is still running.")
+        index.save_ingestion(name, "NotStarted", request)
+        self._enqueue(index_name, name)
+        job = index.ingestion(name)
+        assert job is not None
+        return job
+
+    def recover(self) -> list[str]:
+        """Queue every unfinished ingestion of every video index (run at start-up)."""
+        resumed = []
+        for index_name in list_video_indexes(self.analyzer.settings):
+            try:
+                jobs = self.index(index_name).ingestions()
+            except Exception:  # a damaged index must not stop the server
+                log.exception("video index %s could not be opened", index_name)
+                continue
+            for job in jobs:
+                if job["state"] in UNFINISHED:
+                    self._enqueue(index_name, job["name"])
+                    resumed.append(f"{index_name}/{job['name']}")
+        if resumed:
+            log.info("resuming video ingestions: %s", ", ".join(resumed))
+        return resumed
+
+    def _enqueue(self, index_name: str, name: str) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._work, name="imagelens-video-ingest", daemon=True)
+                self._thread.start()
+        self._queue.put((index_name, name))
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self.run(*item)
+            except Exception:
+                log.exception("video ingestion %s failed", item)
+            finally:
+                self._queue.task_done()
+
+    def run(self, index_name: str, name: str) -> None:
+        """Run (or resume) one ingestion in this thread."""
+        index = self.index(index_name)
+        job = index.ingestion(name)
+        if job is None or job["state"] not in UNFINISHED:
+            return
+        request, details = job["request"], list(job["details"])
+        done = {d["documentId"] for d in details}
+        index.save_ingestion(name, "Running", request, details)
+        for item in request["videos"]:
+            if item["documentId"] in done:
+                continue
+            details.append(self._one(index, item))
+            index.save_ingestion(name, "Running", request, details)
+        ok = [d for d in details if d["succeeded"]]
+        clean = all(d["succeeded"] and not d.get("warnings") for d in details)
+        state = "Completed" if clean else ("PartiallySucceeded" if ok else "Failed")
+        error = None if ok else "No document was ingested: see fileStatusDetails."
+        index.save_ingestion(name, state, request, details, error)
+
+    def _one(self, index: VideoIndex, item: dict[str, Any]) -> dict[str, Any]:
+        status: dict[str, Any] = {"documentId": item["documentId"], "documentUrl": item["documentUrl"]}
+        try:
+            if item["mode"] == "remove":
+                index.delete_video(item["documentId"])
+            else:
+                with video_file(item["documentUrl"], self.analyzer.settings, self.settings) as path:
+                    report = ingest_video(
+                        self.analyzer,
+                        index,
+                        path,
+                        item["documentId"],
+                        url=item["documentUrl"],
+                        metadata=item["metadata"],
+                        user_data=item.get("userData"),
+                        settings=self.settings,
+                    )
+                status["segments"] = len(report.segments)
+                if report.warnings:
+                    status["warnings"] = report.warnings
+            status["succeeded"] = True
+        except ImageLensError as exc:
+            status.update(succeeded=False, error={"code": exc.inner_code, "message": exc.message})
+        except Exception as exc:  # one bad video never stops the others
+            log.exception("ingesting %s failed", item["documentId"])
+            status.update(
+                succeeded=False, error={"code": "InternalServerError", "message": type(exc).__name__}
+            )
+        status["lastUpdatedTime"] = now()
+        return status
+
+    def wait(self) -> None:
+        """Block until the queue is empty (tests, the CLI)."""
+        self._queue.join()
+
+    def close(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout=5)
+        with self._lock:
+            for index in self._open.values():
+                index.close()
+            self._open.clear()
