@@ -173,7 +173,7 @@ class Analyzer:
         assert features is not None
         names = parse_features(features)
         options = options or AnalysisOptions()
-        gate = moderation.gate_config(self.hub.settings, options)  # None unless the moderation gate is on
+        gate = moderation.gate_config(self.settings, options)  # None unless the moderation gate is on
         if gate is not None:
             names = moderation.gate_features(names)
         started = time.perf_counter()
