@@ -27,6 +27,7 @@ from imagelens.models.adapters.florence2.decoding import (
     parse_regions,
     token_log_scores,
 )
+from imagelens.models.adapters.quantize import maybe_quantize
 from imagelens.models.spec import ModelSpec
 from imagelens.types import BoundingBox, Caption, DenseCaption
 
@@ -99,6 +100,7 @@ class Florence2Adapter:
         )
         model.eval()
         model.requires_grad_(False)
+        model = maybe_quantize(model, spec)  # opt-in: options["quantize"] = "int8-dynamic"
         options = dict(spec.options)
         override = folder / OPTIONS_FILE
         if override.is_file():

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.models.adapters.quantize import maybe_quantize
 from imagelens.models.adapters.siglip.cache import default_cache_dir, read_npy, weights_fingerprint, write_npy
 from imagelens.models.adapters.siglip.preprocess import (
     FAMILIES,
@@ -116,6 +117,8 @@ class SiglipAdapter:
 
         model = AutoModel.from_pretrained(root, dtype=torch.float32).eval()
         model.requires_grad_(False)
+        # opt-in int8: the vision tower only, so cached prompt (text) embeddings stay exact and shared
+        model.vision_model = maybe_quantize(model.vision_model, spec)
         tokenizer = AutoTokenizer.from_pretrained(root)
         text_cfg = config.get("text_config") or {}
         max_length = int(spec.options.get("text_max_length") or text_cfg.get("max_position_embeddings") or 64)
