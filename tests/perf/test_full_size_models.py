@@ -15,7 +15,12 @@ def test_every_default_catalog_id_is_covered(capsys: pytest.CaptureFixture[str])
     plan = fsm.plan()
     assert set(plan) == set(DEFAULT_FOR_ROLE.values())
     assert plan["ppocr-v6-small"] == "package"  # real weights inside rapidocr: nothing written
-    for heavy in ("florence-2-base", "siglip2-base-patch16-224", "rtdetr-v2-r18", "owlv2-base-patch16-ensemble"):
+    for heavy in (
+        "florence-2-base",
+        "siglip2-base-patch16-224",
+        "rtdetr-v2-r18",
+        "owlv2-base-patch16-ensemble",
+    ):
         assert plan[heavy] == "full"
     assert fsm.main(["--list"]) == 0
     assert "florence-2-base\tfull" in capsys.readouterr().out

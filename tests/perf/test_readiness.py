@@ -51,7 +51,10 @@ def test_not_ready_while_warming_then_failed_but_open(tmp_path: Path, slow_vocab
         assert failed.status_code == 503 and failed.json()["status"] == "failed"
         assert "unreadable" in failed.json()["warmup"]["steps"][0]["detail"]
         # a failed warm-up opens the gate: the route answers on its own (here: the body is not an image)
-        assert c.post(ANALYZE, content=b"x", headers={"content-type": "application/octet-stream"}).status_code == 400
+        assert (
+            c.post(ANALYZE, content=b"x", headers={"content-type": "application/octet-stream"}).status_code
+            == 400
+        )
 
 
 def test_ready_after_warmup_and_off_by_default(tmp_path: Path) -> None:

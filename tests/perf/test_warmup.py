@@ -21,7 +21,9 @@ SIGLIP = "siglip2-base-patch16-224"
 @pytest.fixture()
 def own_siglip(tmp_path: Path, tiny_model_dir: Path) -> Settings:
     """The tiny SigLIP copied into a folder of this test's own (its prompt cache must not leak into other tests)."""
-    shutil.copytree(tiny_model_dir / SIGLIP, tmp_path / SIGLIP, ignore=shutil.ignore_patterns("text_embeddings"))
+    shutil.copytree(
+        tiny_model_dir / SIGLIP, tmp_path / SIGLIP, ignore=shutil.ignore_patterns("text_embeddings")
+    )
     return Settings(model_dir=tmp_path, hub=HubSettings(offline=True))
 
 
@@ -80,7 +82,9 @@ def test_warm_persists_the_tag_embeddings_and_a_restart_reads_them_back(
 
 
 def test_one_line_registers_a_prompt_set(own_siglip: Settings, extra_vocab: object) -> None:
-    wu.register("moderation", lambda hub: [wu.PromptSet("moderation", ("weapon", "gore"), ("a photo of {}.",))])
+    wu.register(
+        "moderation", lambda hub: [wu.PromptSet("moderation", ("weapon", "gore"), ("a photo of {}.",))]
+    )
     done = wu.warm(ModelHub(own_siglip), vocabularies=["moderation"])
     assert [(s.name, s.state, s.detail) for s in done.steps] == [
         ("moderation", "done", "2 labels x 1 templates")

@@ -53,7 +53,9 @@ def create_app(
 
     settings = settings or Settings()
     if analyzer is None and settings.server.warmup:  # the warm-up loads hub.preload in the background instead
-        analyzer = Analyzer(settings.model_copy(update={"hub": settings.hub.model_copy(update={"preload": []})}))
+        analyzer = Analyzer(
+            settings.model_copy(update={"hub": settings.hub.model_copy(update={"preload": []})})
+        )
     analyzer = analyzer or Analyzer(settings)
     pool = pool or LocalPool(workers=settings.workers, max_queue=settings.server.max_queue)
     fetch_pool = LocalPool(settings.server.fetch_workers, settings.server.fetch_queue, name="imagelens-fetch")
