@@ -120,3 +120,20 @@ def test_background_warmup_reports_progress(own_siglip: Settings, extra_vocab: o
     gate.set()
     warmup.join(10)
     assert warmup.progress()["state"] == "ready" and warmup.progress()["done"] == 1
+
+
+def test_cli_models_warm_prints_each_step(
+    own_siglip: Settings, extra_vocab: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from imagelens.cli import app
+
+    wu.register("brands", lambda hub: [wu.PromptSet("brands", ("acme", "globex"), ("a {} logo",))])
+    monkeypatch.setenv("IMAGELENS_MODEL_DIR", str(own_siglip.model_dir))
+    result = CliRunner().invoke(app, ["models", "warm", "--vocabulary", "brands"])
+    assert result.exit_code == 0, result.output
+    assert f"warm vocabulary brands [{SIGLIP}]: done" in result.output
+    assert "2 labels x 1 templates" in result.output
+    failing = CliRunner().invoke(app, ["models", "warm", "--vocabulary", "nope"])
+    assert failing.exit_code != 0
