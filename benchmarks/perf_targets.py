@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-IMAGE = REPO / ".." / "shared" / "data" / "coco_val2017_first128" / "images" / "000000001532.jpg"
+_PHOTO = Path("data") / "coco_val2017_first128" / "images" / "000000001532.jpg"  # 640x480, street with signs
+IMAGE = next((p for p in (REPO / ".." / "shared" / _PHOTO, REPO.parents[1] / "shared" / _PHOTO) if p.is_file()), _PHOTO)
 FEATURES = ("caption", "denseCaptions", "tags", "objects", "people", "read")
 QUANTISED = ("florence-2-base", "siglip2-base-patch16-224", "rtdetr-v2-r18")
 CAPTION_TOKENS, DENSE_TOKENS = 20, 60
@@ -87,7 +88,9 @@ def child(mode: str, model_dir: Path, runs: int, out_dir: Path, profile: Path | 
     encoding = captioner.encode(rgb)
     caption_ids = captioner.generate(encoding, CAPTION_TASK, CAPTION_TOKENS).token_ids
     dense_ids = captioner.generate(encoding, DENSE_TASK, DENSE_TOKENS).token_ids
-    np.save(out_dir / f"{mode}_florence.npy", encoding.features.float().numpy().ravel())
+    feats = encoding.features
+    feats = feats if hasattr(feats, "float") else feats[0]  # a ModelOutput: its first tensor
+    np.save(out_dir / f"{mode}_florence.npy", feats.float().numpy().ravel())
     image_embedding = embedder.embed_images([rgb])[0]
     np.save(out_dir / f"{mode}_siglip.npy", image_embedding)
     index = build_tag_index(embedder, TaggerConfig.from_options(hub.spec(embedder.spec.id).options))
@@ -199,7 +202,7 @@ def render(fp32: dict[str, Any], int8: dict[str, Any], agree: dict[str, float], 
             "|---|---|---|",
             *split_rows,
             "",
-            "Output agreement int8 vs fp32 (full-size RANDOM weights; see the notes):",
+            "Output agreement int8 vs fp32 (random weights of the models in --model-dir):",
             "",
             "| output | agreement |",
             "|---|---|",
@@ -207,7 +210,7 @@ def render(fp32: dict[str, Any], int8: dict[str, Any], agree: dict[str, float], 
             f"{a['caption_prefix']} identical |",
             f"| dense captions, {DENSE_TOKENS} tokens greedy | {a['dense_tokens_same']:.0%} same; first "
             f"{a['dense_prefix']} identical |",
-            f"| Florence-2 image features (577 x 768) | cosine {a['florence_features_cos']:.4f} |",
+            f"| Florence-2 image features | cosine {a['florence_features_cos']:.4f} |",
             f"| SigLIP image embedding | cosine {a['siglip_embedding_cos']:.4f} |",
             f"| tags top-5 (4,574 RAM tags) | overlap {a['top5_overlap']:.0%} |",
             f"| detector, 20 best boxes at threshold 0 | mean best IoU {a['box_iou_mean']:.3f}, same class "

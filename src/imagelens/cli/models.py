@@ -236,6 +236,9 @@ def _warm(
     from imagelens.models.spec import Role
 
     if embedders is not None:
+        embedders = [m for m in embedders if Role.IMAGE_TEXT_EMBEDDING in hub.spec(m).roles]
+        if not embedders:  # nothing to embed with: import and read no vocabulary
+            return EXIT_OK
         try:
             default = hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
         except ImageLensError:
