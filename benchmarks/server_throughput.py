@@ -6,7 +6,8 @@ Starts ``imagelens serve`` (2 workers, start-up warm-up on, as shipped) on 127.0
 answers by status, requests/s of 200s, p50/p99 latency, and the server's RSS at start, max and end of the phase.
 Client and server share the machine's cores.
 
-    python benchmarks/server_throughput.py --feature color --clients 8 --seconds 30
+    python benchmarks/server_throughput.py --feature color --clients 8 --seconds 30   # 3.2 visualFeatures=Color
+    python benchmarks/server_throughput.py --feature smartCrops --clients 8 --seconds 30
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--phases", type=int, default=2, help="phases back to back (memory flat across them?)")
     args = parser.parse_args()
-    lh.PATH = f"/computervision/imageanalysis:analyze?api-version=2024-02-01&features={args.feature}"
+    if args.feature == "color":  # Azure has colour in 3.2 only
+        lh.PATH = "/vision/v3.2/analyze?visualFeatures=Color"
+    else:
+        lh.PATH = f"/computervision/imageanalysis:analyze?api-version=2024-02-01&features={args.feature}"
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
