@@ -31,7 +31,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 _PHOTO = Path("data") / "coco_val2017_first128" / "images" / "000000001532.jpg"  # 640x480, street with signs
-IMAGE = next((p for p in (REPO / ".." / "shared" / _PHOTO, REPO.parents[1] / "shared" / _PHOTO) if p.is_file()), _PHOTO)
+IMAGE = next(
+    (p for p in (REPO / ".." / "shared" / _PHOTO, REPO.parents[1] / "shared" / _PHOTO) if p.is_file()), _PHOTO
+)
 FEATURES = ("caption", "denseCaptions", "tags", "objects", "people", "read")
 QUANTISED = ("florence-2-base", "siglip2-base-patch16-224", "rtdetr-v2-r18")
 CAPTION_TOKENS, DENSE_TOKENS = 20, 60
@@ -44,7 +46,9 @@ def vm(field: str) -> float:
     return float("nan")
 
 
-def child(mode: str, model_dir: Path, runs: int, out_dir: Path, profile: Path | None) -> dict[str, Any]:
+def child(  # noqa: PLR0915
+    mode: str, model_dir: Path, runs: int, out_dir: Path, profile: Path | None, features: tuple[str, ...]
+) -> dict[str, Any]:
     from imagelens.analyzer import Analyzer
     from imagelens.config import HubSettings, Settings
     from imagelens.features.tags import TaggerConfig, build_tag_index
@@ -62,16 +66,18 @@ def child(mode: str, model_dir: Path, runs: int, out_dir: Path, profile: Path | 
     load_s = time.perf_counter() - t0
     embedder = hub.embedder()
     tags = prompt_sets(hub, ["tags"])[0]
-    t0 = time.perf_counter()
-    prompts = embedder.prompt_embeddings(tags.labels, tags.templates)  # the disk cache: no model work
-    prompt_read_s = time.perf_counter() - t0
+    prompt_read_s, prompt_shape = None, None
+    if "tags" in features:
+        t0 = time.perf_counter()
+        prompts = embedder.prompt_embeddings(tags.labels, tags.templates)  # the disk cache: no model work
+        prompt_read_s, prompt_shape = time.perf_counter() - t0, list(prompts.shape)
     rss_loaded = vm("VmRSS")
-    analyzer.analyze(IMAGE, FEATURES)  # warm-up
+    analyzer.analyze(IMAGE, features)  # warm-up
     totals, loads, splits = [], [], []
     for _ in range(runs):
         loads.append(os.getloadavg()[0])
         t0 = time.perf_counter()
-        result = analyzer.analyze(IMAGE, FEATURES)
+        result = analyzer.analyze(IMAGE, features)
         totals.append(time.perf_counter() - t0)
         splits.append({k: v / 1000.0 for k, v in result.timings_ms.items()})
     if profile is not None:
@@ -79,7 +85,7 @@ def child(mode: str, model_dir: Path, runs: int, out_dir: Path, profile: Path | 
 
         profiler = Profiler(interval=0.005)
         profiler.start()
-        analyzer.analyze(IMAGE, FEATURES)
+        analyzer.analyze(IMAGE, features)
         profiler.stop()
         profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False), encoding="utf-8")
     # raw outputs for the agreement figures
@@ -93,16 +99,18 @@ def child(mode: str, model_dir: Path, runs: int, out_dir: Path, profile: Path | 
     np.save(out_dir / f"{mode}_florence.npy", feats.float().numpy().ravel())
     image_embedding = embedder.embed_images([rgb])[0]
     np.save(out_dir / f"{mode}_siglip.npy", image_embedding)
-    index = build_tag_index(embedder, TaggerConfig.from_options(hub.spec(embedder.spec.id).options))
-    confidences = index.confidences(embedder, image_embedding)
-    top5 = [index.vocabulary.tags[i] for i in np.argsort(-confidences, kind="stable")[:5]]
+    top5: list[str] = []
+    if "tags" in features:
+        index = build_tag_index(embedder, TaggerConfig.from_options(hub.spec(embedder.spec.id).options))
+        confidences = index.confidences(embedder, image_embedding)
+        top5 = [index.vocabulary.tags[i] for i in np.argsort(-confidences, kind="stable")[:5]]
     dets = hub.detector().detect(rgb, threshold=0.0)
     best = np.argsort(-dets.scores, kind="stable")[:20]
     return {
         "mode": mode,
         "load_s": load_s,
         "prompt_read_s": prompt_read_s,
-        "prompt_shape": list(prompts.shape),
+        "prompt_shape": prompt_shape,
         "rss_loaded_mb": rss_loaded,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
         "vm_hwm_mb": vm("VmHWM"),
@@ -118,8 +126,18 @@ def child(mode: str, model_dir: Path, runs: int, out_dir: Path, profile: Path | 
 
 
 def run_child(mode: str, args: argparse.Namespace, profile: Path | None) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", mode, "--model-dir", str(args.model_dir), "--runs", str(args.runs)]
-    cmd += ["--work", str(args.work)] + (["--profile-to", str(profile)] if profile else [])
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        mode,
+        "--model-dir",
+        str(args.model_dir),
+        "--runs",
+        str(args.runs),
+    ]
+    cmd += ["--work", str(args.work), "--features", args.features]
+    cmd += ["--profile-to", str(profile)] if profile else []
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("CHILD-RESULT "):
@@ -163,7 +181,7 @@ def agreement(ref: dict[str, Any], other: dict[str, Any], work: Path) -> dict[st
         "dense_prefix": prefix(ref["dense_ids"], other["dense_ids"]),
         "florence_features_cos": cos("florence"),
         "siglip_embedding_cos": cos("siglip"),
-        "top5_overlap": len(set(ref["top5"]) & set(other["top5"])) / 5,
+        "top5_overlap": len(set(ref["top5"]) & set(other["top5"])) / 5 if ref["top5"] else float("nan"),
         "box_iou_mean": float(np.mean(ious)),
         "box_same_class": float(np.mean(same_class)),
     }
@@ -173,13 +191,16 @@ def summary(values: list[float]) -> str:
     return f"{statistics.median(values):.2f} s (min {min(values):.2f}, max {max(values):.2f})"
 
 
-def render(fp32: dict[str, Any], int8: dict[str, Any], agree: dict[str, float], args: argparse.Namespace) -> str:
+def render(
+    fp32: dict[str, Any], int8: dict[str, Any], agree: dict[str, float], args: argparse.Namespace
+) -> str:
     rows = []
     for r in (fp32, int8):
         loads = f"{min(r['loads']):.1f}-{max(r['loads']):.1f}"
+        read = "-" if r["prompt_read_s"] is None else f"{r['prompt_read_s'] * 1000:.0f} ms"
         rows.append(
             f"| {r['mode']} | {summary(r['totals'])} | {r['peak_rss_mb']:.0f} MB | {r['load_s']:.1f} s | "
-            f"{r['prompt_read_s'] * 1000:.0f} ms | {loads} |"
+            f"{read} | {loads} |"
         )
     speed = statistics.median(fp32["totals"]) / statistics.median(int8["totals"])
     parts = sorted({k for s in fp32["splits"] for k in s})
@@ -191,7 +212,7 @@ def render(fp32: dict[str, Any], int8: dict[str, Any], agree: dict[str, float], 
     a = agree
     return "\n".join(
         [
-            "| config | all 6 features, median of "
+            f"| config | {args.features}: median of "
             f"{args.runs} (min, max) | peak RSS | load models | read tag-prompt cache | load avg (1 min) |",
             "|---|---|---|---|---|---|",
             *rows,
@@ -220,11 +241,14 @@ def render(fp32: dict[str, Any], int8: dict[str, Any], agree: dict[str, float], 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path("/tmp/imagelens-perf-targets"))
     parser.add_argument("--profile", action="store_true", help="save benchmarks/perf_profile.txt (fp32)")
+    parser.add_argument("--features", default=",".join(FEATURES), help="comma-separated (default: all six)")
     parser.add_argument("--child", choices=("fp32", "int8"), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "perf_targets_run.md")
@@ -234,7 +258,8 @@ def main(argv: list[str] | None = None) -> None:
         import torch
 
         torch.manual_seed(0)
-        result = child(args.child, args.model_dir, args.runs, args.work, args.profile_to)
+        wanted = tuple(args.features.split(","))
+        result = child(args.child, args.model_dir, args.runs, args.work, args.profile_to, wanted)
         print("CHILD-RESULT " + json.dumps(result), flush=True)
         return
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
