@@ -48,8 +48,8 @@ class HubSettings(BaseModel):
     )
     quantize: list[str] = Field(
         default_factory=list,
-        description="model ids loaded with int8 dynamic quantisation of their Linear layers (torch models: "
-        "florence-2-*, rtdetr/dfine, siglip vision tower); faster, outputs change slightly: benchmarks/perf_targets.md",
+        description="model ids loaded with int8 dynamic quantisation of their Linear layers (florence-2-*, "
+        "siglip vision tower); faster, outputs change slightly: benchmarks/perf_targets.md",
     )
     offline: bool | None = Field(None, description="never download; default: HF_HUB_OFFLINE")
     cache_dir: Path | None = Field(

@@ -35,15 +35,10 @@ def test_mode_is_checked() -> None:
 
 
 def test_listed_models_load_quantised_and_still_answer(tiny_model_dir: Path) -> None:
-    ids = ["rtdetr-v2-r18", "florence-2-base", "siglip2-base-patch16-224"]
+    ids = ["florence-2-base", "siglip2-base-patch16-224"]
     plain = ModelHub(Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True)))
     quant = ModelHub(Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True, quantize=ids)))
     image = (np.arange(64 * 80 * 3) % 251).astype(np.uint8).reshape(64, 80, 3)
-
-    detector = quant.detector()
-    assert _linears(detector._model)[1] == 0 and _linears(detector._model)[0] > 0  # type: ignore[attr-defined]
-    assert _linears(plain.detector()._model)[0] == 0  # type: ignore[attr-defined]
-    assert len(detector.detect(image)) <= 100
 
     embedder = quant.embedder()
     vision_dyn, _ = _linears(embedder._model.vision_model)  # type: ignore[attr-defined]

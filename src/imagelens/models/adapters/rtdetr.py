@@ -29,7 +29,6 @@ import numpy.typing as npt
 from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.geometry import clip_xyxy
-from imagelens.models.adapters.quantize import maybe_quantize
 from imagelens.models.roles import DetectorParams
 from imagelens.models.spec import ModelSpec
 from imagelens.numeric import sigmoid
@@ -203,7 +202,6 @@ class RTDetrAdapter:
         processing = ImageProcessing.from_config(json.loads(config_file.read_text(encoding="utf-8")))
         model = AutoModelForObjectDetection.from_pretrained(str(root), dtype=torch.float32).eval()
         model.requires_grad_(False)
-        model = maybe_quantize(model, spec)  # opt-in: options["quantize"] = "int8-dynamic"
         id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
         class_names = tuple(id2label.get(i, f"class_{i}") for i in range(len(id2label)))
         return cls(spec, model, processing, class_names, DetectorParams.from_options(spec.options))
