@@ -24,14 +24,18 @@ from perf_targets import FEATURES, IMAGE  # noqa: E402
 
 #: label -> (function name or "", path fragment) of a frame that marks the stage
 STAGES = {
-    "Florence-2 vision encoder (encode)": ("encode", "florence2/adapter.py"),
-    "Florence-2 decoding (generate)": ("generate", "florence2/adapter.py"),
-    "SigLIP image tower": ("embed_images", "siglip/adapter.py"),
-    "RT-DETR detector": ("detect", "adapters/rtdetr.py"),
+    "Florence-2 vision encoder (encode)": ("Florence2Adapter.encode", "florence2/adapter.py"),
+    "Florence-2 decoding (generate: BART + output layer)": (
+        "Florence2Adapter.generate",
+        "florence2/adapter.py",
+    ),
+    "SigLIP image tower": ("SiglipAdapter.embed_images", "siglip/adapter.py"),
+    "RT-DETR detector": ("RTDetrAdapter.detect", "adapters/rtdetr.py"),
     "PP-OCR read (onnxruntime + pipeline)": ("", "adapters/ppocr/"),
-    "image decode (io)": ("", "imagelens/io/"),
-    "torch Linear": ("forward", "torch/nn/modules/linear.py"),
-    "torch Conv2d": ("forward", "torch/nn/modules/conv.py"),
+    "image decode (imagelens.io)": ("", "imagelens/io/"),
+    "all torch Linear layers": ("Linear.forward", "torch/nn/modules/linear.py"),
+    "all torch Conv2d layers": ("Conv2d.forward", "torch/nn/modules/conv.py"),
+    "attention (sdpa)": ("", "sdpa_attention"),
 }
 
 
@@ -80,13 +84,17 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=HERE / "perf_profile.txt")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--summarise", type=Path, default=None, help="only summarise this py-spy raw file")
     parser.add_argument("--ready", type=Path, default=Path("/tmp/imagelens-profile-ready"))
     args = parser.parse_args()
     if args.child:
         child(args.model_dir, args.ready)
         return
+    if args.summarise:
+        print(summarise(args.summarise))
+        return
     args.ready.unlink(missing_ok=True)
-    raw = args.out.with_suffix(".raw")
+    raw = Path("/tmp/imagelens-profile.raw")  # py-spy's collapsed stacks (~0.4 MB): kept out of the repo
     cmd = [
         sys.executable,
         __file__,
@@ -110,7 +118,6 @@ def main() -> None:
     out, _ = proc.communicate()
     text = out + summarise(raw)
     args.out.write_text(text + "\n", encoding="utf-8")
-    raw.unlink(missing_ok=True)
     print(text)
 
 
