@@ -1,8 +1,8 @@
-"""Issue 19: the all-features call, fp32 vs opt-in int8, on full-size random models; cold start; a profile.
+"""Issue 19: the all-features call, fp32 vs opt-in int8, on full-size random models; cold start.
 
     python -m imagelens.testing.full_size_models /tmp/full          # once (about 3 GB)
     IMAGELENS_MODEL_DIR=/tmp/full imagelens models warm              # once: embeds the 4,574 tag prompts
-    .venv/bin/python benchmarks/perf_targets.py --model-dir /tmp/full [--runs 5] [--profile]
+    .venv/bin/python benchmarks/perf_targets.py --model-dir /tmp/full [--runs 5] [--features ...]
 
 Each configuration runs in its own child process (so its peak RSS is its own): load the models (caption, tags,
 objects/people, OCR), read the tag-prompt embeddings back from the disk cache (timed: the cold-start figure), one
@@ -10,8 +10,9 @@ warm-up call, then ``--runs`` timed calls of ``analyze(caption, denseCaptions, t
 640x480 COCO photo, each with the 1-minute load average beside it (the machine is shared). Then the raw outputs
 that int8 may change are compared with fp32's: caption and dense-caption token ids at fixed decoding length (20 and 60
 tokens), the Florence-2 image features and SigLIP image embedding (cosine), the top-5 tags by confidence (overlap),
-the detector's 20 best boxes at threshold 0 (mean best IoU, same class). ``--profile`` saves a pyinstrument text
-profile of one fp32 call to ``benchmarks/perf_profile.txt``. Results: ``benchmarks/perf_targets.md``.
+the detector's 20 best boxes at threshold 0 (mean best IoU, same class). The profile is ``perf_profile.py``'s
+(py-spy: the Analyzer runs features on worker threads, which pyinstrument does not see).
+Results: ``benchmarks/perf_targets.md``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ IMAGE = next(
     (p for p in (REPO / ".." / "shared" / _PHOTO, REPO.parents[1] / "shared" / _PHOTO) if p.is_file()), _PHOTO
 )
 FEATURES = ("caption", "denseCaptions", "tags", "objects", "people", "read")
-QUANTISED = ("florence-2-base", "siglip2-base-patch16-224")  # rtdetr-v2-r18 was measured too: scores collapsed
+QUANTISED = (
+    "florence-2-base",
+    "siglip2-base-patch16-224",
+)  # rtdetr-v2-r18 was measured too: scores collapsed
 CAPTION_TOKENS, DENSE_TOKENS = 20, 60
 
 
@@ -47,7 +51,7 @@ def vm(field: str) -> float:
 
 
 def child(  # noqa: PLR0915
-    mode: str, model_dir: Path, runs: int, out_dir: Path, profile: Path | None, features: tuple[str, ...]
+    mode: str, model_dir: Path, runs: int, out_dir: Path, features: tuple[str, ...]
 ) -> dict[str, Any]:
     from imagelens.analyzer import Analyzer
     from imagelens.config import HubSettings, Settings
@@ -80,14 +84,6 @@ def child(  # noqa: PLR0915
         result = analyzer.analyze(IMAGE, features)
         totals.append(time.perf_counter() - t0)
         splits.append({k: v / 1000.0 for k, v in result.timings_ms.items()})
-    if profile is not None:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(interval=0.005)
-        profiler.start()
-        analyzer.analyze(IMAGE, features)
-        profiler.stop()
-        profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False), encoding="utf-8")
     # raw outputs for the agreement figures
     rgb = load_image(IMAGE).array()
     captioner = hub.captioner()
@@ -125,7 +121,7 @@ def child(  # noqa: PLR0915
     }
 
 
-def run_child(mode: str, args: argparse.Namespace, profile: Path | None) -> dict[str, Any]:
+def run_child(mode: str, args: argparse.Namespace) -> dict[str, Any]:
     cmd = [
         sys.executable,
         __file__,
@@ -137,7 +133,6 @@ def run_child(mode: str, args: argparse.Namespace, profile: Path | None) -> dict
         str(args.runs),
     ]
     cmd += ["--work", str(args.work), "--features", args.features]
-    cmd += ["--profile-to", str(profile)] if profile else []
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     for line in proc.stdout.splitlines():
         if line.startswith("CHILD-RESULT "):
@@ -247,10 +242,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--work", type=Path, default=Path("/tmp/imagelens-perf-targets"))
-    parser.add_argument("--profile", action="store_true", help="save benchmarks/perf_profile.txt (fp32)")
     parser.add_argument("--features", default=",".join(FEATURES), help="comma-separated (default: all six)")
     parser.add_argument("--child", choices=("fp32", "int8"), default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--profile-to", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "perf_targets_run.md")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -259,14 +252,13 @@ def main(argv: list[str] | None = None) -> None:
 
         torch.manual_seed(0)
         wanted = tuple(args.features.split(","))
-        result = child(args.child, args.model_dir, args.runs, args.work, args.profile_to, wanted)
+        result = child(args.child, args.model_dir, args.runs, args.work, wanted)
         print("CHILD-RESULT " + json.dumps(result), flush=True)
         return
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    profile = REPO / "benchmarks" / "perf_profile.txt" if args.profile else None
-    fp32 = run_child("fp32", args, profile)
+    fp32 = run_child("fp32", args)
     print(json.dumps({k: v for k, v in fp32.items() if k not in ("splits", "boxes")}), flush=True)
-    int8 = run_child("int8", args, None)
+    int8 = run_child("int8", args)
     print(json.dumps({k: v for k, v in int8.items() if k not in ("splits", "boxes")}), flush=True)
     text = f"Run {started}, `{' '.join(sys.argv)}`, {os.cpu_count()} cores\n\n" + render(
         fp32, int8, agreement(fp32, int8, args.work), args
