@@ -49,6 +49,18 @@ from typing import Any
 
 import numpy as np
 
+from imagelens.testing.full_size_models import (
+    CAPTION_TOKENS,
+    DENSE_TOKENS,
+    DETECTOR_ID,
+    FLORENCE_ID,
+    FLORENCE_VOCAB,
+    SIGLIP_ID,
+    SIGLIP_TEXT_LENGTH,
+    SIGLIP_VOCAB,
+    write_full_size_models,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data" / "coco_val2017_first128" / "images"
 DEFAULT_IMAGE = (
@@ -56,226 +68,18 @@ DEFAULT_IMAGE = (
 )
 FEATURES = ("caption", "denseCaptions", "tags", "objects", "people", "read")
 
-FLORENCE_ID = "florence-2-base"
-SIGLIP_ID = "siglip2-base-patch16-224"
-DETECTOR_ID = "rtdetr-v2-r18"
-
 TEXTS = "tags: of which prompt texts"  # the part of (b)'s tags that (a) reads from its cache
-CAPTION_TOKENS = 20
-DENSE_TOKENS = 60
-FLORENCE_VOCAB = 51289  # Florence-2-base's text vocabulary (BART's 50,265 + <loc_*> and task tokens)
-SIGLIP_VOCAB = 256_000  # SigLIP 2's Gemma vocabulary
-SIGLIP_TEXT_LENGTH = 64
-FLORENCE_SIDE = 768
-FLORENCE_SEQ = (FLORENCE_SIDE // 32) ** 2 + 1  # 577 image tokens
 
 
-# --- full-size random models in the adapters' layouts -----------------------------------------------------------------
-
-
-def _init_random(model: Any, seed: int) -> None:
-    """Seeded random weights (the stock init is already random; re-seed and redraw matrices so runs are repeatable)."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.parameters():
-            if param.dim() >= 2:
-                param.normal_(0.0, 0.02, generator=generator)
-
-
-def write_florence(root: Path, seed: int) -> None:
-    """Florence-2-base: DaViT (1,1,9,1) x (128,256,512,1024) at 768 px, BART 6+6 x 768, vocabulary 51,289.
-
-    The in-code tokenizer of the tiny writer has 1,262 ids (bytes, specials, ``<image>``, ``<loc_*>``); the model keeps
-    Florence's full 51,289-row embedding and output layer (the output layer is most of a decoding step's FLOPs), and
-    the ids the tokenizer cannot name are banned in ``generation_config.json`` (``bad_words_ids``, one id each:
-    transformers turns them into a constant bias added once per step; ``suppress_tokens`` would run a 50k-element
-    ``isin`` per step and double the decoding time), so both (a) and (b) decode only ids the tokenizer knows. ``min_new_tokens`` = 60 there masks end-of-sequence, so every task
-    decodes exactly its ``max_new_tokens`` (20 for captions, 60 for dense captions, from the options file).
-    """
-    import torch
-    from transformers import (
-        BartConfig,
-        CLIPImageProcessorPil,
-        Florence2Config,
-        Florence2ForConditionalGeneration,
-        Florence2Processor,
-        Florence2VisionConfig,
-        GenerationConfig,
-    )
-
-    from imagelens.models.adapters.florence2 import OPTIONS_FILE
-    from imagelens.models.catalog import CATALOG
-    from imagelens.testing.tiny import write_tiny
-
-    write_tiny(CATALOG[FLORENCE_ID], root, seed)  # tokenizer, processor, marker
-    tiny = Florence2Processor.from_pretrained(root, local_files_only=True)
-    tokenizer = tiny.tokenizer
-    image_processor = CLIPImageProcessorPil(
-        size={"height": FLORENCE_SIDE, "width": FLORENCE_SIDE},
-        do_center_crop=False,
-        crop_size={"height": FLORENCE_SIDE, "width": FLORENCE_SIDE},
-        resample=3,  # bicubic, as Florence-2's processor
-        image_mean=[0.485, 0.456, 0.406],
-        image_std=[0.229, 0.224, 0.225],
-        image_seq_length=FLORENCE_SEQ,
-    )
-    processor = Florence2Processor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        post_processor_config={"pure_text": {}, "description_with_bboxes": {}},
-    )
-    vision = Florence2VisionConfig(
-        depths=(1, 1, 9, 1),
-        embed_dim=(128, 256, 512, 1024),
-        num_heads=(4, 8, 16, 32),
-        num_groups=(4, 8, 16, 32),
-        window_size=12,
-        projection_dim=768,
-        drop_path_rate=0.0,
-    )
-    text = BartConfig(
-        vocab_size=FLORENCE_VOCAB,
-        d_model=768,
-        encoder_layers=6,
-        decoder_layers=6,
-        encoder_attention_heads=12,
-        decoder_attention_heads=12,
-        encoder_ffn_dim=3072,
-        decoder_ffn_dim=3072,
-        max_position_embeddings=1024,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-    )
-    config = Florence2Config(vision_config=vision, text_config=text, image_token_id=tokenizer.image_token_id)
-    torch.manual_seed(seed)
-    model = Florence2ForConditionalGeneration(config).eval()
-    _init_random(model, seed)
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        decoder_start_token_id=tokenizer.eos_token_id,
-        forced_bos_token_id=tokenizer.bos_token_id,
-        forced_eos_token_id=tokenizer.eos_token_id,
-        num_beams=3,
-        early_stopping=True,
-        no_repeat_ngram_size=3,
-        min_new_tokens=DENSE_TOKENS,
-        bad_words_ids=[[i] for i in range(len(tokenizer), FLORENCE_VOCAB)],
-    )
-    model.save_pretrained(root)
-    processor.save_pretrained(root)
-    budgets = {"caption_max_new_tokens": CAPTION_TOKENS, "dense_max_new_tokens": DENSE_TOKENS}
-    (root / OPTIONS_FILE).write_text(json.dumps(budgets, indent=2) + "\n", encoding="utf-8")
-    del model
-
-
-def write_siglip(root: Path, seed: int, vocab_size: int) -> None:
-    """SigLIP 2 base/16 at 224 px (``SiglipModel``, as ``google/siglip2-base-patch16-224``): 12+12 layers x 768,
-    text length 64, ``vocab_size`` rows of text embedding (the in-code Gemma-style tokenizer uses the first ~300)."""
-    import torch
-    from transformers import SiglipConfig, SiglipModel
-    from transformers.models.siglip import SiglipImageProcessorPil
-
-    from imagelens.models.catalog import CATALOG
-    from imagelens.testing.tiny import write_tiny
-
-    write_tiny(CATALOG[SIGLIP_ID], root, seed)  # tokenizer, preprocessor, marker
-    block = {
-        "hidden_size": 768,
-        "intermediate_size": 3072,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-    }
-    config = SiglipConfig(
-        text_config={
-            **block,
-            "vocab_size": vocab_size,
-            "max_position_embeddings": SIGLIP_TEXT_LENGTH,
-            "projection_size": 768,
-            "pad_token_id": 0,
-            "eos_token_id": 1,
-            "bos_token_id": 2,
-        },
-        vision_config={**block, "image_size": 224, "patch_size": 16},
-    )
-    torch.manual_seed(seed)
-    model = SiglipModel(config).eval()
-    _init_random(model, seed)
-    model.save_pretrained(root)
-    SiglipImageProcessorPil(size={"height": 224, "width": 224}, resample=2).save_pretrained(root)
-    del model
-
-
-def write_detector(root: Path, seed: int) -> None:
-    """RT-DETRv2-S (``PekingU/rtdetr_v2_r18vd``'s configuration): ResNet-18-vd backbone, hybrid encoder 256 with
-    expansion 0.5, 3 decoder layers, 300 queries, 80 COCO classes, 640x640 input."""
-    import torch
-    from transformers import (
-        RTDetrImageProcessorPil,
-        RTDetrResNetConfig,
-        RTDetrV2Config,
-        RTDetrV2ForObjectDetection,
-    )
-
-    from imagelens.models.adapters.rtdetr import COCO_NAMES
-    from imagelens.models.catalog import CATALOG
-    from imagelens.testing.tiny import write_tiny
-
-    write_tiny(CATALOG[DETECTOR_ID], root, seed)  # marker (weights and processor replaced below)
-    id2label = dict(enumerate(COCO_NAMES))
-    backbone = RTDetrResNetConfig(
-        embedding_size=64,
-        hidden_sizes=[64, 128, 256, 512],
-        depths=[2, 2, 2, 2],
-        layer_type="basic",
-        hidden_act="relu",
-        downsample_in_first_stage=False,
-        downsample_in_bottleneck=False,
-        out_features=["stage2", "stage3", "stage4"],
-    )
-    config = RTDetrV2Config(
-        backbone_config=backbone,
-        encoder_in_channels=[128, 256, 512],
-        encoder_hidden_dim=256,
-        encoder_ffn_dim=1024,
-        hidden_expansion=0.5,
-        d_model=256,
-        decoder_layers=3,
-        decoder_ffn_dim=1024,
-        num_queries=300,
-        decoder_n_points=4,
-        decoder_n_levels=3,
-        decoder_offset_scale=0.5,
-        decoder_method="default",
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-    )
-    torch.manual_seed(seed)
-    model = RTDetrV2ForObjectDetection(config).eval()
-    model.save_pretrained(root)
-    RTDetrImageProcessorPil(size={"height": 640, "width": 640}).save_pretrained(root)
-    del model
+# --- full-size random models: imagelens.testing.full_size_models -----------------------------------------------------
 
 
 def write_models(root: Path, seed: int, siglip_vocab: int) -> dict[str, Path]:
-    """The three torch models under ``root/<catalog id>/``; returns their folders. OCR comes from the rapidocr wheel."""
-    paths = {FLORENCE_ID: root / FLORENCE_ID, SIGLIP_ID: root / SIGLIP_ID, DETECTOR_ID: root / DETECTOR_ID}
-    stamp = root / "written.json"
-    wanted = {"seed": seed, "siglip_vocab": siglip_vocab, "caption": CAPTION_TOKENS, "dense": DENSE_TOKENS}
-    if stamp.is_file() and json.loads(stamp.read_text()) == wanted:
-        return paths
-    for path in paths.values():
-        shutil.rmtree(path, ignore_errors=True)
-    write_florence(paths[FLORENCE_ID], seed)
-    write_siglip(paths[SIGLIP_ID], seed + 1, siglip_vocab)
-    write_detector(paths[DETECTOR_ID], seed + 2)
-    stamp.write_text(json.dumps(wanted))
-    return paths
+    """The three torch models under ``root/<catalog id>/`` (:mod:`imagelens.testing.full_size_models`); returns their
+    folders. OCR comes from the rapidocr wheel."""
+    if siglip_vocab != SIGLIP_VOCAB:
+        raise SystemExit("--siglip-vocab other than 256000 is no longer supported (full_size_models writes 256,000)")
+    return write_full_size_models(root, seed, only=(FLORENCE_ID, SIGLIP_ID, DETECTOR_ID))
 
 
 # --- (b): each feature on its own, with transformers / rapidocr directly -------------------------------------------

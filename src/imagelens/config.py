@@ -46,6 +46,11 @@ class HubSettings(BaseModel):
     preload: list[str] = Field(
         default_factory=list, description="model ids loaded at start and never evicted"
     )
+    quantize: list[str] = Field(
+        default_factory=list,
+        description="model ids loaded with int8 dynamic quantisation of their Linear layers (florence-2-*, "
+        "siglip vision tower); faster, outputs change slightly: benchmarks/perf_targets.md",
+    )
     offline: bool | None = Field(None, description="never download; default: HF_HUB_OFFLINE")
     cache_dir: Path | None = Field(
         None, description="Hugging Face cache folder; default: HF_HUB_CACHE / HF_HOME"
@@ -131,6 +136,11 @@ class ServerSettings(BaseModel):
         "json", description="one access line per request: JSON (default) or plain text"
     )
     metrics: bool = Field(True, description="serve Prometheus metrics at /metrics")
+    warmup: bool = Field(
+        False,
+        description="at start, load hub.preload and embed the vocabulary warm-up list in a background thread; "
+        "/ready and analysis routes answer 503 with Retry-After until done (`imagelens serve` turns it on)",
+    )
     operation_ttl_s: float = Field(
         48 * 3600.0, gt=0, description="how long async results (3.2 read) are kept"
     )

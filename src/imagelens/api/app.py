@@ -53,6 +53,10 @@ def create_app(
     from imagelens.store import open_operations
 
     settings = settings or Settings()
+    if analyzer is None and settings.server.warmup:  # the warm-up loads hub.preload in the background instead
+        analyzer = Analyzer(
+            settings.model_copy(update={"hub": settings.hub.model_copy(update={"preload": []})})
+        )
     analyzer = analyzer or Analyzer(settings)
     pool = pool or LocalPool(workers=settings.workers, max_queue=settings.server.max_queue)
     fetch_pool = LocalPool(settings.server.fetch_workers, settings.server.fetch_queue, name="imagelens-fetch")
@@ -89,6 +93,10 @@ def create_app(
         guard = Guard(inner, settings, pool, metrics)
         return guard
 
+    from imagelens.api.readiness import WarmupGate, ready_payload
+
+    app.state.warmup = None
+    app.add_middleware(WarmupGate, state=app.state)  # type: ignore[arg-type]  # inside the guard: auth, logs first
     app.add_middleware(build_guard)  # type: ignore[arg-type]
     app.state.metrics = metrics
 
@@ -148,9 +156,8 @@ def create_app(
 
     @app.get("/ready", include_in_schema=False)
     async def ready() -> JSONResponse:
-        hub = analyzer.hub
-        models = {row.id: {"present": row.present, "loaded": row.loaded} for row in hub.describe()}
-        return JSONResponse({"status": "ready", "pending": pool.pending, "models": models})
+        status, body = ready_payload(app.state)  # 503 while the start-up warm-up runs (api/readiness.py)
+        return JSONResponse(body, status_code=status)
 
     if metrics is not None:
 
@@ -169,6 +176,11 @@ def create_app(
     @app.on_event("startup")
     async def startup() -> None:
         customization.start(app)  # recover training jobs a restart interrupted
+        if settings.server.warmup:  # a thread: model loading never blocks the event loop
+            from imagelens.features.warmup import Warmup
+
+            app.state.warmup = Warmup(analyzer.hub, settings.hub.preload)
+            app.state.warmup.start()
 
     app.include_router(v32.router, prefix="/vision/v3.2")
     install_openapi(app)

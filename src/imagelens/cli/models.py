@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -177,8 +178,13 @@ def pull_command(
     ] = None,
     all_models: Annotated[bool, typer.Option("--all", help="every model in the catalog")] = False,
     force: Annotated[bool, typer.Option(help="download again even if present")] = False,
+    warm_vocab: Annotated[
+        bool,
+        typer.Option("--warm/--no-warm", help="then embed the vocabularies of the pulled image-text models"),
+    ] = True,
 ) -> None:
-    """Download models' pinned revisions into the Hugging Face cache: every one it can, reporting each.
+    """Download models' pinned revisions into the Hugging Face cache: every one it can, reporting each; then embed
+    the vocabularies (tags ...) of the image-text models pulled, so no request ever does.
 
     Exits non-zero when any failed, with what to check and how to fetch them by hand."""
     from imagelens.errors import ImageLensError
@@ -212,7 +218,61 @@ def pull_command(
             typer.echo(line, err=True)
     else:
         typer.echo(f"pulled {total} of {total}")
+    pulled = [m for m in targets if m not in failed]
+    if warm_vocab:
+        exit_code = max(exit_code, _warm(hub, (), pulled))
     raise typer.Exit(exit_code)
+
+
+def _warm(
+    hub: ModelHub,
+    models: Sequence[str],
+    embedders: Sequence[str] | None,
+    vocabularies: Sequence[str] | None = None,
+) -> int:
+    """Run the warm-up (the vocabularies of ``embedders`` only, when given); print each step; the exit code."""
+    from imagelens.errors import ImageLensError
+    from imagelens.features.warmup import Step, Warmup, prompt_sets
+    from imagelens.models.spec import Role
+
+    if embedders is not None:
+        embedders = [m for m in embedders if Role.IMAGE_TEXT_EMBEDDING in hub.spec(m).roles]
+        if not embedders:  # nothing to embed with: import and read no vocabulary
+            return EXIT_OK
+        try:
+            default = hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
+        except ImageLensError:
+            return EXIT_OK
+        sets = prompt_sets(hub)
+        vocabularies = list(dict.fromkeys(p.name for p in sets if (p.model_id or default) in embedders))
+        if not vocabularies:
+            return EXIT_OK
+
+    def show(step: Step) -> None:
+        seconds = f" in {step.seconds:.1f} s" if step.seconds is not None else ""
+        detail = f" ({step.detail})" if step.detail else ""
+        typer.echo(f"warm {step.kind} {step.name} [{step.model_id}]: {step.state}{seconds}{detail}")
+
+    warmup = Warmup(hub, models, vocabularies).run(show)
+    return EXIT_OK if warmup.state == "ready" else 3
+
+
+@models_app.command("warm")
+def warm_command(
+    ids: Annotated[list[str] | None, typer.Argument(help="model ids to load too (default: none)")] = None,
+    vocabulary: Annotated[
+        list[str] | None, typer.Option("--vocabulary", "-v", help="only these vocabularies (default: all)")
+    ] = None,
+) -> None:
+    """Embed every vocabulary of the warm-up list (tags ...) into the on-disk cache, loading models as needed.
+
+    What `imagelens serve` would otherwise do at start; a vocabulary already cached is read back in milliseconds."""
+    from imagelens.models.hub import ModelHub
+
+    with cli_errors():
+        hub = ModelHub()
+        code = _warm(hub, ids or (), None, vocabulary or None)
+    raise typer.Exit(code)
 
 
 def _default_ids(hub: ModelHub) -> list[str]:

@@ -42,6 +42,14 @@ def serve_command(
         typer.Option("--allow-unauthenticated-remote", help="bind beyond loopback with no access keys set"),
     ] = False,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    warmup: Annotated[
+        bool,
+        typer.Option(
+            "--warmup/--no-warmup",
+            help="load hub.preload and embed the vocabularies in the background at start; /ready and analysis "
+            "routes answer 503 (Retry-After) until done",
+        ),
+    ] = True,
 ) -> None:
     """Serve Azure AI Vision's REST API (4.0 imageanalysis:analyze and the 3.2 routes) on HOST:PORT."""
     import logging
@@ -53,6 +61,9 @@ def serve_command(
     from imagelens.config import Settings
 
     settings = Settings()
+    settings = settings.model_copy(
+        update={"server": settings.server.model_copy(update={"warmup": warmup or settings.server.warmup})}
+    )
     keys = settings.api_key_list()
     if not keys:
         if host not in LOOPBACK and not allow_unauthenticated_remote:

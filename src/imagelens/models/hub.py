@@ -26,7 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -401,6 +401,8 @@ class ModelHub:
             self._guard_use_load.release_use()
 
     def _load(self, spec: ModelSpec) -> Any:
+        if spec.id in self.settings.hub.quantize:  # opt-in int8 (imagelens.models.adapters.quantize)
+            spec = replace(spec, options={**spec.options, "quantize": "int8-dynamic"})
         try:
             path, where = self.locate(spec.id)
         except ModelUnavailableError:

@@ -29,6 +29,7 @@ from imagelens.models.adapters.florence2.decoding import (
     parse_regions,
     token_log_scores,
 )
+from imagelens.models.adapters.quantize import maybe_quantize
 from imagelens.models.spec import ModelSpec
 from imagelens.types import BoundingBox, Caption, DenseCaption
 
@@ -101,6 +102,7 @@ class Florence2Adapter:
         )
         model.eval()
         model.requires_grad_(False)
+        model = maybe_quantize(model, spec)  # opt-in: options["quantize"] = "int8-dynamic"
         check_in_layers(model)  # the vision tower and each decoder step stop at the request's deadline
         options = dict(spec.options)
         override = folder / OPTIONS_FILE

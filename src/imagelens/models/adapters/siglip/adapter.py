@@ -16,6 +16,7 @@ import numpy.typing as npt
 from imagelens import deadline as deadlines
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.adapters.deadline_hooks import check_in_layers
+from imagelens.models.adapters.quantize import maybe_quantize
 from imagelens.models.adapters.siglip.cache import default_cache_dir, read_npy, weights_fingerprint, write_npy
 from imagelens.models.adapters.siglip.preprocess import (
     FAMILIES,
@@ -118,6 +119,8 @@ class SiglipAdapter:
 
         model = AutoModel.from_pretrained(root, dtype=torch.float32).eval()
         model.requires_grad_(False)
+        # opt-in int8: the vision tower only, so cached prompt (text) embeddings stay exact and shared
+        model.vision_model = maybe_quantize(model.vision_model, spec)
         check_in_layers(model)  # a forward pass stops at the request's deadline
         tokenizer = AutoTokenizer.from_pretrained(root)
         text_cfg = config.get("text_config") or {}
