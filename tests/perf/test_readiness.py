@@ -22,7 +22,7 @@ def slow_vocab() -> Iterator[threading.Event]:
     """The warm-up list holds only a vocabulary that waits for the test's signal."""
     gate = threading.Event()
 
-    def slow(hub: ModelHub) -> list[wu.PromptSet]:
+    def slow(hub: ModelHub) -> list[wu.WarmupSet]:
         gate.wait(20)
         raise RuntimeError("vocabulary file unreadable")
 

@@ -52,7 +52,7 @@ def test_warm_persists_the_tag_embeddings_and_a_restart_reads_them_back(
     own_siglip: Settings, tmp_path: Path
 ) -> None:
     hub = small_vocabulary_hub(own_siglip, tmp_path)
-    done = wu.warm(hub)
+    done = wu.warm(hub, vocabularies=["tags"])
     assert done.state == "ready", done.progress()
     step = done.steps[-1]
     assert (step.kind, step.name, step.state) == ("vocabulary", "tags", "done")
@@ -83,7 +83,7 @@ def test_warm_persists_the_tag_embeddings_and_a_restart_reads_them_back(
 
 def test_one_line_registers_a_prompt_set(own_siglip: Settings, extra_vocab: object) -> None:
     wu.register(
-        "moderation", lambda hub: [wu.PromptSet("moderation", ("weapon", "gore"), ("a photo of {}.",))]
+        "moderation", lambda hub: [wu.WarmupSet("moderation", ("weapon", "gore"), ("a photo of {}.",))]
     )
     done = wu.warm(ModelHub(own_siglip), vocabularies=["moderation"])
     assert [(s.name, s.state, s.detail) for s in done.steps] == [
@@ -98,7 +98,7 @@ def test_a_missing_model_is_skipped_and_a_broken_provider_fails(tmp_path: Path, 
     skipped = wu.warm(hub, vocabularies=["tags"])
     assert skipped.state == "ready" and skipped.steps[0].state == "skipped"
 
-    def broken(hub: ModelHub) -> list[wu.PromptSet]:
+    def broken(hub: ModelHub) -> list[wu.WarmupSet]:
         raise RuntimeError("bad vocabulary file")
 
     wu.register("broken", broken)
@@ -109,9 +109,9 @@ def test_a_missing_model_is_skipped_and_a_broken_provider_fails(tmp_path: Path, 
 def test_background_warmup_reports_progress(own_siglip: Settings, extra_vocab: object) -> None:
     gate = threading.Event()
 
-    def slow(hub: ModelHub) -> list[wu.PromptSet]:
+    def slow(hub: ModelHub) -> list[wu.WarmupSet]:
         gate.wait(10)
-        return [wu.PromptSet("slow", ("cat",), ("a {}",))]
+        return [wu.WarmupSet("slow", ("cat",), ("a {}",))]
 
     wu.register("slow", slow)
     warmup = wu.Warmup(ModelHub(own_siglip), vocabularies=["slow"])
@@ -129,7 +129,7 @@ def test_cli_models_warm_prints_each_step(
 
     from imagelens.cli import app
 
-    wu.register("brands", lambda hub: [wu.PromptSet("brands", ("acme", "globex"), ("a {} logo",))])
+    wu.register("brands", lambda hub: [wu.WarmupSet("brands", ("acme", "globex"), ("a {} logo",))])
     monkeypatch.setenv("IMAGELENS_MODEL_DIR", str(own_siglip.model_dir))
     result = CliRunner().invoke(app, ["models", "warm", "--vocabulary", "brands"])
     assert result.exit_code == 0, result.output
@@ -137,3 +137,54 @@ def test_cli_models_warm_prints_each_step(
     assert "2 labels x 1 templates" in result.output
     failing = CliRunner().invoke(app, ["models", "warm", "--vocabulary", "nope"])
     assert failing.exit_code != 0
+
+
+def test_warm_covers_every_zero_shot_feature_so_no_request_embeds_a_prompt(
+    own_siglip: Settings, tmp_path: Path
+) -> None:
+    """categories, adult, landmarks and brands: after a warm-up and a restart, analyzing embeds no text at all."""
+    import numpy as np
+
+    from imagelens.analyzer import Analyzer
+    from imagelens.config import BrandSettings, LandmarkSettings
+
+    (tmp_path / "landmarks.txt").write_text("Eiffel Tower\nBig Ben\n", encoding="utf-8")
+    (tmp_path / "brands.txt").write_text("Acme\nGlobex\n", encoding="utf-8")
+    settings = own_siglip.model_copy(
+        update={
+            "landmarks": LandmarkSettings(file=tmp_path / "landmarks.txt"),
+            "brands": BrandSettings(file=tmp_path / "brands.txt"),
+            "store_dir": tmp_path / "store",
+        }
+    )
+    names = {
+        s.name
+        for s in wu.prompt_sets(ModelHub(settings), ["categories", "moderation", "landmarks", "brands"])
+    }
+    assert {"azure-v32-categories", "moderation", "landmarks-added", "brands"} <= names
+    assert (
+        wu.warm(ModelHub(settings), vocabularies=["categories", "moderation", "landmarks", "brands"]).state
+        == "ready"
+    )
+
+    restarted = ModelHub(settings)  # the cache on disk, nothing in memory
+    model = restarted.embedder()
+    calls: list[int] = []
+    original = model.embed_texts
+
+    def counting(texts: object) -> object:
+        calls.append(1)
+        return original(texts)  # type: ignore[arg-type]
+
+    model.embed_texts = counting  # type: ignore[method-assign]
+    from imagelens.features.brand_list import load_brand_list
+    from imagelens.features.brand_visual import brand_prompt_set
+    from imagelens.features.zero_shot import label_embeddings
+
+    analyzer = Analyzer(settings, hub=restarted)
+    try:
+        analyzer.analyze(np.full((64, 64, 3), 128, np.uint8), ["categories", "adult", "landmarks"])
+        label_embeddings(model, brand_prompt_set(load_brand_list(settings).names))  # what names a logo box
+    finally:
+        analyzer.close()
+    assert calls == []

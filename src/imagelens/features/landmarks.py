@@ -72,7 +72,7 @@ class LandmarkIndex:
         return probs[: len(self.landmarks.entries)]
 
 
-def _prompt_sets(landmarks: LandmarkList) -> tuple[PromptSet, PromptSet]:
+def landmark_prompt_sets(landmarks: LandmarkList) -> tuple[PromptSet, PromptSet]:
     """The file's landmarks, then the additions and the background scenes: two sets, so that an addition embeds
     only the additions again (the file's set stays cached by the adapter)."""
     groups = [tuple(t.format(p) for p in entry.phrases() for t in TEMPLATES) for entry in landmarks.entries]
@@ -93,7 +93,7 @@ _LOCK = threading.Lock()
 def landmark_index(model: ImageTextEmbedder, settings: Settings) -> LandmarkIndex:
     """The index of the current list for ``model`` (memoised per model and list content)."""
     landmarks = load_landmark_list(settings)
-    from_file, extra = _prompt_sets(landmarks)
+    from_file, extra = landmark_prompt_sets(landmarks)
     key = f"{from_file.digest()}-{extra.digest()}"
     with _LOCK:
         found = _INDEXES.get(model, {}).get(key)

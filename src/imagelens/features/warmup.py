@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagelens.errors import ImageLensError
+from imagelens.features.zero_shot import VERBATIM
+from imagelens.features.zero_shot import PromptSet as ZeroShotSet
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
 
@@ -26,33 +28,43 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class PromptSet:
-    """Labels x templates embedded by an image-text model (``model_id``; ``None``: the role's configured model)."""
+class WarmupSet:
+    """Labels x templates embedded by an image-text model (``model_id``; ``None``: the role's configured model): the
+    exact texts and templates a feature passes to ``prompt_embeddings``, so the warm-up fills the same cache entry."""
 
     name: str
     labels: tuple[str, ...]
     templates: tuple[str, ...]
     model_id: str | None = None
 
+    @classmethod
+    def of(cls, prompt_set: ZeroShotSet, model_id: str | None = None) -> WarmupSet:
+        """What :func:`imagelens.features.zero_shot.label_embeddings` embeds for ``prompt_set``."""
+        return cls(prompt_set.name, prompt_set.flat_prompts, VERBATIM, model_id)
 
-PromptSets = Callable[[ModelHub], Sequence[PromptSet]]
 
-#: The vocabulary warm-up list: name -> ``"module:function"`` (``function(hub) -> Sequence[PromptSet]``), imported
+WarmupSets = Callable[[ModelHub], Sequence[WarmupSet]]
+
+#: The vocabulary warm-up list: name -> ``"module:function"`` (``function(hub) -> Sequence[WarmupSet]``), imported
 #: only when a warm-up runs. One line per feature.
 WARMUP_LIST: dict[str, str] = {
     "tags": "imagelens.features.warmup:tag_prompt_sets",
+    "categories": "imagelens.features.warmup:category_prompt_sets",
+    "moderation": "imagelens.features.warmup:moderation_prompt_sets",
+    "landmarks": "imagelens.features.warmup:landmark_prompt_sets",
+    "brands": "imagelens.features.warmup:brand_prompt_sets",
 }
 
 
-def register(name: str, provider: str | PromptSets) -> None:
+def register(name: str, provider: str | WarmupSets) -> None:
     """Add (or replace) a vocabulary at run time: a ``"module:function"`` path or the function itself."""
     _EXTRA[name] = provider
 
 
-_EXTRA: dict[str, str | PromptSets] = {}
+_EXTRA: dict[str, str | WarmupSets] = {}
 
 
-def tag_prompt_sets(hub: ModelHub) -> Sequence[PromptSet]:
+def tag_prompt_sets(hub: ModelHub) -> Sequence[WarmupSet]:
     """The tags feature's vocabulary and templates, as :func:`imagelens.features.tags.build_tag_index` embeds them."""
     from imagelens.features.tags import TaggerConfig
     from imagelens.vocab import load_vocabulary
@@ -60,22 +72,62 @@ def tag_prompt_sets(hub: ModelHub) -> Sequence[PromptSet]:
     model_id = hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
     config = TaggerConfig.from_options(hub.spec(model_id).options)
     vocab = load_vocabulary(config.vocabulary)
-    return (PromptSet("tags", tuple(vocab.tags), tuple(config.templates), model_id),)
+    return (WarmupSet("tags", tuple(vocab.tags), tuple(config.templates), model_id),)
 
 
-def _provider(target: str | PromptSets) -> PromptSets:
+def _image_text_model(hub: ModelHub) -> str:
+    return hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
+
+
+def category_prompt_sets(hub: ModelHub) -> Sequence[WarmupSet]:
+    """Azure 3.2's 86 categories (:mod:`imagelens.features.categories`)."""
+    from imagelens.features.categories import taxonomy
+
+    return (WarmupSet.of(taxonomy().prompt_set(), _image_text_model(hub)),)
+
+
+def moderation_prompt_sets(hub: ModelHub) -> Sequence[WarmupSet]:
+    """The adult / racy / gory prompt sets (:mod:`imagelens.features.moderation`)."""
+    from imagelens.features.moderation import PROMPT_SET
+
+    return (WarmupSet.of(PROMPT_SET, _image_text_model(hub)),)
+
+
+def landmark_prompt_sets(hub: ModelHub) -> Sequence[WarmupSet]:
+    """The configured landmark list (none configured: nothing to warm)."""
+    from imagelens.features.landmark_list import load_landmark_list
+    from imagelens.features.landmarks import landmark_prompt_sets as sets_of
+
+    if hub.settings.landmarks.file is None:
+        return ()
+    model_id = _image_text_model(hub)
+    unique = {id(s): s for s in sets_of(load_landmark_list(hub.settings))}  # one set when no file entries
+    return tuple(WarmupSet.of(s, model_id) for s in unique.values())
+
+
+def brand_prompt_sets(hub: ModelHub) -> Sequence[WarmupSet]:
+    """The configured brand list's prompts for naming logo boxes (none configured: nothing to warm)."""
+    from imagelens.features.brand_list import load_brand_list
+    from imagelens.features.brand_visual import brand_prompt_set
+
+    if hub.settings.brands.file is None:
+        return ()
+    return (WarmupSet.of(brand_prompt_set(load_brand_list(hub.settings).names), _image_text_model(hub)),)
+
+
+def _provider(target: str | WarmupSets) -> WarmupSets:
     if callable(target):
         return target
     module, _, name = target.partition(":")
-    found: PromptSets = getattr(importlib.import_module(module), name)
+    found: WarmupSets = getattr(importlib.import_module(module), name)
     return found
 
 
-def prompt_sets(hub: ModelHub, names: Iterable[str] | None = None) -> list[PromptSet]:
+def prompt_sets(hub: ModelHub, names: Iterable[str] | None = None) -> list[WarmupSet]:
     """The prompt sets of the warm-up list (or of ``names`` in it)."""
-    entries: dict[str, str | PromptSets] = {**WARMUP_LIST, **_EXTRA}
+    entries: dict[str, str | WarmupSets] = {**WARMUP_LIST, **_EXTRA}
     wanted = list(names) if names is not None else list(entries)
-    out: list[PromptSet] = []
+    out: list[WarmupSet] = []
     for name in wanted:
         if name not in entries:
             raise KeyError(f"no vocabulary named {name!r} in the warm-up list ({', '.join(sorted(entries))})")
@@ -176,7 +228,7 @@ class Warmup:
             self.state, self.finished = ("failed" if failed else "ready"), time.monotonic()
         return self
 
-    def _run_step(self, step: Step, sets: Mapping[str, PromptSet]) -> None:
+    def _run_step(self, step: Step, sets: Mapping[str, WarmupSet]) -> None:
         with self._lock:
             step.state = "running"
         t0 = time.perf_counter()

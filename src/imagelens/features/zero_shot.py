@@ -22,10 +22,10 @@ from imagelens.errors import InvalidArgumentError
 from imagelens.models.roles import ImageTextEmbedder
 from imagelens.numeric import l2_normalise, sigmoid, softmax
 
-__all__ = ["PromptSet", "label_embeddings", "label_logits", "sigmoid", "softmax"]
+__all__ = ["VERBATIM", "PromptSet", "label_embeddings", "label_logits", "sigmoid", "softmax"]
 
-#: Sentinel template: each prompt is embedded as written.
-_VERBATIM = ("{}",)
+#: The template of a prompt set's sentences: each is embedded as written.
+VERBATIM: tuple[str, ...] = ("{}",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class PromptSet:
 
 def label_embeddings(model: ImageTextEmbedder, prompt_set: PromptSet) -> npt.NDArray[np.float32]:
     """``(L, D)``: each label's prompt embeddings averaged and re-normalised (cached by the model per text set)."""
-    flat = model.prompt_embeddings(list(prompt_set.flat_prompts), _VERBATIM)
+    flat = model.prompt_embeddings(list(prompt_set.flat_prompts), VERBATIM)
     rows = np.empty((len(prompt_set.labels), flat.shape[1]), np.float32)
     start = 0
     for i, group in enumerate(prompt_set.prompts):
