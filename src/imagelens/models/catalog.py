@@ -476,6 +476,5 @@ DEFAULT_FOR_ROLE: MappingProxyType[Role, str] = MappingProxyType(
         Role.OPEN_VOCAB_DETECTOR: "owlv2-base-patch16-ensemble",
         Role.CAPTIONER: "florence-2-base",
         Role.MATTING: "mediapipe-selfie-seg",
-        Role.SPEECH_RECOGNITION: "whisper-base",
     }
 )
