@@ -231,3 +231,32 @@ def test_http_speech_without_the_model(plain_client: Any) -> None:
         json={"includeSpeechTranscript": True, "videos": [{"documentUrl": "x.mp4"}]},
     )
     assert r.status_code >= 400 and f"imagelens models pull {SPEECH}" in r.text, r.text
+
+
+# --- the command line -----------------------------------------------------------------------------------------------
+
+
+def test_cli_ingest_with_speech_and_search_the_transcripts(
+    speech_settings: Settings, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from imagelens.cli import app
+
+    monkeypatch.setenv("IMAGELENS_HUB__OFFLINE", "1")
+    monkeypatch.setenv("IMAGELENS_STORE_DIR", str(speech_settings.store_dir))
+    video = write_talkie(tmp_path / "talk.mp4")
+    runner = CliRunner()
+    monkeypatch.setenv("IMAGELENS_MODEL_DIR", str(settings.model_dir))  # no Whisper there
+    r = runner.invoke(app, ["video", "ingest", str(video), "--index", "t", "--speech"])
+    assert r.exit_code != 0 and f"imagelens models pull {SPEECH}" in r.output, r.output
+    monkeypatch.setenv("IMAGELENS_MODEL_DIR", str(speech_settings.model_dir))
+    r = runner.invoke(app, ["video", "ingest", str(video), "--index", "t", "--speech", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.splitlines()[0])["speechSegments"] >= 1
+    r = runner.invoke(app, ["video", "search", "hello", "--index", "t", "--feature", "speech", "--json"])
+    assert r.exit_code == 0, r.output
+    hits = json.loads(r.stdout)["value"]
+    assert hits and all(h["documentKind"] == "SpeechTextSegment" for h in hits)
