@@ -149,6 +149,7 @@ def hits_json(hits: Sequence[VideoHit]) -> dict[str, Any]:
                 "end": timespan(h.end_s),
                 "best": timespan(h.best_s),
                 "relevance": round(h.relevance, 6),
+                **({"text": h.text} if h.text else {}),
             }
             for h in hits
         ]

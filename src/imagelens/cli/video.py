@@ -42,6 +42,12 @@ def ingest_command(
     interval: IntervalOpt = None,
     cuts: Annotated[bool, typer.Option("--cuts/--no-cuts", help="also sample at detected shot cuts")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON line per video")] = False,
+    speech: Annotated[
+        bool,
+        typer.Option(
+            "--speech", help="also transcribe the audio (needs: imagelens models pull whisper-base)"
+        ),
+    ] = False,
 ) -> None:
     """Index videos (the index is created on first use); a video already indexed under its file name is replaced.
     A bad video is reported and skipped; the exit code is 2 if any failed."""
@@ -54,8 +60,13 @@ def ingest_command(
         from imagelens.video.store import create_video_index
 
         analyzer = Analyzer()
+        if speech:
+            from imagelens.video.speech import require_speech_model
+
+            require_speech_model(analyzer.hub)
+        features = [{"name": "vision"}, {"name": "speech"}] if speech else None
         vindex = create_video_index(
-            analyzer.settings, index, model_of(analyzer.hub.embedder()), exist_ok=True
+            analyzer.settings, index, model_of(analyzer.hub.embedder()), features, exist_ok=True
         )
         settings = _settings(interval, cuts)
         failed = 0
@@ -68,7 +79,9 @@ def ingest_command(
                         typer.echo(f"\r[{n}/{len(videos)}] {doc}: {t:.0f}{of}", nl=False, err=True)
 
                 try:
-                    report = ingest_video(analyzer, vindex, path, settings=settings, progress=progress)
+                    report = ingest_video(
+                        analyzer, vindex, path, settings=settings, progress=progress, speech=speech or None
+                    )
                 except ImageLensError as exc:
                     failed += 1
                     if as_json:
@@ -87,6 +100,7 @@ def ingest_command(
                     "seconds": round(report.end_s, 3),
                     "samples": report.samples,
                     "segments": len(report.segments),
+                    "speechSegments": len(report.speech),
                     "cuts": len(report.cuts),
                     "wallSeconds": round(report.seconds, 3),
                     "videoSecondsPerSecond": round(report.speed, 2),
@@ -97,7 +111,8 @@ def ingest_command(
                 else:
                     typer.echo(
                         f"\r[{n}/{len(videos)}] {path.name}: {report.end_s:.1f} s, {report.samples} samples, "
-                        f"{len(report.segments)} segments, {len(report.cuts)} cuts, {report.speed:.1f}x real time",
+                        f"{len(report.segments)} segments, {len(report.cuts)} cuts, {report.speed:.1f}x real time"
+                        + (f", {len(report.speech)} speech segments" if report.speech else ""),
                         err=False,
                     )
                     for warning in report.warnings:
@@ -118,6 +133,9 @@ def search_command(
     ] = None,
     top: Annotated[int, typer.Option(help="results")] = 5,
     video: Annotated[list[str] | None, typer.Option("--video", help="only this documentId; repeat")] = None,
+    feature: Annotated[
+        list[str] | None, typer.Option("--feature", help="vision (frames) or speech (transcripts); repeat")
+    ] = None,
     clips: Annotated[
         Path | None, typer.Option("--clips", help="write each matching segment here (MP4)")
     ] = None,
@@ -138,7 +156,7 @@ def search_command(
         vindex = open_video_index(analyzer.settings, index)
         try:
             searcher = VideoSearcher(analyzer, vindex)
-            query = VideoQuery(document_ids=video)
+            query = VideoQuery(document_ids=video, feature_filters=feature)
             if image is not None:
                 hits = searcher.by_image(str(image), top=top, query=query)
             else:
@@ -157,7 +175,9 @@ def search_command(
         for k, hit in enumerate(hits, 1):
             typer.echo(
                 f"{k}. {hit.document_id}  {_clock(hit.start_s)} - {_clock(hit.end_s)}  (best {_clock(hit.best_s)})"
-                f"  relevance {hit.relevance:.3f}" + (f"  -> {written[k - 1]}" if written else "")
+                f"  relevance {hit.relevance:.3f}"
+                + (f"  -> {written[k - 1]}" if written else "")
+                + (f"  said: {hit.text!r}" if hit.text else "")
             )
 
 

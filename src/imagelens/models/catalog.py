@@ -438,6 +438,30 @@ CATALOG_SPECS += tuple(
     for lang, (repo, revision, licence, prefix) in TRANSLATORS.items()
 )
 
+# --- speech recognition (the video index's ``speech`` feature) ---------------------------------------------------
+# openai/whisper-base: the revision is the repository's head commit as a saved Hub API answer and several public
+# pinning files give it (lastModified 2024-02-29); the Hub was unreachable here, so it is not checked against it.
+CATALOG_SPECS += (
+    ModelSpec(
+        id="whisper-base",
+        roles=(Role.SPEECH_RECOGNITION,),
+        adapter="imagelens.models.adapters.whisper:WhisperAdapter",
+        source=HubSource(
+            repo_id="openai/whisper-base",
+            revision="e37978b90ca9030d5170a5c07aadb050351a65bb",
+            allow_patterns=(
+                "config.json", "generation_config.json", "model.safetensors", "preprocessor_config.json",
+                "tokenizer_config.json", "vocab.json", "merges.txt", "normalizer.json", "added_tokens.json",
+                "special_tokens_map.json",
+            ),
+            size_bytes=290_000_000,
+        ),
+        license="Apache-2.0",
+        description="Whisper base (74 M parameters, multilingual): the audio track of videos into timed text.",
+        options={"language": None, "task": "transcribe", "max_new_tokens": 440, "num_beams": 1},
+    ),
+)  # fmt: skip
+
 CATALOG: MappingProxyType[str, ModelSpec] = MappingProxyType({spec.id: spec for spec in CATALOG_SPECS})
 
 DEFAULT_FOR_ROLE: MappingProxyType[Role, str] = MappingProxyType(

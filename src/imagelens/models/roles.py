@@ -214,6 +214,16 @@ class Translator(Model, Protocol):
     def translate(self, texts: Sequence[str]) -> list[str]: ...
 
 
+@runtime_checkable
+class SpeechRecognizer(Model, Protocol):
+    """Role.SPEECH_RECOGNITION: 16 kHz mono float32 samples -> timed segments ``(start_s, end_s, text)`` in order,
+    times in seconds from the first sample."""
+
+    sample_rate: int
+
+    def transcribe(self, audio_16k: npt.NDArray[np.float32]) -> list[tuple[float, float, str]]: ...
+
+
 ROLE_PROTOCOLS: Mapping[Role, type[Model]] = {
     Role.OCR: TextReader,
     Role.IMAGE_TEXT_EMBEDDING: ImageTextEmbedder,
@@ -225,6 +235,7 @@ ROLE_PROTOCOLS: Mapping[Role, type[Model]] = {
     Role.IMAGE_CLASSIFIER: EmbeddingClassifier,
     Role.IMAGE_EMBEDDING: ImageEmbedder,
     Role.TRANSLATOR: Translator,
+    Role.SPEECH_RECOGNITION: SpeechRecognizer,
 }
 
 

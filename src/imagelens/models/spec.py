@@ -22,6 +22,9 @@ class Role(StrEnum):
         "image-classifier"  # a head over an IMAGE_TEXT_EMBEDDING model's embeddings (custom models)
     )
     TRANSLATOR = "translator"  # English -> one language (tag names, captions); one model per target language
+    SPEECH_RECOGNITION = (
+        "speech-recognition"  # audio (16 kHz mono) -> timed transcript segments (video speech)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Videos into a video index: sample frames (streaming), embed them in batches with the index's image tower, group
-them into segments, store the segments. One path for the CLI and the server's ingestion jobs."""
+them into segments, (with the ``speech`` feature) transcribe the audio track, store the segments. One path for the
+CLI and the server's ingestion jobs."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from imagelens.retrieval.vectorize import embed_images, model_of
 from imagelens.video.decode import FrameSampler, SampledFrame, VideoInfo
 from imagelens.video.segments import Segment, SegmentBuilder
 from imagelens.video.settings import VideoSettings
+from imagelens.video.speech import SpeechSegment, require_speech_model, transcribe_video
 from imagelens.video.store import VideoIndex, VideoRecord, now
 
 if TYPE_CHECKING:
@@ -39,6 +41,7 @@ class VideoReport:
     end_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    speech: list[SpeechSegment] = field(default_factory=list)
 
     @property
     def speed(self) -> float:
@@ -100,14 +103,20 @@ def ingest_video(
     user_data: Any = None,
     settings: VideoSettings | None = None,
     progress: Progress | None = None,
+    speech: bool | None = None,
 ) -> VideoReport:
-    """Ingest one video file under ``document_id`` (default: the file name), replacing an earlier version."""
+    """Ingest one video file under ``document_id`` (default: the file name), replacing an earlier version.
+    ``speech`` (default: whether the index has the ``speech`` feature) also transcribes the audio track; the speech
+    model must be here (else ModelNotFetched, before any work)."""
     doc_id = document_id or Path(path).name
     if not isinstance(doc_id, str) or not doc_id or len(doc_id) > 1024 or "#" in doc_id:
         raise InvalidArgumentError(
             "A documentId must be a non-empty string of at most 1024 characters without '#'."
         )
     index.segments.check_model(model_of(analyzer.hub.embedder(index.model.model_id)))
+    speech = "speech" in index.features() if speech is None else speech
+    if speech:
+        require_speech_model(analyzer.hub)
     report = sample_and_segment(
         analyzer,
         index.model.model_id,
@@ -116,13 +125,19 @@ def ingest_video(
         None if progress is None else (lambda t, d: progress(doc_id, t, d)),
         doc_id,
     )
+    if speech:
+        started = time.perf_counter()
+        max_s = (settings or VideoSettings()).max_duration_s
+        report.speech, warnings = transcribe_video(analyzer, path, index.model.model_id, max_s)
+        report.warnings.extend(warnings)
+        report.seconds += time.perf_counter() - started
     stamp = now()
     duration = report.info.duration_s if report.info and report.info.duration_s else report.end_s
     record = VideoRecord(
         doc_id, url or str(path), dict(metadata or {}), user_data, duration, len(report.segments),
         tuple(report.warnings), stamp, stamp,
     )  # fmt: skip
-    index.replace_video(record, report.segments)
+    index.replace_video(record, report.segments, report.speech)
     return report
 
 

@@ -17,12 +17,12 @@ import queue
 import threading
 from typing import TYPE_CHECKING, Any
 
-from imagelens.errors import ConflictError, ImageLensError, InvalidArgumentError, NotSupportedFeatureError
+from imagelens.errors import ConflictError, ImageLensError, InvalidArgumentError
 from imagelens.retrieval.base import check_index_name
 from imagelens.video.ingest import ingest_video, video_file
 from imagelens.video.settings import VideoSettings
+from imagelens.video.speech import require_speech_model
 from imagelens.video.store import (
-    SPEECH_UNSUPPORTED,
     VideoIndex,
     drop_video_index,
     list_video_indexes,
@@ -41,11 +41,13 @@ MAX_VIDEOS = 10_000
 
 def parse_ingestion(body: Any) -> dict[str, Any]:
     """Azure's ingestion body: ``{"videos": [{"mode", "documentId", "documentUrl", "metadata", "userData"}],
-    "includeSpeechTranscript"?, "moderation"?, ...}``; answers the checked request saved with the job."""
+    "includeSpeechTranscript"?, "moderation"?, ...}``; answers the checked request saved with the job.
+    ``includeSpeechTranscript: true`` transcribes the audio even when the index lacks the ``speech`` feature."""
     if not isinstance(body, dict):
         raise InvalidArgumentError("The ingestion body must be a JSON object with a 'videos' list.")
-    if body.get("includeSpeechTranscript"):
-        raise NotSupportedFeatureError(SPEECH_UNSUPPORTED)
+    speech = body.get("includeSpeechTranscript", False)
+    if not isinstance(speech, bool):
+        raise InvalidArgumentError("'includeSpeechTranscript' must be true or false.")
     videos = body.get("videos")
     if not isinstance(videos, list) or not videos:
         raise InvalidArgumentError(
@@ -84,7 +86,7 @@ def parse_ingestion(body: Any) -> dict[str, Any]:
                 "userData": item.get("userData"),
             }
         )
-    return {"videos": out}
+    return {"videos": out, "includeSpeechTranscript": speech}
 
 
 class VideoService:
@@ -129,6 +131,8 @@ class VideoService:
         check_index_name(name)
         index = self.index(index_name)
         request = parse_ingestion(body)
+        if request["includeSpeechTranscript"] or "speech" in index.features():
+            require_speech_model(self.analyzer.hub)  # not here: ModelNotFetched now, not a failed job later
         current = index.ingestion(name)
         if current is not None and current["state"] in UNFINISHED:
             raise ConflictError(f"The ingestion '{name}' is still running.")
@@ -186,7 +190,7 @@ class VideoService:
         for item in request["videos"]:
             if item["documentId"] in done:
                 continue
-            details.append(self._one(index, item))
+            details.append(self._one(index, item, bool(request.get("includeSpeechTranscript"))))
             index.save_ingestion(name, "Running", request, details)
         ok = [d for d in details if d["succeeded"]]
         clean = all(d["succeeded"] and not d.get("warnings") for d in details)
@@ -194,7 +198,7 @@ class VideoService:
         error = None if ok else "No document was ingested: see fileStatusDetails."
         index.save_ingestion(name, state, request, details, error)
 
-    def _one(self, index: VideoIndex, item: dict[str, Any]) -> dict[str, Any]:
+    def _one(self, index: VideoIndex, item: dict[str, Any], speech: bool = False) -> dict[str, Any]:
         status: dict[str, Any] = {"documentId": item["documentId"], "documentUrl": item["documentUrl"]}
         try:
             if item["mode"] == "remove":
@@ -210,8 +214,11 @@ class VideoService:
                         metadata=item["metadata"],
                         user_data=item.get("userData"),
                         settings=self.settings,
+                        speech=speech or None,
                     )
                 status["segments"] = len(report.segments)
+                if report.speech:
+                    status["speechSegments"] = len(report.speech)
                 if report.warnings:
                     status["warnings"] = report.warnings
             status["succeeded"] = True

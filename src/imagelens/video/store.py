@@ -6,7 +6,8 @@ the index's Azure description (features, metadata schema, user data), one row pe
 duration, warnings) and one per ingestion (its request and state, so an interrupted one resumes on restart).
 
 A segment is a retrieval document ``"<documentId>#<n>"`` whose fields hold ``video`` (the video's documentId),
-``kind`` (``VideoFrame``), ``start``, ``end`` and ``best`` (seconds).
+``kind`` (``VideoFrame``, or ``SpeechTextSegment`` for a transcript segment, which also holds ``text``), ``start``,
+``end`` and ``best`` (seconds). Frame segments are numbered first, then speech segments.
 """
 
 from __future__ import annotations
@@ -23,18 +24,17 @@ from pathlib import Path
 from typing import Any
 
 from imagelens.config import Settings
-from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError, NotSupportedFeatureError
+from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
 from imagelens.retrieval.base import Document, EmbeddingModel, Filters, Vector, check_index_name
 from imagelens.retrieval.embedded import EmbeddedIndex
 from imagelens.video.segments import Segment
+from imagelens.video.speech import KIND_SPEECH, SpeechSegment
 
 VIDEO_DB = "video.sqlite3"
 KIND_FRAME = "VideoFrame"
 FEATURES = ("vision", "speech")
-SPEECH_UNSUPPORTED = (
-    "The 'speech' feature (the audio track transcribed into SpeechTextSegment documents) is not supported in this "
-    'version: no speech-recognition weights ship with imagelens. Use features [{"name": "vision"}].'
-)
+#: feature name -> the documentKind of its segments
+FEATURE_KINDS = {"vision": KIND_FRAME, "speech": KIND_SPEECH}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -56,7 +56,7 @@ def now() -> str:
 
 def check_features(features: Any) -> list[dict[str, Any]]:
     """Azure's ``features``: ``[{"name": "vision" | "speech", "domain"?, "modelVersion"?}]``; default vision.
-    Speech answers NotSupportedFeature."""
+    (Whether the speech model is here is checked by the caller, which has the hub.)"""
     if features is None:
         return [{"name": "vision", "domain": "generic"}]
     if not isinstance(features, list) or not features:
@@ -66,8 +66,6 @@ def check_features(features: Any) -> list[dict[str, Any]]:
         name = item.get("name") if isinstance(item, dict) else None
         if name not in FEATURES:
             raise InvalidArgumentError(f"Unknown feature {name!r}: the features are 'vision' and 'speech'.")
-        if name == "speech":
-            raise NotSupportedFeatureError(SPEECH_UNSUPPORTED)
         domain = item.get("domain", "generic")
         if domain not in ("generic", "surveillance"):
             raise InvalidArgumentError(f"Unknown domain {domain!r}: 'generic' or 'surveillance'.")
@@ -96,6 +94,7 @@ class SegmentRow:
     end_s: float
     best_s: float
     cosine: float
+    text: str = ""
 
 
 class VideoIndex:
@@ -139,8 +138,16 @@ class VideoIndex:
 
     # --- videos ----------------------------------------------------------------------------------------------
 
-    def replace_video(self, record: VideoRecord, segments: Sequence[Segment]) -> None:
-        """Store a video's segments (replacing any earlier ones) and its row."""
+    def features(self) -> list[str]:
+        with self.db() as con:
+            row = con.execute("SELECT value FROM info WHERE key = 'features'").fetchone()
+        return [f["name"] for f in json.loads(row[0])] if row else ["vision"]
+
+    def replace_video(
+        self, record: VideoRecord, segments: Sequence[Segment], speech: Sequence[SpeechSegment] = ()
+    ) -> None:
+        """Store a video's frame and speech segments (replacing any earlier ones) and its row (whose ``segments``
+        counts both)."""
         with self._lock:
             self._drop_segments(record.document_id)
             docs = [
@@ -158,6 +165,22 @@ class VideoIndex:
                 )
                 for n, seg in enumerate(segments)
             ]
+            docs += [
+                Document(
+                    f"{record.document_id}#{len(segments) + n}",
+                    seg.vector,
+                    uri=record.url,
+                    fields={
+                        "video": record.document_id,
+                        "kind": KIND_SPEECH,
+                        "start": round(seg.start_s, 3),
+                        "end": round(seg.end_s, 3),
+                        "best": round(seg.start_s, 3),
+                        "text": seg.text,
+                    },
+                )
+                for n, seg in enumerate(speech)
+            ]
             for i in range(0, len(docs), 512):
                 self.segments.upsert(docs[i : i + 512])
             self.segments.flush()
@@ -172,7 +195,7 @@ class VideoIndex:
                         json.dumps(dict(record.metadata)),
                         json.dumps(record.user_data),
                         record.duration_s,
-                        len(segments),
+                        len(docs),
                         json.dumps(list(record.warnings)),
                         record.document_id,
                         record.created,
@@ -220,16 +243,30 @@ class VideoIndex:
     # --- search ----------------------------------------------------------------------------------------------
 
     def search(
-        self, vector: Vector, top: int = 10, skip: int = 0, document_ids: Sequence[str] | None = None
+        self,
+        vector: Vector,
+        top: int = 10,
+        skip: int = 0,
+        document_ids: Sequence[str] | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[SegmentRow]:
-        filters = Filters(equals={"video": list(document_ids)}) if document_ids is not None else None
-        if document_ids is not None and not document_ids:
+        """Segments nearest ``vector``; ``kinds`` (documentKinds) and ``document_ids`` restrict them."""
+        equals: dict[str, Any] = {}
+        if document_ids is not None:
+            equals["video"] = list(document_ids)
+        if kinds is not None:
+            equals["kind"] = list(kinds)
+        if (document_ids is not None and not document_ids) or (kinds is not None and not kinds):
             return []
-        rows = self.segments.search(vector, top=top, skip=skip, filters=filters)
+        rows = self.segments.search(
+            vector, top=top, skip=skip, filters=Filters(equals=equals) if equals else None
+        )
         out = []
         for _doc, cosine, meta in rows:
             f = meta["fields"]
-            out.append(SegmentRow(f["video"], f["kind"], f["start"], f["end"], f["best"], cosine))
+            out.append(
+                SegmentRow(f["video"], f["kind"], f["start"], f["end"], f["best"], cosine, f.get("text", ""))
+            )
         return out
 
     # --- ingestions ------------------------------------------------------------------------------------------

@@ -96,6 +96,12 @@ async def create_index(request: Request, name: str) -> Response:
     service = _service(request)
 
     def work() -> dict[str, Any]:
+        if any(isinstance(f, dict) and f.get("name") == "speech" for f in body["features"] or ()):
+            from imagelens.video.speech import require_speech_model
+
+            require_speech_model(
+                analyzer.hub
+            )  # the speech model is not here: ModelNotFetched (names the pull)
         index = create_video_index(
             analyzer.settings,
             name,

@@ -2,7 +2,7 @@
 
 One module per adapter family writes them (:mod:`.rtdetr`, :mod:`.owlv2`, :mod:`.yunet`, :mod:`.florence2`,
 :mod:`.siglip`, :mod:`.ppocr`, :mod:`.custom_classifier`, :mod:`.tflite`,
-:mod:`.onnx_detector`, :mod:`.tflite_embedder`, :mod:`.marian`, :mod:`.birefnet`), and :data:`WRITERS` maps a spec's ``adapter`` path to its
+:mod:`.onnx_detector`, :mod:`.tflite_embedder`, :mod:`.marian`, :mod:`.birefnet`, :mod:`.whisper`), and :data:`WRITERS` maps a spec's ``adapter`` path to its
 writer, so the adapters carry no test code. Every writer leaves
 :data:`~imagelens.models.adapters.base.TINY_MARKER` in the folder.
 
@@ -46,6 +46,7 @@ WRITERS: Mapping[str, str] = MappingProxyType(
         f"{_ADAPTERS}.tflite_embedder:TFLiteImageEmbedder": f"{_TINY}.tflite_embedder:write",
         f"{_ADAPTERS}.marian:MarianAdapter": f"{_TINY}.marian:write",
         f"{_ADAPTERS}.birefnet:BiRefNetAdapter": f"{_TINY}.birefnet:write",
+        f"{_ADAPTERS}.whisper:WhisperAdapter": f"{_TINY}.whisper:write",
     }
 )
 
