@@ -7,6 +7,8 @@ in a child process (``python -m imagelens.customize.jobs run NAME``), and record
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, fields, replace
@@ -24,6 +26,8 @@ from imagelens.store.base import CustomizationStore, ModelRecord
 
 Progress = Callable[[str, dict[str, Any]], None]
 
+log = logging.getLogger("imagelens.jobs")
+
 
 class JobHost(Protocol):
     """What a :class:`JobControl` needs from whoever runs the job (a :class:`~imagelens.customize.jobs.JobManager`)."""
@@ -36,7 +40,13 @@ class JobHost(Protocol):
 
 
 class JobControl:
-    """The trainer's line to the store: heartbeat, accumulated training time, cancel flag, progress."""
+    """The trainer's line to the store: heartbeat, accumulated training time, cancel flag, progress.
+
+    Used as a context manager, it renews the job's lease (``heartbeat``) on a thread every ``heartbeat_s`` seconds,
+    so the lease holds while the trainer spends long stretches between :meth:`check` calls (loading models,
+    embedding a dataset); other replicas take a job over only when its owner stops renewing it. :meth:`check` then
+    raises what the last renewal found (the job taken over, a cancel request). Outside ``with``, :meth:`check`
+    renews the lease itself."""
 
     def __init__(self, manager: JobHost, name: str, seconds_before: float) -> None:
         self.manager = manager
@@ -44,17 +54,15 @@ class JobControl:
         self.started = time.monotonic()
         self.seconds_before = seconds_before
         self._last_beat = 0.0
+        self._lost = False
+        self._cancelled = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def elapsed(self) -> float:
         return self.seconds_before + time.monotonic() - self.started
 
-    def check(self) -> None:
-        if self.manager.closing:
-            raise TrainingInterrupted("the process is shutting down")
-        now = time.monotonic()
-        if now - self._last_beat < self.manager.heartbeat_s:
-            return
-        self._last_beat = now
+    def _beat(self) -> None:
         record = self.manager.store.update_model(
             self.name,
             expect={"owner": self.manager.owner},
@@ -62,8 +70,40 @@ class JobControl:
             training_seconds=self.elapsed(),
         )
         if record is None:
+            self._lost = True
+        elif record.cancel_requested:
+            self._cancelled = True
+
+    def _keep_alive(self) -> None:
+        while not self._lost and not self._stop.wait(self.manager.heartbeat_s):
+            try:
+                self._beat()
+            except Exception:  # the database may be down for a moment: try again at the next beat
+                log.warning("could not renew the lease of %s", self.name, exc_info=True)
+
+    def __enter__(self) -> JobControl:
+        self._thread = threading.Thread(
+            target=self._keep_alive, name=f"imagelens-lease-{self.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def check(self) -> None:
+        if self.manager.closing:
+            raise TrainingInterrupted("the process is shutting down")
+        if self._thread is None:
+            now = time.monotonic()
+            if now - self._last_beat >= self.manager.heartbeat_s:
+                self._last_beat = now
+                self._beat()
+        if self._lost:
             raise TrainingInterrupted("another process took the job over")
-        if record.cancel_requested:
+        if self._cancelled:
             raise TrainingCancelled(f"the model '{self.name}' was cancelled")
 
     def report(self, **progress: Any) -> None:

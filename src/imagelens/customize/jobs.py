@@ -328,7 +328,8 @@ class JobManager:
         try:
             if budget <= 0:
                 raise TimeBudgetExceeded("the time budget was spent before a model was ready")
-            performance, info = self._trainer().train(record, control, budget)
+            with control:  # renews the lease on a thread while the trainer works
+                performance, info = self._trainer().train(record, control, budget)
         except TrainingCancelled:
             return self._finish(name, status="cancelled", keep_model=False, seconds=control.elapsed())
         except TrainingInterrupted as stop:
