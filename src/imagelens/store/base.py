@@ -12,6 +12,7 @@ A model's files (the trained head or detector, checkpoints while training) live 
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,23 @@ def check_name(name: str, what: str = "name") -> str:
             f"digit; got {name!r}."
         )
     return name
+
+
+class ModelFiles:
+    """Where every store keeps a model's files (``root/models/<name>``) and its training work (``root/jobs/<name>``):
+    the metadata lives in the database (SQLite or PostgreSQL), the files beside it."""
+
+    root: Path
+
+    def model_dir(self, name: str) -> Path:
+        return self.root / "models" / check_name(name, "model name")
+
+    def work_dir(self, name: str) -> Path:
+        return self.root / "jobs" / check_name(name, "model name")
+
+    def remove_model_files(self, name: str) -> None:
+        shutil.rmtree(self.root / "models" / name, ignore_errors=True)
+        shutil.rmtree(self.root / "jobs" / name, ignore_errors=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from imagelens.store.base import (
     RETRAINABLE_STATUSES,
     DatasetRecord,
     EvaluationRecord,
+    ModelFiles,
     ModelRecord,
     check_name,
 )
@@ -44,7 +45,7 @@ from imagelens.store.sqlite import (
 )
 
 
-class PostgresStore:
+class PostgresStore(ModelFiles):
     """:class:`~imagelens.store.base.CustomizationStore` on PostgreSQL; model files under ``root``."""
 
     def __init__(self, db: Database, root: str | Path) -> None:
@@ -213,14 +214,7 @@ class PostgresStore:
             if db.execute("DELETE FROM models WHERE name = %s", (name,)).rowcount == 0:
                 raise NotFoundError(f"The model '{name}' was not found.")
             db.execute("DELETE FROM evaluations WHERE model_name = %s", (name,))
-        shutil.rmtree(self.root / "models" / name, ignore_errors=True)
-        shutil.rmtree(self.root / "jobs" / name, ignore_errors=True)
-
-    def model_dir(self, name: str) -> Path:
-        return self.root / "models" / check_name(name, "model name")
-
-    def work_dir(self, name: str) -> Path:
-        return self.root / "jobs" / check_name(name, "model name")
+        self.remove_model_files(name)
 
     # --- evaluations ----------------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from imagelens.store.base import (
     RETRAINABLE_STATUSES,
     DatasetRecord,
     EvaluationRecord,
+    ModelFiles,
     ModelRecord,
     check_name,
 )
@@ -97,7 +98,7 @@ def _unknown(changes: dict[str, Any], allowed: set[str], what: str) -> None:
         raise InvalidArgumentError(f"unknown {what} field(s) {bad}; known: {sorted(allowed)}")
 
 
-class SQLiteStore:
+class SQLiteStore(ModelFiles):
     """:class:`~imagelens.store.base.CustomizationStore` on SQLite, rooted at ``root``:
     ``root/imagelens.sqlite3``, ``root/models/<name>/`` (trained files), ``root/jobs/<name>/`` (checkpoints)."""
 
@@ -260,14 +261,7 @@ class SQLiteStore:
             if db.execute("DELETE FROM models WHERE name = ?", (name,)).rowcount == 0:
                 raise NotFoundError(f"The model '{name}' was not found.")
             db.execute("DELETE FROM evaluations WHERE model_name = ?", (name,))
-        shutil.rmtree(self.root / "models" / name, ignore_errors=True)
-        shutil.rmtree(self.root / "jobs" / name, ignore_errors=True)
-
-    def model_dir(self, name: str) -> Path:
-        return self.root / "models" / check_name(name, "model name")
-
-    def work_dir(self, name: str) -> Path:
-        return self.root / "jobs" / check_name(name, "model name")
+        self.remove_model_files(name)
 
     # --- evaluations ----------------------------------------------------------------------------------------------
 
