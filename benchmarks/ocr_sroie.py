@@ -13,8 +13,11 @@ Metrics, per system:
   distance divided by the ground-truth length, summed over receipts (micro-average).
 - **s/image**: wall time of the OCR call per image (image already decoded; first call of each system excluded as
   warm-up), median over images, on whatever cores the process may use (pin it with ``taskset -c 0,1`` for 2 cores).
+- **CPU s/image**: CPU seconds (user + system, all threads, ``resource.getrusage``) of the process during that call,
+  median over images: on a shared machine it says what a call costs better than the wall time. The load average is
+  printed before and after the run.
 
-Run: ``.venv/bin/python benchmarks/ocr_sroie.py [--n 25] [--ablations] [--markdown]``
+Run: ``.venv/bin/python benchmarks/ocr_sroie.py [--n 25] [--ablations] [--spinning] [--only imagelens]``
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -35,7 +40,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = (REPO / ".." / "shared" / "data" / "sroie_receipts_ocr").resolve()
+# ../shared/data next to the checkout; SROIE_DIR=... for a checkout elsewhere (a git worktree)
+DATA = Path(os.environ.get("SROIE_DIR") or REPO / ".." / "shared" / "data" / "sroie_receipts_ocr").resolve()
 
 Reader = Callable[[np.ndarray, Path], list[str]]  # (rgb, image path) -> predicted lines in reading order
 
@@ -85,8 +91,9 @@ class Score:
     edits: int = 0
     gt_chars: int = 0
     seconds: list[float] = field(default_factory=list)
+    cpu_seconds: list[float] = field(default_factory=list)
 
-    def add(self, gt: list[str], pred: list[str], seconds: float | None) -> None:
+    def add(self, gt: list[str], pred: list[str], seconds: float | None, cpu: float | None = None) -> None:
         g, p = tokens(gt), tokens(pred)
         self.tp += sum((g & p).values())
         self.n_pred += sum(p.values())
@@ -96,6 +103,8 @@ class Score:
         self.gt_chars += len(gt_text)
         if seconds is not None:
             self.seconds.append(seconds)
+        if cpu is not None:
+            self.cpu_seconds.append(cpu)
 
     @property
     def precision(self) -> float:
@@ -118,6 +127,17 @@ class Score:
     def s_per_image(self) -> float:
         return statistics.median(self.seconds) if self.seconds else float("nan")
 
+    @property
+    def cpu_per_image(self) -> float:
+        return statistics.median(self.cpu_seconds) if self.cpu_seconds else float("nan")
+
+
+def cpu_now() -> float:
+    """CPU seconds (user + system) of this process so far, all threads; tesseract's child process included."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
 
 # --- systems -----------------------------------------------------------------------------------------------------
 
@@ -134,11 +154,18 @@ def stock_rapidocr() -> Reader:
     return read
 
 
-def imagelens_read(**changes: object) -> Reader:
-    from imagelens.models.adapters.ppocr import PPOCRAdapter
+def imagelens_read(*, spinning: bool = False, **changes: object) -> Reader:
+    """imagelens ``read``; ``spinning=True``: with onnxruntime's spinning thread pools, as before the sessions were
+    tuned (the "before" of ``benchmarks/ocr_sroie.md``; same results)."""
+    from imagelens.models.adapters.ppocr import PPOCRAdapter, crops
     from imagelens.models.catalog import CATALOG
 
-    adapter = PPOCRAdapter.load(None, CATALOG["ppocr-v6-small"])
+    tuned = crops.SESSION_CONFIG
+    crops.SESSION_CONFIG = {} if spinning else tuned
+    try:
+        adapter = PPOCRAdapter.load(None, CATALOG["ppocr-v6-small"])
+    finally:
+        crops.SESSION_CONFIG = tuned
     if changes:
         adapter = adapter.with_params(**changes)
 
@@ -202,12 +229,12 @@ def evaluate(
         for name, reader in systems.items():
             if k == 0:
                 reader(rgb, path)  # warm-up
-            t0 = time.perf_counter()
+            c0, t0 = cpu_now(), time.perf_counter()
             pred = reader(rgb, path)
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, cpu_now() - c0
             all_, dev, rest = scores[name]
-            all_.add(gt, pred, dt)
-            (dev if k < split else rest).add(gt, pred, dt)
+            all_.add(gt, pred, dt, dc)
+            (dev if k < split else rest).add(gt, pred, dt, dc)
         print(f"  {receipt} done", file=sys.stderr, flush=True)
     return scores
 
@@ -215,13 +242,13 @@ def evaluate(
 def table(scores: dict[str, tuple[Score, Score, Score]], split: int, n: int) -> str:
     head = (
         f"| system | word F1 (all {n}) | P | R | CER | word F1 (first {split}) | word F1 (other {n - split}) "
-        "| s/image |\n|---|---|---|---|---|---|---|---|"
+        "| s/image | CPU s/image |\n|---|---|---|---|---|---|---|---|---|"
     )
     rows = [head]
     for name, (all_, dev, rest) in scores.items():
         rows.append(
             f"| {name} | {all_.f1:.3f} | {all_.precision:.3f} | {all_.recall:.3f} | {all_.cer:.3f} | {dev.f1:.3f} "
-            f"| {rest.f1:.3f} | {all_.s_per_image:.2f} |"
+            f"| {rest.f1:.3f} | {all_.s_per_image:.2f} | {all_.cpu_per_image:.2f} |"
         )
     return "\n".join(rows)
 
@@ -237,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ablations", action="store_true", help="also run imagelens with each improvement off"
     )
+    parser.add_argument(
+        "--spinning",
+        action="store_true",
+        help="also run imagelens with onnxruntime's spinning thread pools (the 'before'), interleaved image by image",
+    )
     parser.add_argument("--only", default="", help="comma-separated subset of: stock,imagelens,tesseract")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
@@ -249,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
         systems["rapidocr 3.10 defaults"] = stock_rapidocr()
     if "imagelens" in only:
         systems["imagelens read (ppocr-v6-small)"] = imagelens_read()
+        if args.spinning:
+            systems["imagelens, spinning sessions (before)"] = imagelens_read(spinning=True)
     version = tesseract_version()
     if "tesseract" in only:
         if version is None:
@@ -257,8 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             systems[f"{version} (eng, psm 3)"] = tesseract()
     if args.ablations:
         systems.update({name: imagelens_read(**changes) for name, changes in ABLATIONS.items()})
+    load_before = os.getloadavg()
     scores = evaluate(systems, receipts, min(args.split, len(receipts)))
+    load_after = os.getloadavg()
     print(table(scores, min(args.split, len(receipts)), len(receipts)))
+    print(f"\n{os.cpu_count()} CPUs; load average (1, 5, 15 min) before {load_before}, after {load_after}")
     return 0
 
 

@@ -20,7 +20,13 @@ from imagelens.models.adapters.ppocr.charsets import (
     forbidden_classes,
     is_ascii_text_char,
 )
-from imagelens.models.adapters.ppocr.crops import clipped_polygon, crop_line, package_model_dir, rec_input
+from imagelens.models.adapters.ppocr.crops import (
+    clipped_polygon,
+    crop_line,
+    ort_session,
+    package_model_dir,
+    rec_input,
+)
 from imagelens.models.adapters.ppocr.ctc import CtcChar, greedy_decode
 from imagelens.models.adapters.ppocr.fixes import Kind, fix_confusions, kind_of
 from imagelens.models.adapters.ppocr.layout import reading_order, reading_quad, sub_quad
@@ -116,6 +122,10 @@ class PPOCRAdapter:
         engine._load_rec_model()
         if files["cls"] is not None:
             engine._load_cls_model()
+        # Our own onnxruntime sessions on the same files: rapidocr's leave the intra-op threads spinning while they wait.
+        for part, key in ((engine.text_det, "det"), (engine.text_rec, "rec"), (engine.text_cls, "cls")):
+            if part is not None and files[key] is not None:
+                part.session.session = ort_session(files[key])
         text_rec: Any = engine.text_rec
         characters = list(text_rec.postprocess_op.character)  # blank first, space last (rapidocr's layout)
         characters[0] = ""  # rapidocr names the CTC blank "blank": never let it pass for a letter

@@ -18,6 +18,8 @@ TALL_RATIO = 1.5  # a box this many times taller than wide is first read as vert
 CLS_FLIP_THRESHOLD = 0.9  # PaddleOCR's default: turn a crop over only when the classifier is this sure
 WORD_MAX_INNER_GAP = 0.2  # a word's box grows over ink until a blank this wide (line heights)
 KEEP_PROB = 1e-3  # recogniser classes below this on every frame of a line are dropped after the forward pass
+# onnxruntime session config of every PP-OCR session: idle intra-op threads sleep rather than spin (same results)
+SESSION_CONFIG = {"session.intra_op.allow_spinning": "0", "session.inter_op.allow_spinning": "0"}
 
 
 @dataclass(frozen=True, slots=True)
