@@ -92,7 +92,7 @@ def server(
     try:
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:

@@ -83,7 +83,7 @@ def start_server(tmp: Path, extra_env: dict[str, str] | None = None) -> Server:
             raise RuntimeError("imagelens serve exited:\n" + server.log())
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                sock.sendall(b"GET /ready HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
                 if sock.recv(64).startswith(b"HTTP/1.1 200"):
                     return server
         except OSError:

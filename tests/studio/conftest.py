@@ -87,7 +87,7 @@ def studio_server(
     try:
         while True:
             try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                with urllib.request.urlopen(f"{url}/ready", timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:
