@@ -11,8 +11,10 @@ A model's files (the trained head or detector, checkpoints while training) live 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +66,18 @@ class ModelFiles:
 
     def work_dir(self, name: str) -> Path:
         return self.root / "jobs" / check_name(name, "model name")
+
+    def _move_aside(self, name: str) -> list[Path]:
+        """Rename a model's folders and log into ``root/trash/`` (same file system: atomic) to delete them later."""
+        trash = self.root / "trash"
+        moved: list[Path] = []
+        for path in (self.model_dir(name), self.work_dir(name), self.root / "logs" / f"{name}.log"):
+            if path.exists():
+                trash.mkdir(parents=True, exist_ok=True)
+                target = trash / f"{path.parent.name}-{path.name}-{uuid.uuid4().hex[:8]}"
+                os.replace(path, target)
+                moved.append(target)
+        return moved
 
     def remove_model_files(self, name: str) -> None:
         shutil.rmtree(self.root / "models" / name, ignore_errors=True)

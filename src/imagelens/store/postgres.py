@@ -12,10 +12,8 @@ models share that folder (a network file system), as they share the database.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -131,18 +129,6 @@ class PostgresStore(ModelFiles):
             "WHERE name = %s",
             (*_model_row(record)[1:], record.name),
         )
-
-    def _move_aside(self, name: str) -> list[Path]:
-        """Rename a model's folders and log into ``root/trash/`` (same file system: atomic) to delete them later."""
-        trash = self.root / "trash"
-        moved: list[Path] = []
-        for path in (self.model_dir(name), self.work_dir(name), self.root / "logs" / f"{name}.log"):
-            if path.exists():
-                trash.mkdir(parents=True, exist_ok=True)
-                target = trash / f"{path.parent.name}-{path.name}-{uuid.uuid4().hex[:8]}"
-                os.replace(path, target)
-                moved.append(target)
-        return moved
 
     def get_model(self, name: str) -> ModelRecord:
         with self.db.transaction() as db:

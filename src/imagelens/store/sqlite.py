@@ -8,10 +8,8 @@ two processes claiming the same job cannot both win.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields, replace
@@ -198,18 +196,6 @@ class SQLiteStore(ModelFiles):
         for path in stale:
             shutil.rmtree(path, ignore_errors=True)
         return record
-
-    def _move_aside(self, name: str) -> list[Path]:
-        """Rename a model's folders and log into ``root/trash/`` (same file system: atomic) to delete them later."""
-        trash = self.root / "trash"
-        moved: list[Path] = []
-        for path in (self.model_dir(name), self.work_dir(name), self.root / "logs" / f"{name}.log"):
-            if path.exists():
-                trash.mkdir(parents=True, exist_ok=True)
-                target = trash / f"{path.parent.name}-{path.name}-{uuid.uuid4().hex[:8]}"
-                os.replace(path, target)
-                moved.append(target)
-        return moved
 
     def get_model(self, name: str) -> ModelRecord:
         with self._connect() as db:
