@@ -70,6 +70,18 @@ class EmbeddingModel:
     fingerprint: str
     dim: int
 
+    def check_same(self, model: EmbeddingModel, index_name: str) -> None:
+        """MixedVectorsError unless ``model`` (where new vectors come from) is this index's model."""
+        if model.model_id != self.model_id or model.fingerprint != self.fingerprint:
+            raise MixedVectorsError(
+                f"The index '{index_name}' holds vectors of model '{self.model_id}' "
+                f"(fingerprint {self.fingerprint[:12]}); these come from '{model.model_id}' "
+                f"(fingerprint {model.fingerprint[:12]}). Vectors of different models cannot be mixed: re-index "
+                f"with 'imagelens index rebuild --index {index_name} --model {model.model_id}'."
+            )
+        if model.dim != self.dim:
+            raise MixedVectorsError(f"The index holds {self.dim}-d vectors, the model makes {model.dim}-d.")
+
 
 @dataclass(frozen=True, slots=True)
 class Document:

@@ -27,7 +27,6 @@ from imagelens.retrieval.base import (
     EmbeddingModel,
     Filters,
     IndexStats,
-    MixedVectorsError,
     Vector,
     check_fields,
     check_index_name,
@@ -153,17 +152,7 @@ class PgVectorIndex:
     # --- writing ---------------------------------------------------------------------------------------------
 
     def check_model(self, model: EmbeddingModel) -> None:
-        if model.model_id != self.model.model_id or model.fingerprint != self.model.fingerprint:
-            raise MixedVectorsError(
-                f"The index '{self.name}' holds vectors of model '{self.model.model_id}' "
-                f"(fingerprint {self.model.fingerprint[:12]}); these come from '{model.model_id}' "
-                f"(fingerprint {model.fingerprint[:12]}). Vectors of different models cannot be mixed: re-index "
-                f"with 'imagelens index rebuild --index {self.name} --model {model.model_id}'."
-            )
-        if model.dim != self.model.dim:
-            raise MixedVectorsError(
-                f"The index holds {self.model.dim}-d vectors, the model makes {model.dim}-d."
-            )
+        self.model.check_same(model, self.name)
 
     def upsert(self, documents: Sequence[Document], model: EmbeddingModel | None = None) -> int:
         """Add or replace documents (by ``document_id``) in one transaction; ``model`` as in the embedded index."""
