@@ -99,7 +99,7 @@ def ingest_command(
                     "documentId": report.document_id,
                     "seconds": round(report.end_s, 3),
                     "samples": report.samples,
-                    "segments": len(report.segments),
+                    "segments": report.count,
                     "speechSegments": len(report.speech),
                     "cuts": len(report.cuts),
                     "wallSeconds": round(report.seconds, 3),
@@ -111,7 +111,7 @@ def ingest_command(
                 else:
                     typer.echo(
                         f"\r[{n}/{len(videos)}] {path.name}: {report.end_s:.1f} s, {report.samples} samples, "
-                        f"{len(report.segments)} segments, {len(report.cuts)} cuts, {report.speed:.1f}x real time"
+                        f"{report.count} segments, {len(report.cuts)} cuts, {report.speed:.1f}x real time"
                         + (f", {len(report.speech)} speech segments" if report.speech else ""),
                         err=False,
                     )

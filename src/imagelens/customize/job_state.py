@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from imagelens.config import TrainingSettings
 from imagelens.store.base import ModelKind, ModelRecord
@@ -65,7 +65,17 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def owner_alive(record: ModelRecord, me: str, stale_after_s: float) -> bool:
+class Leased(Protocol):
+    """Anything with a lease: a training job's record, a video ingestion."""
+
+    @property
+    def owner(self) -> str | None: ...
+
+    @property
+    def heartbeat(self) -> float | None: ...
+
+
+def owner_alive(record: Leased, me: str, stale_after_s: float) -> bool:
     """Whether the process named in ``record.owner`` (``host:pid:token``) is still working on the job: it is ``me``,
     or it reported within ``stale_after_s`` and (on this host) its process exists."""
     if record.owner is None:

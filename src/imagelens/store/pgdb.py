@@ -93,6 +93,61 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        "video indexes",
+        """
+        CREATE TABLE video_indexes (
+            name text PRIMARY KEY,
+            segments_index text NOT NULL,
+            info jsonb NOT NULL
+        );
+        CREATE TABLE video_documents (
+            index_name text NOT NULL REFERENCES video_indexes (name) ON DELETE CASCADE,
+            document_id text NOT NULL,
+            url text,
+            metadata jsonb NOT NULL,
+            user_data jsonb,
+            duration double precision,
+            segments integer NOT NULL,
+            warnings jsonb NOT NULL,
+            created text NOT NULL,
+            updated text NOT NULL,
+            PRIMARY KEY (index_name, document_id)
+        );
+        CREATE TABLE video_ingestions (
+            index_name text NOT NULL REFERENCES video_indexes (name) ON DELETE CASCADE,
+            name text NOT NULL,
+            state text NOT NULL,
+            request jsonb NOT NULL,
+            details jsonb NOT NULL,
+            error text,
+            created text NOT NULL,
+            updated text NOT NULL,
+            owner text,
+            heartbeat double precision,
+            PRIMARY KEY (index_name, name)
+        );
+        CREATE TABLE video_checkpoints (
+            index_name text NOT NULL REFERENCES video_indexes (name) ON DELETE CASCADE,
+            document_id text NOT NULL,
+            state jsonb NOT NULL,
+            updated text NOT NULL,
+            PRIMARY KEY (index_name, document_id)
+        );
+        CREATE TABLE video_pending (
+            index_name text NOT NULL REFERENCES video_indexes (name) ON DELETE CASCADE,
+            document_id text NOT NULL,
+            n integer NOT NULL,
+            start_s double precision NOT NULL,
+            end_s double precision NOT NULL,
+            best_s double precision NOT NULL,
+            samples integer NOT NULL,
+            vector bytea NOT NULL,
+            PRIMARY KEY (index_name, document_id, n)
+        );
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

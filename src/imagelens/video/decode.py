@@ -67,6 +67,21 @@ class SampledFrame:
     cut: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SamplerState:
+    """A :class:`FrameSampler` checkpoint: every frame up to ``last_time_s`` is done (JSON-able with
+    :func:`dataclasses.asdict`; ``detector`` is :meth:`ShotDetector.state`)."""
+
+    last_time_s: float
+    next_sample_s: float
+    decoded: int
+    sampled: int
+    end_s: float
+    cuts: list[float]
+    warnings: list[str]
+    detector: dict[str, Any] | None
+
+
 @dataclass(slots=True)
 class DecodeStats:
     decoded: int = 0
@@ -140,11 +155,52 @@ def _scaled(width: int, height: int, max_side: int) -> tuple[int, int]:
 class FrameSampler:
     """Iterate to get :class:`SampledFrame` s in time order; :attr:`stats` fills in as it goes."""
 
-    def __init__(self, path: str | Path, settings: VideoSettings | None = None) -> None:
+    def __init__(
+        self, path: str | Path, settings: VideoSettings | None = None, resume: SamplerState | None = None
+    ) -> None:
         self.path = Path(path)
         self.settings = settings or VideoSettings()
         self.stats = DecodeStats()
         self.info: VideoInfo | None = None
+        self.resume = resume
+        s = self.settings
+        self.detector = ShotDetector(s.cut_hist, s.cut_pixels, s.min_shot_s) if s.detect_cuts else None
+        self.next_sample = -math.inf
+        self.last_time = 0.0
+
+    def state(self) -> SamplerState:
+        """Where sampling stands after the frames iterated so far (a checkpoint: :meth:`__init__`'s ``resume``
+        continues from the next frame, in a new process, with the same samples and cuts)."""
+        st = self.stats
+        return SamplerState(
+            self.last_time, self.next_sample, st.decoded, st.sampled, st.end_s, list(st.cuts), list(st.warnings),
+            self.detector.state() if self.detector is not None else None,
+        )  # fmt: skip
+
+    def _restore(self, container: Any, stream: Any) -> float:
+        """Load the checkpoint and seek to the keyframe at or before it; answers the time of the last frame done
+        (frames up to it are decoded again from the keyframe and skipped)."""
+        r = self.resume
+        assert r is not None
+        self.last_time, self.next_sample = r.last_time_s, r.next_sample_s
+        st = self.stats
+        st.decoded, st.sampled, st.end_s, st.cuts, st.warnings = (
+            r.decoded,
+            r.sampled,
+            r.end_s,
+            list(r.cuts),
+            list(r.warnings),
+        )
+        if self.detector is not None and r.detector is not None:
+            self.detector.restore(r.detector)
+        if r.last_time_s > 0 and stream.time_base:
+            target = int(r.last_time_s / stream.time_base)
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            first = next(iter(container.decode(stream)), None)
+            landed = None if first is None else first.time
+            # A demuxer that lands after the checkpoint would lose frames: decode from the start instead.
+            container.seek(target if landed is not None and landed <= r.last_time_s else 0, stream=stream)
+        return r.last_time_s + 1e-6
 
     def __iter__(self) -> Iterator[SampledFrame]:
         av = require_av()
@@ -168,19 +224,23 @@ class FrameSampler:
             container.close()
 
     def _frames(self, av: Any, container: Any, stream: Any) -> Iterator[SampledFrame]:
-        s, stats = self.settings, self.stats
-        detector = ShotDetector(s.cut_hist, s.cut_pixels, s.min_shot_s) if s.detect_cuts else None
-        next_sample = -math.inf
-        last_time = 0.0
+        s, stats, detector = self.settings, self.stats, self.detector
         frame_step = 1.0 / self.info.fps if self.info and self.info.fps else 0.0
+        skip_to = -math.inf
+        if self.resume is not None:
+            skip_to = self._restore(container, stream)
+        last_time = self.last_time
         try:
             for frame in container.decode(stream):
                 t = frame.time
                 t = last_time + frame_step if t is None else float(t)
+                if t <= skip_to:
+                    continue  # decoded from the keyframe before the checkpoint: done before it
+                skip_to = -math.inf
                 if stats.decoded == 0 and t > 0:
-                    next_sample = t  # the first frame is always sampled, whatever its timestamp
+                    self.next_sample = t  # the first frame is always sampled, whatever its timestamp
                 stats.decoded += 1
-                last_time = t
+                self.last_time = last_time = t
                 stats.end_s = t + frame_step
                 if t > s.max_duration_s:
                     stats.warnings.append(
@@ -193,7 +253,7 @@ class FrameSampler:
                     cut = detector.update(t, thumb)
                     if cut:
                         stats.cuts.append(t)
-                if not cut and t < next_sample:
+                if not cut and t < self.next_sample:
                     continue
                 if stats.sampled >= s.max_samples:
                     stats.warnings.append(
@@ -203,7 +263,7 @@ class FrameSampler:
                 w, h = _scaled(frame.width, frame.height, s.max_side)
                 rgb = np.ascontiguousarray(frame.reformat(width=w, height=h, format="rgb24").to_ndarray())
                 stats.sampled += 1
-                next_sample = t + s.interval_s
+                self.next_sample = t + s.interval_s
                 yield SampledFrame(t, rgb, cut or stats.sampled == 1)
         except av.error.FFmpegError as exc:
             if stats.decoded == 0:

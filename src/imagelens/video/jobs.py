@@ -1,10 +1,16 @@
-"""Azure-style ingestions as background jobs that survive a restart.
+"""Azure-style ingestions as background jobs that survive a restart, and a replica's death.
 
-An ingestion (``PUT .../indexes/{index}/ingestions/{name}``) is saved in the index's ``video.sqlite3`` before it is
-queued, with its request and a per-document status list. One worker thread runs ingestions in order; after each
-document its status is saved. On start, :meth:`VideoService.recover` queues every ingestion still ``NotStarted`` or
-``Running``: documents already done are skipped, the rest (the one interrupted included) are ingested again, so a
-restart loses at most the document that was in progress.
+An ingestion (``PUT .../indexes/{index}/ingestions/{name}``) is saved in the video store (``video.sqlite3``, or
+PostgreSQL with ``IMAGELENS_DATABASE_URL``) before it is queued, with its request and a per-document status list. One
+worker thread per server runs ingestions in order. A worker first claims the ingestion (a lease: owner + heartbeat,
+renewed at every embedding batch; :meth:`~imagelens.video.store_base.VideoIndex.claim_ingestion`), so two replicas
+never run the same one. After each document its status is saved; within a document, segments and a checkpoint are
+saved every ``checkpoint_s`` of video (:func:`~imagelens.video.ingest.ingest_video`).
+
+On start, :meth:`VideoService.recover` queues every ingestion still ``NotStarted`` or ``Running``; with several
+replicas, :meth:`VideoService.check_leases` (every ``stale_after_s / 2``, :meth:`start_watch`) queues those whose owner
+stopped renewing its lease for ``training.stale_after_s``. Either way, documents already done are skipped and the one
+interrupted resumes from its last checkpoint, so a restart loses at most ``checkpoint_s`` of video work.
 
 States: ``NotStarted``, ``Running``, ``Completed``, ``PartiallySucceeded`` (some documents failed or were only
 partly decoded), ``Failed`` (none succeeded).
@@ -13,10 +19,15 @@ partly decoded), ``Failed`` (none succeeded).
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import socket
 import threading
+import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from imagelens.customize.job_state import owner_alive
 from imagelens.errors import ConflictError, ImageLensError, InvalidArgumentError
 from imagelens.retrieval.base import check_index_name
 from imagelens.video.ingest import ingest_video, video_file
@@ -89,16 +100,46 @@ def parse_ingestion(body: Any) -> dict[str, Any]:
     return {"videos": out, "includeSpeechTranscript": speech}
 
 
-class VideoService:
-    """The server's video indexes (opened once) and the ingestion worker."""
+class LeaseLostError(RuntimeError):
+    """Another worker took the ingestion over (this one stopped renewing its lease in time): stop, save nothing."""
 
-    def __init__(self, analyzer: Analyzer, settings: VideoSettings | None = None) -> None:
+
+class _Lease:
+    __slots__ = ("heartbeat", "owner")
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.owner, self.heartbeat = job.get("owner"), job.get("heartbeat")
+
+
+class VideoService:
+    """The server's video indexes (opened once) and the ingestion worker.
+
+    ``owner`` names this worker in leases (``host:pid:token``); ``stale_after_s`` (default: the training jobs'
+    ``training.stale_after_s``) is how long an owner may stay silent before its ingestion is taken over;
+    ``after_checkpoint`` is handed to :func:`~imagelens.video.ingest.ingest_video` (tests interrupt through it)."""
+
+    def __init__(
+        self,
+        analyzer: Analyzer,
+        settings: VideoSettings | None = None,
+        *,
+        owner: str | None = None,
+        stale_after_s: float | None = None,
+        after_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self.analyzer = analyzer
         self.settings = settings or VideoSettings()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.stale_after_s = (
+            stale_after_s if stale_after_s is not None else analyzer.settings.training.stale_after_s
+        )
+        self.after_checkpoint = after_checkpoint
         self._open: dict[str, VideoIndex] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._watch: threading.Thread | None = None
 
     # --- indexes ---------------------------------------------------------------------------------------------
 
@@ -179,18 +220,31 @@ class VideoService:
                 self._queue.task_done()
 
     def run(self, index_name: str, name: str) -> None:
-        """Run (or resume) one ingestion in this thread."""
+        """Claim and run (or resume) one ingestion in this thread; nothing when another live worker holds it."""
         index = self.index(index_name)
-        job = index.ingestion(name)
-        if job is None or job["state"] not in UNFINISHED:
+        job = index.claim_ingestion(name, self.owner, self.stale_after_s)
+        if job is None:
             return
+        try:
+            self._run(index, name, job)
+        except LeaseLostError:
+            log.warning("video ingestion %s/%s was taken over by another worker", index_name, name)
+            return
+        except Exception:
+            index.release_ingestion(name, self.owner)  # resumable by the next start or another replica
+            raise
+        # (a BaseException - the process stopping - leaves the lease to run out, as a killed process does)
+        index.release_ingestion(name, self.owner)
+
+    def _run(self, index: VideoIndex, name: str, job: dict[str, Any]) -> None:
         request, details = job["request"], list(job["details"])
         done = {d["documentId"] for d in details}
         index.save_ingestion(name, "Running", request, details)
         for item in request["videos"]:
             if item["documentId"] in done:
                 continue
-            details.append(self._one(index, item, bool(request.get("includeSpeechTranscript"))))
+            details.append(self._one(index, item, bool(request.get("includeSpeechTranscript")), name))
+            self._renew(index, name)
             index.save_ingestion(name, "Running", request, details)
         ok = [d for d in details if d["succeeded"]]
         clean = all(d["succeeded"] and not d.get("warnings") for d in details)
@@ -198,7 +252,48 @@ class VideoService:
         error = None if ok else "No document was ingested: see fileStatusDetails."
         index.save_ingestion(name, state, request, details, error)
 
-    def _one(self, index: VideoIndex, item: dict[str, Any], speech: bool = False) -> dict[str, Any]:
+    def _renew(self, index: VideoIndex, name: str) -> None:
+        if not index.renew_ingestion(name, self.owner):
+            raise LeaseLostError(name)
+
+    def check_leases(self) -> list[str]:
+        """Queue every unfinished ingestion whose owner is gone (or that nobody owns); returns them. The claim in
+        :meth:`run` decides which replica runs each."""
+        queued = []
+        for index_name in list_video_indexes(self.analyzer.settings):
+            try:
+                jobs = self.index(index_name).ingestions()
+            except Exception:
+                log.exception("video index %s could not be opened", index_name)
+                continue
+            for job in jobs:
+                if job["state"] in UNFINISHED and not owner_alive(
+                    _Lease(job), self.owner, self.stale_after_s
+                ):
+                    self._enqueue(index_name, job["name"])
+                    queued.append(f"{index_name}/{job['name']}")
+        if queued:
+            log.warning("taking over video ingestions: %s", ", ".join(queued))
+        return queued
+
+    def start_watch(self, every_s: float | None = None) -> None:
+        """Run :meth:`check_leases` periodically (servers on a shared PostgreSQL)."""
+        every = every_s if every_s is not None else max(1.0, self.stale_after_s / 2)
+
+        def loop() -> None:
+            while not self._stop.wait(every):
+                try:
+                    self.check_leases()
+                except Exception:  # the database may be down for a while: try again next time
+                    log.warning("video lease check failed", exc_info=True)
+
+        if self._watch is None:
+            self._watch = threading.Thread(target=loop, name="imagelens-video-leases", daemon=True)
+            self._watch.start()
+
+    def _one(
+        self, index: VideoIndex, item: dict[str, Any], speech: bool = False, job: str = ""
+    ) -> dict[str, Any]:
         status: dict[str, Any] = {"documentId": item["documentId"], "documentUrl": item["documentUrl"]}
         try:
             if item["mode"] == "remove":
@@ -215,13 +310,18 @@ class VideoService:
                         user_data=item.get("userData"),
                         settings=self.settings,
                         speech=speech or None,
+                        job=job,
+                        progress=lambda _doc, _t, _d: self._renew(index, job),
+                        after_checkpoint=self.after_checkpoint,
                     )
-                status["segments"] = len(report.segments)
+                status["segments"] = report.count
                 if report.speech:
                     status["speechSegments"] = len(report.speech)
                 if report.warnings:
                     status["warnings"] = report.warnings
             status["succeeded"] = True
+        except LeaseLostError:
+            raise
         except ImageLensError as exc:
             status.update(succeeded=False, error={"code": exc.inner_code, "message": exc.message})
         except Exception as exc:  # one bad video never stops the others
@@ -237,6 +337,9 @@ class VideoService:
         self._queue.join()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.join(timeout=5)
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=5)

@@ -11,8 +11,10 @@ Streaming: :class:`SegmentBuilder` holds only the open segment's samples. Numpy 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +69,29 @@ class SegmentBuilder:
         segment = Segment(self._start, max(end_s, self._times[-1]), best, mean, len(self._times))
         self._times, self._vectors, self._sum = [], [], None
         return segment
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state of the open segment (a checkpoint): its start, sample times and vectors, and their sum."""
+
+        def b64(a: Vector | None) -> str | None:
+            return None if a is None else base64.b64encode(np.asarray(a, dtype=np.float32).tobytes()).decode()
+
+        return {
+            "start": self._start,
+            "times": list(self._times),
+            "vectors": [b64(v) for v in self._vectors],
+            "sum": b64(self._sum),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        def vec(text: str) -> Vector:
+            out: Vector = np.frombuffer(base64.b64decode(text), dtype=np.float32).copy()
+            return out
+
+        self._start = float(state["start"])
+        self._times = [float(t) for t in state["times"]]
+        self._vectors = [vec(v) for v in state["vectors"]]
+        self._sum = None if state["sum"] is None else vec(state["sum"])
 
     def finish(self, end_s: float) -> Iterator[Segment]:
         if self._times:

@@ -35,3 +35,8 @@ class VideoSettings(BaseSettings):
     )
     max_segment_s: float = Field(30.0, gt=0, description="segments are split after this many seconds")
     batch: int = Field(16, ge=1, le=256, description="frames embedded per batch")
+    checkpoint_s: float = Field(
+        60.0,
+        gt=0,
+        description="ingestion checkpoints (resume points) at least every this many seconds of video",
+    )

@@ -12,8 +12,10 @@ Standard library and numpy only.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +58,29 @@ class ShotDetector:
         self.min_shot_s = min_shot_s
         self._previous: Signature | None = None
         self._last_cut = -1e18
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able state (a checkpoint): the last frame's signature and the last cut's time."""
+        prev = self._previous
+        return {
+            "last_cut": self._last_cut,
+            "hist": None
+            if prev is None
+            else base64.b64encode(prev.hist.astype(np.float32).tobytes()).decode(),
+            "gray": None
+            if prev is None
+            else base64.b64encode(prev.gray.astype(np.float32).tobytes()).decode(),
+            "shape": None if prev is None else list(prev.gray.shape),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._last_cut = float(state["last_cut"])
+        if state.get("hist") is None:
+            self._previous = None
+            return
+        hist = np.frombuffer(base64.b64decode(state["hist"]), dtype=np.float32).copy()
+        gray = np.frombuffer(base64.b64decode(state["gray"]), dtype=np.float32).reshape(state["shape"]).copy()
+        self._previous = Signature(hist, gray)
 
     def update(self, time_s: float, thumb: Thumb) -> bool:
         sig = signature(thumb)

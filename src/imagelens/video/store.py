@@ -1,13 +1,13 @@
-"""A video index: its segments' vectors in a retrieval index, its videos and ingestions in a SQLite table beside it.
+"""Where video indexes live, and the default (SQLite) backend of :class:`~imagelens.video.store_base.VideoIndex`.
 
-Layout: ``<store_dir>/video/<name>/`` holds the retrieval index of the segments
+With ``IMAGELENS_DATABASE_URL`` set, every video index lives in PostgreSQL (rows) + pgvector (segment vectors):
+:mod:`~imagelens.video.pg_store`; the functions here (:func:`create_video_index`, :func:`open_video_index`,
+:func:`list_video_indexes`, :func:`drop_video_index`, :func:`video_index_exists`) choose the backend.
+
+SQLite layout: ``<store_dir>/video/<name>/`` holds the retrieval index of the segments
 (:class:`~imagelens.retrieval.embedded.EmbeddedIndex`: ``index.sqlite3`` + the HNSW cache) and ``video.sqlite3``:
-the index's Azure description (features, metadata schema, user data), one row per video document (URL, metadata,
-duration, warnings) and one per ingestion (its request and state, so an interrupted one resumes on restart).
-
-A segment is a retrieval document ``"<documentId>#<n>"`` whose fields hold ``video`` (the video's documentId),
-``kind`` (``VideoFrame``, or ``SpeechTextSegment`` for a transcript segment, which also holds ``text``), ``start``,
-``end`` and ``best`` (seconds). Frame segments are numbered first, then speech segments.
+the index's Azure description, one row per video document, one per ingestion (its request, state and lease, so an
+interrupted one resumes on restart), and the checkpoints and pending segments of videos being ingested.
 """
 
 from __future__ import annotations
@@ -15,26 +15,50 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
-import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from imagelens.config import Settings
+from imagelens.customize.job_state import owner_alive
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
-from imagelens.retrieval.base import Document, EmbeddingModel, Filters, Vector, check_index_name
+from imagelens.retrieval.base import EmbeddingModel, check_index_name
 from imagelens.retrieval.embedded import EmbeddedIndex
 from imagelens.video.segments import Segment
-from imagelens.video.speech import KIND_SPEECH, SpeechSegment
+from imagelens.video.store_base import (
+    FEATURE_KINDS,
+    FEATURES,
+    ING_KEYS,
+    KIND_FRAME,
+    SegmentRow,
+    VideoIndex,
+    VideoRecord,
+    check_features,
+    now,
+    segment_blob,
+    segment_of,
+)
+
+__all__ = [
+    "FEATURES",
+    "FEATURE_KINDS",
+    "KIND_FRAME",
+    "SQLiteVideoIndex",
+    "SegmentRow",
+    "VideoIndex",
+    "VideoRecord",
+    "check_features",
+    "create_video_index",
+    "drop_video_index",
+    "list_video_indexes",
+    "now",
+    "open_video_index",
+    "video_index_exists",
+]
 
 VIDEO_DB = "video.sqlite3"
-KIND_FRAME = "VideoFrame"
-FEATURES = ("vision", "speech")
-#: feature name -> the documentKind of its segments
-FEATURE_KINDS = {"vision": KIND_FRAME, "speech": KIND_SPEECH}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,65 +69,40 @@ CREATE TABLE IF NOT EXISTS videos (
 );
 CREATE TABLE IF NOT EXISTS ingestions (
     name TEXT PRIMARY KEY, state TEXT NOT NULL, request TEXT NOT NULL, details TEXT NOT NULL DEFAULT '[]',
-    error TEXT, created TEXT NOT NULL, updated TEXT NOT NULL
+    error TEXT, created TEXT NOT NULL, updated TEXT NOT NULL, owner TEXT, heartbeat REAL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (document_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+    document_id TEXT NOT NULL, n INTEGER NOT NULL, start REAL NOT NULL, end_s REAL NOT NULL, best REAL NOT NULL,
+    samples INTEGER NOT NULL, vector BLOB NOT NULL, PRIMARY KEY (document_id, n)
 );
 """
+_VIDEO_COLS = "document_id, url, metadata, user_data, duration, segments, warnings, created, updated"
+_ING_COLS = ", ".join(ING_KEYS)
 
 
-def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _upgrade(con: sqlite3.Connection) -> None:
+    """Tables and columns an index written by an earlier version lacks (checkpoints, the ingestion lease)."""
+    con.executescript(_SCHEMA)
+    cols = {r[1] for r in con.execute("PRAGMA table_info(ingestions)")}
+    if "owner" not in cols:
+        con.execute("ALTER TABLE ingestions ADD COLUMN owner TEXT")
+        con.execute("ALTER TABLE ingestions ADD COLUMN heartbeat REAL")
 
 
-def check_features(features: Any) -> list[dict[str, Any]]:
-    """Azure's ``features``: ``[{"name": "vision" | "speech", "domain"?, "modelVersion"?}]``; default vision.
-    (Whether the speech model is here is checked by the caller, which has the hub.)"""
-    if features is None:
-        return [{"name": "vision", "domain": "generic"}]
-    if not isinstance(features, list) or not features:
-        raise InvalidArgumentError('\'features\' must be a non-empty list of {"name": "vision"} objects.')
-    out = []
-    for item in features:
-        name = item.get("name") if isinstance(item, dict) else None
-        if name not in FEATURES:
-            raise InvalidArgumentError(f"Unknown feature {name!r}: the features are 'vision' and 'speech'.")
-        domain = item.get("domain", "generic")
-        if domain not in ("generic", "surveillance"):
-            raise InvalidArgumentError(f"Unknown domain {domain!r}: 'generic' or 'surveillance'.")
-        out.append({"name": name, "domain": domain})
-    return out
+class _Lease:
+    __slots__ = ("heartbeat", "owner")
+
+    def __init__(self, owner: str | None, heartbeat: float | None) -> None:
+        self.owner, self.heartbeat = owner, heartbeat
 
 
-@dataclass(frozen=True, slots=True)
-class VideoRecord:
-    document_id: str
-    url: str | None
-    metadata: Mapping[str, Any]
-    user_data: Any
-    duration_s: float | None
-    segments: int
-    warnings: tuple[str, ...]
-    created: str
-    updated: str
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentRow:
-    video: str
-    kind: str
-    start_s: float
-    end_s: float
-    best_s: float
-    cosine: float
-    text: str = ""
-
-
-class VideoIndex:
+class SQLiteVideoIndex(VideoIndex):
     def __init__(self, root: Path, name: str, segments: EmbeddedIndex) -> None:
+        super().__init__(name, segments)
         self.root = root
-        self.name = name
-        self.segments = segments
-        self.model = segments.model
-        self._lock = threading.RLock()
+        with self.db() as con:
+            _upgrade(con)
 
     @contextmanager
     def db(self) -> Iterator[sqlite3.Connection]:
@@ -115,7 +114,18 @@ class VideoIndex:
         finally:
             con.close()
 
-    # --- the index's description ---------------------------------------------------------------------------------
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.db() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    # --- the index's description and its videos ------------------------------------------------------------------
 
     def info(self) -> dict[str, Any]:
         with self.db() as con:
@@ -126,7 +136,7 @@ class VideoIndex:
         return out
 
     def update(self, metadata_schema: Any = None, user_data: Any = None) -> dict[str, Any]:
-        with self._lock, self.db() as con:
+        with self._lock, self._transaction() as con:
             if metadata_schema is not None:
                 con.execute(
                     "UPDATE info SET value = ? WHERE key = 'metadataSchema'", (json.dumps(metadata_schema),)
@@ -136,85 +146,21 @@ class VideoIndex:
             con.execute("UPDATE info SET value = ? WHERE key = 'updated'", (json.dumps(now()),))
         return self.info()
 
-    # --- videos ----------------------------------------------------------------------------------------------
-
-    def features(self) -> list[str]:
+    def _write_video(self, record: VideoRecord) -> None:
         with self.db() as con:
-            row = con.execute("SELECT value FROM info WHERE key = 'features'").fetchone()
-        return [f["name"] for f in json.loads(row[0])] if row else ["vision"]
+            con.execute(
+                f"INSERT OR REPLACE INTO videos ({_VIDEO_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT "
+                "created FROM videos WHERE document_id = ?), ?), ?)",
+                (
+                    record.document_id, record.url, json.dumps(dict(record.metadata)), json.dumps(record.user_data),
+                    record.duration_s, record.segments, json.dumps(list(record.warnings)), record.document_id,
+                    record.created, record.updated,
+                ),
+            )  # fmt: skip
 
-    def replace_video(
-        self, record: VideoRecord, segments: Sequence[Segment], speech: Sequence[SpeechSegment] = ()
-    ) -> None:
-        """Store a video's frame and speech segments (replacing any earlier ones) and its row (whose ``segments``
-        counts both)."""
-        with self._lock:
-            self._drop_segments(record.document_id)
-            docs = [
-                Document(
-                    f"{record.document_id}#{n}",
-                    seg.vector,
-                    uri=record.url,
-                    fields={
-                        "video": record.document_id,
-                        "kind": KIND_FRAME,
-                        "start": round(seg.start_s, 3),
-                        "end": round(seg.end_s, 3),
-                        "best": round(seg.best_s, 3),
-                    },
-                )
-                for n, seg in enumerate(segments)
-            ]
-            docs += [
-                Document(
-                    f"{record.document_id}#{len(segments) + n}",
-                    seg.vector,
-                    uri=record.url,
-                    fields={
-                        "video": record.document_id,
-                        "kind": KIND_SPEECH,
-                        "start": round(seg.start_s, 3),
-                        "end": round(seg.end_s, 3),
-                        "best": round(seg.start_s, 3),
-                        "text": seg.text,
-                    },
-                )
-                for n, seg in enumerate(speech)
-            ]
-            for i in range(0, len(docs), 512):
-                self.segments.upsert(docs[i : i + 512])
-            self.segments.flush()
-            with self.db() as con:
-                con.execute(
-                    "INSERT OR REPLACE INTO videos (document_id, url, metadata, user_data, duration, segments, warnings,"
-                    " created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT created FROM videos WHERE "
-                    "document_id = ?), ?), ?)",
-                    (
-                        record.document_id,
-                        record.url,
-                        json.dumps(dict(record.metadata)),
-                        json.dumps(record.user_data),
-                        record.duration_s,
-                        len(docs),
-                        json.dumps(list(record.warnings)),
-                        record.document_id,
-                        record.created,
-                        record.updated,
-                    ),
-                )
-
-    def _drop_segments(self, document_id: str) -> None:
+    def _delete_video_row(self, document_id: str) -> bool:
         with self.db() as con:
-            row = con.execute("SELECT segments FROM videos WHERE document_id = ?", (document_id,)).fetchone()
-        if row is not None:
-            self.segments.delete(f"{document_id}#{n}" for n in range(int(row[0])))
-
-    def delete_video(self, document_id: str) -> bool:
-        with self._lock:
-            self._drop_segments(document_id)
-            self.segments.flush()
-            with self.db() as con:
-                return con.execute("DELETE FROM videos WHERE document_id = ?", (document_id,)).rowcount > 0
+            return con.execute("DELETE FROM videos WHERE document_id = ?", (document_id,)).rowcount > 0
 
     def video(self, document_id: str) -> VideoRecord | None:
         with self.db() as con:
@@ -231,45 +177,7 @@ class VideoIndex:
             ).fetchall()
         return [_record(r) for r in rows]
 
-    def matching_videos(self, string_filters: Mapping[str, Sequence[str]]) -> list[str]:
-        """Document ids whose metadata field holds one of the given values (every field must match)."""
-        out = []
-        for rec in self.videos(top=10**9):
-            meta = {k.lower(): v for k, v in rec.metadata.items()}
-            if all(str(meta.get(k.lower())) in {str(v) for v in vals} for k, vals in string_filters.items()):
-                out.append(rec.document_id)
-        return out
-
-    # --- search ----------------------------------------------------------------------------------------------
-
-    def search(
-        self,
-        vector: Vector,
-        top: int = 10,
-        skip: int = 0,
-        document_ids: Sequence[str] | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> list[SegmentRow]:
-        """Segments nearest ``vector``; ``kinds`` (documentKinds) and ``document_ids`` restrict them."""
-        equals: dict[str, Any] = {}
-        if document_ids is not None:
-            equals["video"] = list(document_ids)
-        if kinds is not None:
-            equals["kind"] = list(kinds)
-        if (document_ids is not None and not document_ids) or (kinds is not None and not kinds):
-            return []
-        rows = self.segments.search(
-            vector, top=top, skip=skip, filters=Filters(equals=equals) if equals else None
-        )
-        out = []
-        for _doc, cosine, meta in rows:
-            f = meta["fields"]
-            out.append(
-                SegmentRow(f["video"], f["kind"], f["start"], f["end"], f["best"], cosine, f.get("text", ""))
-            )
-        return out
-
-    # --- ingestions ------------------------------------------------------------------------------------------
+    # --- ingestions ----------------------------------------------------------------------------------------------
 
     def save_ingestion(
         self, name: str, state: str, request: Any, details: Any = (), error: str | None = None
@@ -293,12 +201,85 @@ class VideoIndex:
             rows = con.execute(f"SELECT {_ING_COLS} FROM ingestions ORDER BY created, name").fetchall()
         return [_ingestion(r) for r in rows]
 
-    def close(self) -> None:
-        self.segments.close()
+    def claim_ingestion(self, name: str, owner: str, stale_after_s: float) -> dict[str, Any] | None:
+        with self._transaction() as con:
+            row = con.execute(f"SELECT {_ING_COLS} FROM ingestions WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                return None
+            job = _ingestion(row)
+            if job["state"] not in ("NotStarted", "Running"):
+                return None
+            if job["owner"] not in (None, owner) and owner_alive(
+                _Lease(job["owner"], job["heartbeat"]), owner, stale_after_s
+            ):
+                return None
+            con.execute(
+                "UPDATE ingestions SET owner = ?, heartbeat = ? WHERE name = ?", (owner, time.time(), name)
+            )
+        job.update(owner=owner)
+        return job
 
+    def renew_ingestion(self, name: str, owner: str) -> bool:
+        with self.db() as con:
+            cur = con.execute(
+                "UPDATE ingestions SET heartbeat = ? WHERE name = ? AND owner = ?", (time.time(), name, owner)
+            )
+            return cur.rowcount > 0
 
-_VIDEO_COLS = "document_id, url, metadata, user_data, duration, segments, warnings, created, updated"
-_ING_COLS = "name, state, request, details, error, created, updated"
+    def release_ingestion(self, name: str, owner: str) -> None:
+        with self.db() as con:
+            con.execute(
+                "UPDATE ingestions SET owner = NULL, heartbeat = NULL WHERE name = ? AND owner = ?",
+                (name, owner),
+            )
+
+    # --- checkpoints ---------------------------------------------------------------------------------------------
+
+    def checkpoint(self, document_id: str) -> dict[str, Any] | None:
+        with self.db() as con:
+            row = con.execute(
+                "SELECT state FROM checkpoints WHERE document_id = ?", (document_id,)
+            ).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def save_checkpoint(
+        self, document_id: str, state: Mapping[str, Any], segments: Sequence[Segment]
+    ) -> None:
+        first = int(state["next"]) - len(segments)
+        with self._transaction() as con:
+            con.executemany(
+                "INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (document_id, first + k, s.start_s, s.end_s, s.best_s, s.samples, segment_blob(s))
+                    for k, s in enumerate(segments)
+                ],
+            )
+            con.execute(
+                "DELETE FROM pending WHERE document_id = ? AND n >= ?", (document_id, int(state["next"]))
+            )
+            con.execute(
+                "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?)",
+                (document_id, json.dumps(dict(state)), now()),
+            )
+
+    def pending_segments(self, document_id: str, batch: int = 512) -> Iterator[list[Segment]]:
+        n = 0
+        while True:
+            with self.db() as con:
+                rows = con.execute(
+                    "SELECT start, end_s, best, samples, vector FROM pending WHERE document_id = ? AND n >= ? "
+                    "ORDER BY n LIMIT ?",
+                    (document_id, n, batch),
+                ).fetchall()
+            if not rows:
+                return
+            yield [segment_of(*r) for r in rows]
+            n += len(rows)
+
+    def clear_checkpoint(self, document_id: str) -> None:
+        with self._transaction() as con:
+            con.execute("DELETE FROM pending WHERE document_id = ?", (document_id,))
+            con.execute("DELETE FROM checkpoints WHERE document_id = ?", (document_id,))
 
 
 def _record(row: Sequence[Any]) -> VideoRecord:
@@ -309,14 +290,13 @@ def _record(row: Sequence[Any]) -> VideoRecord:
 
 
 def _ingestion(row: Sequence[Any]) -> dict[str, Any]:
-    keys = ("name", "state", "request", "details", "error", "created", "updated")
-    out = dict(zip(keys, row, strict=True))
+    out = dict(zip(ING_KEYS, row, strict=True))
     out["request"] = json.loads(out["request"])
     out["details"] = json.loads(out["details"])
     return out
 
 
-# --- where video indexes live --------------------------------------------------------------------------------------
+# --- where video indexes live (and which backend) ------------------------------------------------------------------
 
 
 def videos_root(settings: Settings) -> Path:
@@ -332,14 +312,45 @@ def video_index_path(settings: Settings, name: str) -> Path:
 
 def video_index_exists(settings: Settings, name: str) -> bool:
     try:
-        return (video_index_path(settings, name) / VIDEO_DB).exists()
+        check_index_name(name)
     except InvalidArgumentError:
         return False
+    if (db := _database(settings)) is not None:
+        from imagelens.video import pg_store
+
+        return pg_store.exists(db, name)
+    return (video_index_path(settings, name) / VIDEO_DB).exists()
 
 
 def list_video_indexes(settings: Settings) -> list[str]:
+    if (db := _database(settings)) is not None:
+        from imagelens.video import pg_store
+
+        return pg_store.list_names(db)
     root = videos_root(settings)
     return sorted(p.name for p in root.iterdir() if (p / VIDEO_DB).exists()) if root.exists() else []
+
+
+def _database(settings: Settings) -> Any:
+    """PostgreSQL when ``IMAGELENS_DATABASE_URL`` is set: the same chooser as the retrieval indexes."""
+    from imagelens.retrieval.search import _database as chooser
+
+    return chooser(settings)
+
+
+def new_info(
+    checked: list[dict[str, Any]], model: EmbeddingModel, metadata_schema: Any, user_data: Any
+) -> dict[str, Any]:
+    stamp = now()
+    return {
+        "features": [dict(f, modelVersion=model.model_id) for f in checked],
+        "metadataSchema": metadata_schema
+        if metadata_schema is not None
+        else {"language": "en", "fields": []},
+        "userData": user_data if user_data is not None else {},
+        "created": stamp,
+        "updated": stamp,
+    }
 
 
 def create_video_index(
@@ -353,6 +364,12 @@ def create_video_index(
     exist_ok: bool = False,
 ) -> VideoIndex:
     checked = check_features(features)
+    check_index_name(name)
+    if (db := _database(settings)) is not None:
+        from imagelens.video import pg_store
+
+        info = new_info(checked, model, metadata_schema, user_data)
+        return pg_store.PostgresVideoIndex.create(db, name, model, info, exist_ok=exist_ok)
     root = video_index_path(settings, name)
     if (root / VIDEO_DB).exists():
         if not exist_ok:
@@ -361,15 +378,7 @@ def create_video_index(
         index.segments.check_model(model)
         return index
     segments = EmbeddedIndex.create(root, name, model, exist_ok=True)
-    stamp = now()
-    schema = metadata_schema if metadata_schema is not None else {"language": "en", "fields": []}
-    info = {
-        "features": [dict(f, modelVersion=model.model_id) for f in checked],
-        "metadataSchema": schema,
-        "userData": user_data if user_data is not None else {},
-        "created": stamp,
-        "updated": stamp,
-    }
+    info = new_info(checked, model, metadata_schema, user_data)
     con = sqlite3.connect(root / VIDEO_DB, isolation_level=None)
     try:
         con.executescript(_SCHEMA)
@@ -378,17 +387,26 @@ def create_video_index(
         )
     finally:
         con.close()
-    return VideoIndex(root, name, segments)
+    return SQLiteVideoIndex(root, name, segments)
 
 
 def open_video_index(settings: Settings, name: str) -> VideoIndex:
+    if (db := _database(settings)) is not None:
+        from imagelens.video import pg_store
+
+        return pg_store.PostgresVideoIndex.open(db, check_index_name(name))
     root = video_index_path(settings, name)
     if not (root / VIDEO_DB).exists():
         raise NotFoundError(f"The video index '{name}' does not exist.")
-    return VideoIndex(root, name, EmbeddedIndex.open(root, name))
+    return SQLiteVideoIndex(root, name, EmbeddedIndex.open(root, name))
 
 
 def drop_video_index(settings: Settings, name: str) -> None:
+    if (db := _database(settings)) is not None:
+        from imagelens.video import pg_store
+
+        pg_store.drop(db, check_index_name(name))
+        return
     root = video_index_path(settings, name)
     if not (root / VIDEO_DB).exists():
         raise NotFoundError(f"The video index '{name}' does not exist.")
