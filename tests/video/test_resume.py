@@ -172,7 +172,7 @@ def test_an_ingestion_job_resumes_after_a_restart(settings: Settings, long_video
         service.close()
 
 
-def test_speech_is_transcribed_again_after_a_resume(speech_settings: Settings, tmp_path: Path) -> None:
+def test_speech_is_transcribed_again_after_a_resume(speech_settings: Settings, tmp_path: Path) -> None:  # noqa: F811
     analyzer = Analyzer(speech_settings)
     model = model_of(analyzer.hub.embedder())
     features = [{"name": "vision"}, {"name": "speech"}]
