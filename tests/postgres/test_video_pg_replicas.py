@@ -14,6 +14,7 @@ pytest.importorskip("av")
 
 from imagelens.analyzer import Analyzer  # noqa: E402
 from imagelens.config import HubSettings, Settings  # noqa: E402
+from imagelens.errors import NotFoundError  # noqa: E402
 from imagelens.retrieval.vectorize import model_of  # noqa: E402
 from imagelens.video.ingest import ingest_video  # noqa: E402
 from imagelens.video.jobs import VideoService, parse_ingestion  # noqa: E402
@@ -55,6 +56,8 @@ def test_a_stale_ingestion_is_taken_over_and_resumed(settings: Settings, tmp_pat
     assert list_video_indexes(settings) == ["clips", "ref"]
     job = b.index("clips").ingestion("ing")
     assert job is not None and job["state"] == "Running" and job["owner"] == "replica-a"
+    progress = job["progress"]  # A's last report, read by B
+    assert progress["documentId"] == "v" and 0 < progress["processedSeconds"] < progress["durationSeconds"]
     assert b.index("clips").checkpoint("v") is not None and b.index("clips").video("v") is None
     assert b.check_leases() == []  # A's lease is fresh
     b.run("clips", "ing")  # and a direct run does not steal it
@@ -68,5 +71,11 @@ def test_a_stale_ingestion_is_taken_over_and_resumed(settings: Settings, tmp_pat
     assert done is not None and done["state"] == "Completed" and done["owner"] is None, done
     assert hook.seen[0]["sampler"]["decoded"] > 1  # type: ignore[attr-defined]  # resumed, not restarted
     same(stored(b.index("clips"), "v"), stored(ref, "v"))
+    c.index("ref")
+    from imagelens.video.store import drop_video_index
+
+    drop_video_index(settings, "ref")  # by B: C's open copy notices
+    with pytest.raises(NotFoundError):
+        c.index("ref")
     for service in (a, b, c):
         service.close()

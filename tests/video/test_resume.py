@@ -153,6 +153,7 @@ def test_an_ingestion_job_resumes_after_a_restart(settings: Settings, long_video
         first.run("jobs", "ing")
     job = index.ingestion("ing")
     assert job is not None and job["state"] == "Running" and job["owner"] == "replica-a"
+    assert job["progress"]["documentId"] == "v" and job["progress"]["processedSeconds"] > 0
     # a live owner keeps it: a second worker does not run it
     second = VideoService(analyzer, VS, owner="replica-b", stale_after_s=3600)
     second.adopt(index)

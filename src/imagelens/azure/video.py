@@ -122,6 +122,8 @@ def ingestion_json(job: Mapping[str, Any]) -> dict[str, Any]:
     }
     if job.get("error"):
         out["error"] = {"code": "IngestionFailed", "message": job["error"]}
+    if job.get("progress") and job["state"] == "Running":  # the document in work (imagelens extension)
+        out["progress"] = job["progress"]
     return out
 
 

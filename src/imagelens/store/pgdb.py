@@ -126,6 +126,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             updated text NOT NULL,
             owner text,
             heartbeat double precision,
+            progress jsonb,
             PRIMARY KEY (index_name, name)
         );
         CREATE TABLE video_checkpoints (

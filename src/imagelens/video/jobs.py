@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 from imagelens.customize.job_state import owner_alive
 from imagelens.errors import ConflictError, ImageLensError, InvalidArgumentError
 from imagelens.retrieval.base import check_index_name
+from imagelens.video import pg_store
 from imagelens.video.ingest import ingest_video, video_file
+from imagelens.video.pg_store import PostgresVideoIndex
 from imagelens.video.settings import VideoSettings
 from imagelens.video.speech import require_speech_model
 from imagelens.video.store import (
@@ -146,6 +148,9 @@ class VideoService:
     def index(self, name: str) -> VideoIndex:
         with self._lock:
             index = self._open.get(name)
+            if isinstance(index, PostgresVideoIndex) and not pg_store.exists(index.db, name):
+                self._open.pop(name, None)  # another replica dropped it
+                index = None
             if index is None:
                 index = open_video_index(self.analyzer.settings, check_index_name(name))
                 self._open[name] = index
@@ -198,6 +203,8 @@ class VideoService:
                     resumed.append(f"{index_name}/{job['name']}")
         if resumed:
             log.info("resuming video ingestions: %s", ", ".join(resumed))
+        if self.analyzer.settings.database_url:
+            self.start_watch()  # replicas: take over the ingestions of one that dies
         return resumed
 
     def _enqueue(self, index_name: str, name: str) -> None:
@@ -252,8 +259,8 @@ class VideoService:
         error = None if ok else "No document was ingested: see fileStatusDetails."
         index.save_ingestion(name, state, request, details, error)
 
-    def _renew(self, index: VideoIndex, name: str) -> None:
-        if not index.renew_ingestion(name, self.owner):
+    def _renew(self, index: VideoIndex, name: str, progress: dict[str, Any] | None = None) -> None:
+        if not index.renew_ingestion(name, self.owner, progress):
             raise LeaseLostError(name)
 
     def check_leases(self) -> list[str]:
@@ -311,7 +318,11 @@ class VideoService:
                         settings=self.settings,
                         speech=speech or None,
                         job=job,
-                        progress=lambda _doc, _t, _d: self._renew(index, job),
+                        progress=lambda doc, t, d: self._renew(
+                            index,
+                            job,
+                            {"documentId": doc, "processedSeconds": round(t, 3), "durationSeconds": d},
+                        ),
                         after_checkpoint=self.after_checkpoint,
                     )
                 status["segments"] = report.count

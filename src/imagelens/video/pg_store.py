@@ -29,7 +29,9 @@ from imagelens.video.store_base import ING_KEYS, VideoIndex, VideoRecord, now, s
 _VIDEO_COLS = (
     "document_id, url, metadata::text, user_data::text, duration, segments, warnings::text, created, updated"
 )
-_ING_COLS = "name, state, request::text, details::text, error, created, updated, owner, heartbeat"
+_ING_COLS = (
+    "name, state, request::text, details::text, error, created, updated, owner, heartbeat, progress::text"
+)
 
 
 class _Lease:
@@ -183,7 +185,8 @@ class PostgresVideoIndex(VideoIndex):
                 "INSERT INTO video_ingestions (index_name, name, state, request, details, error, created, updated) "
                 "VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s) ON CONFLICT (index_name, name) DO UPDATE SET "
                 "state = EXCLUDED.state, request = EXCLUDED.request, details = EXCLUDED.details, "
-                "error = EXCLUDED.error, updated = EXCLUDED.updated",
+                "error = EXCLUDED.error, updated = EXCLUDED.updated, "
+                "progress = CASE WHEN EXCLUDED.state = 'Running' THEN video_ingestions.progress END",
                 (self.name, name, state, json.dumps(request), json.dumps(list(details)), error, stamp, stamp),
             )
 
@@ -224,11 +227,18 @@ class PostgresVideoIndex(VideoIndex):
         job.update(owner=owner)
         return job
 
-    def renew_ingestion(self, name: str, owner: str) -> bool:
+    def renew_ingestion(self, name: str, owner: str, progress: Mapping[str, Any] | None = None) -> bool:
         with self.db.transaction() as conn:
             cur = conn.execute(
-                "UPDATE video_ingestions SET heartbeat = %s WHERE index_name = %s AND name = %s AND owner = %s",
-                (time.time(), self.name, name, owner),
+                "UPDATE video_ingestions SET heartbeat = %s, progress = COALESCE(%s::jsonb, progress) "
+                "WHERE index_name = %s AND name = %s AND owner = %s",
+                (
+                    time.time(),
+                    None if progress is None else json.dumps(dict(progress)),
+                    self.name,
+                    name,
+                    owner,
+                ),
             )
             return cur.rowcount > 0
 
@@ -330,4 +340,5 @@ def _ingestion(row: Sequence[Any]) -> dict[str, Any]:
     out = dict(zip(ING_KEYS, row, strict=True))
     out["request"] = json.loads(out["request"])
     out["details"] = json.loads(out["details"])
+    out["progress"] = json.loads(out["progress"]) if out["progress"] else None
     return out

@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS videos (
 );
 CREATE TABLE IF NOT EXISTS ingestions (
     name TEXT PRIMARY KEY, state TEXT NOT NULL, request TEXT NOT NULL, details TEXT NOT NULL DEFAULT '[]',
-    error TEXT, created TEXT NOT NULL, updated TEXT NOT NULL, owner TEXT, heartbeat REAL
+    error TEXT, created TEXT NOT NULL, updated TEXT NOT NULL, owner TEXT, heartbeat REAL, progress TEXT
 );
 CREATE TABLE IF NOT EXISTS checkpoints (document_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
@@ -88,6 +88,7 @@ def _upgrade(con: sqlite3.Connection) -> None:
     if "owner" not in cols:
         con.execute("ALTER TABLE ingestions ADD COLUMN owner TEXT")
         con.execute("ALTER TABLE ingestions ADD COLUMN heartbeat REAL")
+        con.execute("ALTER TABLE ingestions ADD COLUMN progress TEXT")
 
 
 class _Lease:
@@ -187,7 +188,8 @@ class SQLiteVideoIndex(VideoIndex):
             con.execute(
                 "INSERT INTO ingestions (name, state, request, details, error, created, updated) VALUES "
                 "(?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET state = excluded.state, request = "
-                "excluded.request, details = excluded.details, error = excluded.error, updated = excluded.updated",
+                "excluded.request, details = excluded.details, error = excluded.error, updated = excluded.updated, "
+                "progress = CASE WHEN excluded.state = 'Running' THEN progress END",
                 (name, state, json.dumps(request), json.dumps(list(details)), error, stamp, stamp),
             )
 
@@ -219,10 +221,11 @@ class SQLiteVideoIndex(VideoIndex):
         job.update(owner=owner)
         return job
 
-    def renew_ingestion(self, name: str, owner: str) -> bool:
+    def renew_ingestion(self, name: str, owner: str, progress: Mapping[str, Any] | None = None) -> bool:
         with self.db() as con:
             cur = con.execute(
-                "UPDATE ingestions SET heartbeat = ? WHERE name = ? AND owner = ?", (time.time(), name, owner)
+                "UPDATE ingestions SET heartbeat = ?, progress = COALESCE(?, progress) WHERE name = ? AND owner = ?",
+                (time.time(), None if progress is None else json.dumps(dict(progress)), name, owner),
             )
             return cur.rowcount > 0
 
@@ -293,6 +296,7 @@ def _ingestion(row: Sequence[Any]) -> dict[str, Any]:
     out = dict(zip(ING_KEYS, row, strict=True))
     out["request"] = json.loads(out["request"])
     out["details"] = json.loads(out["details"])
+    out["progress"] = json.loads(out["progress"]) if out["progress"] else None
     return out
 
 

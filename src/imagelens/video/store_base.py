@@ -36,7 +36,18 @@ KIND_FRAME = "VideoFrame"
 FEATURES = ("vision", "speech")
 #: feature name -> the documentKind of its segments
 FEATURE_KINDS = {"vision": KIND_FRAME, "speech": KIND_SPEECH}
-ING_KEYS = ("name", "state", "request", "details", "error", "created", "updated", "owner", "heartbeat")
+ING_KEYS = (
+    "name",
+    "state",
+    "request",
+    "details",
+    "error",
+    "created",
+    "updated",
+    "owner",
+    "heartbeat",
+    "progress",
+)
 
 
 def now() -> str:
@@ -154,8 +165,10 @@ class VideoIndex(ABC):
         replicas never both win it."""
 
     @abstractmethod
-    def renew_ingestion(self, name: str, owner: str) -> bool:
-        """Renew the lease (heartbeat = now); ``False``: another worker took it over."""
+    def renew_ingestion(self, name: str, owner: str, progress: Mapping[str, Any] | None = None) -> bool:
+        """Renew the lease (heartbeat = now) and save ``progress`` (the document in work: ``documentId``,
+        ``processedSeconds``, ``durationSeconds``; kept while ``Running``); ``False``: another worker took it
+        over."""
 
     @abstractmethod
     def release_ingestion(self, name: str, owner: str) -> None: ...
