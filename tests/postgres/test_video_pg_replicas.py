@@ -15,6 +15,7 @@ pytest.importorskip("av")
 from imagelens.analyzer import Analyzer  # noqa: E402
 from imagelens.config import HubSettings, Settings  # noqa: E402
 from imagelens.errors import NotFoundError  # noqa: E402
+from imagelens.retrieval.search import list_indexes  # noqa: E402
 from imagelens.retrieval.vectorize import model_of  # noqa: E402
 from imagelens.video.ingest import ingest_video  # noqa: E402
 from imagelens.video.jobs import VideoService, parse_ingestion  # noqa: E402
@@ -54,6 +55,7 @@ def test_a_stale_ingestion_is_taken_over_and_resumed(settings: Settings, tmp_pat
 
     b = VideoService(analyzer, VS, owner="replica-b", stale_after_s=3600)  # opens the index from PostgreSQL
     assert list_video_indexes(settings) == ["clips", "ref"]
+    assert list_indexes(settings) == []  # their segment indexes are not retrieval indexes to list
     job = b.index("clips").ingestion("ing")
     assert job is not None and job["state"] == "Running" and job["owner"] == "replica-a"
     progress = job["progress"]  # A's last report, read by B

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from imagelens.analyzer import Analyzer
+from imagelens.azure.video import ingestion_json
 from imagelens.config import Settings
 from imagelens.retrieval.vectorize import model_of
 from imagelens.video.ingest import ingest_video
@@ -154,6 +155,7 @@ def test_an_ingestion_job_resumes_after_a_restart(settings: Settings, long_video
     job = index.ingestion("ing")
     assert job is not None and job["state"] == "Running" and job["owner"] == "replica-a"
     assert job["progress"]["documentId"] == "v" and job["progress"]["processedSeconds"] > 0
+    assert ingestion_json(job)["progress"] == job["progress"]  # shown by GET .../ingestions/{name}
     # a live owner keeps it: a second worker does not run it
     second = VideoService(analyzer, VS, owner="replica-b", stale_after_s=3600)
     second.adopt(index)
@@ -167,6 +169,7 @@ def test_an_ingestion_job_resumes_after_a_restart(settings: Settings, long_video
     third.wait()
     done = index.ingestion("ing")
     assert done is not None and done["state"] == "Completed" and done["owner"] is None, done
+    assert "progress" not in ingestion_json(done)
     assert hook.seen[0]["sampler"]["decoded"] > 1  # type: ignore[attr-defined]
     same(stored(index, "v"), stored(whole, "v"))
     for service in (first, second, third):

@@ -81,7 +81,13 @@ def ensure_extension(db: Database) -> None:
 
 def list_indexes(db: Database) -> list[str]:
     with db.transaction() as conn:
-        return [r[0] for r in conn.execute("SELECT name FROM retrieval_indexes ORDER BY name")]
+        return [
+            r[0]
+            for r in conn.execute(  # not the segment indexes of video indexes (imagelens.video.pg_store)
+                "SELECT name FROM retrieval_indexes WHERE name NOT IN (SELECT segments_index FROM video_indexes) "
+                "ORDER BY name"
+            )
+        ]
 
 
 def drop_index(db: Database, name: str) -> None:

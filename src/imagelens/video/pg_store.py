@@ -3,8 +3,8 @@ indexes, documents, ingestions (with their leases) and checkpoints.
 
 Rows live in the ``video_*`` tables (migration 4 of :mod:`imagelens.store.pgdb`); the segment vectors in a
 :class:`~imagelens.retrieval.pgvector.PgVectorIndex` named ``video.<hex>`` (a random name kept in
-``video_indexes.segments_index``: it cannot collide with a user's retrieval index, and the retrieval listing shows
-it like any other pgvector index). An ingestion is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and a lease
+``video_indexes.segments_index``: it cannot collide with a user's retrieval index, and the retrieval listing leaves
+it out). An ingestion is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and a lease
 (owner + heartbeat): one replica runs it; another takes it over when the owner stopped renewing it for
 ``stale_after_s`` (:func:`~imagelens.customize.job_state.owner_alive`), and resumes it from its checkpoint.
 """
