@@ -4,6 +4,8 @@ an ingestion lease is won by one claimer only, and a stale lease is taken over a
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -120,6 +122,11 @@ def test_ingestions_and_leases(settings: Settings) -> None:
     assert index.ingestion("i1")["owner"] == "b"  # type: ignore[index]
     index.release_ingestion("i1", "b")
     assert index.ingestion("i1")["owner"] is None  # type: ignore[index]
+    # a restarted server whose process got the dead one's pid (a container: pid 1 again) takes its fresh lease
+    host, pid = socket.gethostname(), os.getpid()
+    assert index.claim_ingestion("i1", f"{host}:{pid}:old", 60) is not None
+    assert index.claim_ingestion("i1", f"{host}:{pid}:new", 60) is not None
+    assert index.claim_ingestion("i1", f"elsewhere:{pid}:x", 60) is None  # another host's live lease
     index.close()
 
 

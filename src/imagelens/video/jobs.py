@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from imagelens.customize.job_state import owner_alive
 from imagelens.errors import ConflictError, ImageLensError, InvalidArgumentError
 from imagelens.retrieval.base import check_index_name
 from imagelens.video import pg_store
@@ -42,6 +41,7 @@ from imagelens.video.store import (
     now,
     open_video_index,
 )
+from imagelens.video.store_base import lease_alive
 
 if TYPE_CHECKING:
     from imagelens.analyzer import Analyzer
@@ -104,13 +104,6 @@ def parse_ingestion(body: Any) -> dict[str, Any]:
 
 class LeaseLostError(RuntimeError):
     """Another worker took the ingestion over (this one stopped renewing its lease in time): stop, save nothing."""
-
-
-class _Lease:
-    __slots__ = ("heartbeat", "owner")
-
-    def __init__(self, job: dict[str, Any]) -> None:
-        self.owner, self.heartbeat = job.get("owner"), job.get("heartbeat")
 
 
 class VideoService:
@@ -274,8 +267,8 @@ class VideoService:
                 log.exception("video index %s could not be opened", index_name)
                 continue
             for job in jobs:
-                if job["state"] in UNFINISHED and not owner_alive(
-                    _Lease(job), self.owner, self.stale_after_s
+                if job["state"] in UNFINISHED and not lease_alive(
+                    job["owner"], job["heartbeat"], self.owner, self.stale_after_s
                 ):
                     self._enqueue(index_name, job["name"])
                     queued.append(f"{index_name}/{job['name']}")

@@ -18,13 +18,20 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from imagelens.customize.job_state import owner_alive
 from imagelens.errors import ConflictError, NotFoundError
 from imagelens.retrieval.base import EmbeddingModel
 from imagelens.retrieval.pgvector import PgVectorIndex, drop_index
 from imagelens.store.pgdb import Database
 from imagelens.video.segments import Segment
-from imagelens.video.store_base import ING_KEYS, VideoIndex, VideoRecord, now, segment_blob, segment_of
+from imagelens.video.store_base import (
+    ING_KEYS,
+    VideoIndex,
+    VideoRecord,
+    lease_alive,
+    now,
+    segment_blob,
+    segment_of,
+)
 
 _VIDEO_COLS = (
     "document_id, url, metadata::text, user_data::text, duration, segments, warnings::text, created, updated"
@@ -32,13 +39,6 @@ _VIDEO_COLS = (
 _ING_COLS = (
     "name, state, request::text, details::text, error, created, updated, owner, heartbeat, progress::text"
 )
-
-
-class _Lease:
-    __slots__ = ("heartbeat", "owner")
-
-    def __init__(self, owner: str | None, heartbeat: float | None) -> None:
-        self.owner, self.heartbeat = owner, heartbeat
 
 
 def exists(db: Database, name: str) -> bool:
@@ -216,8 +216,8 @@ class PostgresVideoIndex(VideoIndex):
             if row is None:
                 return None  # finished, gone, or being claimed by another replica right now
             job = _ingestion(row)
-            if job["owner"] not in (None, owner) and owner_alive(
-                _Lease(job["owner"], job["heartbeat"]), owner, stale_after_s
+            if job["owner"] not in (None, owner) and lease_alive(
+                job["owner"], job["heartbeat"], owner, stale_after_s
             ):
                 return None
             conn.execute(

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from imagelens.config import Settings
-from imagelens.customize.job_state import owner_alive
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
 from imagelens.retrieval.base import EmbeddingModel, check_index_name
 from imagelens.retrieval.embedded import EmbeddedIndex
@@ -36,6 +35,7 @@ from imagelens.video.store_base import (
     VideoIndex,
     VideoRecord,
     check_features,
+    lease_alive,
     now,
     segment_blob,
     segment_of,
@@ -89,13 +89,6 @@ def _upgrade(con: sqlite3.Connection) -> None:
         con.execute("ALTER TABLE ingestions ADD COLUMN owner TEXT")
         con.execute("ALTER TABLE ingestions ADD COLUMN heartbeat REAL")
         con.execute("ALTER TABLE ingestions ADD COLUMN progress TEXT")
-
-
-class _Lease:
-    __slots__ = ("heartbeat", "owner")
-
-    def __init__(self, owner: str | None, heartbeat: float | None) -> None:
-        self.owner, self.heartbeat = owner, heartbeat
 
 
 class SQLiteVideoIndex(VideoIndex):
@@ -211,8 +204,8 @@ class SQLiteVideoIndex(VideoIndex):
             job = _ingestion(row)
             if job["state"] not in ("NotStarted", "Running"):
                 return None
-            if job["owner"] not in (None, owner) and owner_alive(
-                _Lease(job["owner"], job["heartbeat"]), owner, stale_after_s
+            if job["owner"] not in (None, owner) and lease_alive(
+                job["owner"], job["heartbeat"], owner, stale_after_s
             ):
                 return None
             con.execute(

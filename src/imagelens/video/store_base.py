@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from imagelens.customize.job_state import owner_alive
 from imagelens.errors import InvalidArgumentError
 from imagelens.retrieval.base import Document, Filters, Vector
 from imagelens.retrieval.pgvector import AnyIndex
@@ -48,6 +49,28 @@ ING_KEYS = (
     "heartbeat",
     "progress",
 )
+
+
+class _Lease:
+    __slots__ = ("heartbeat", "owner")
+
+    def __init__(self, owner: str | None, heartbeat: float | None) -> None:
+        self.owner, self.heartbeat = owner, heartbeat
+
+
+def lease_alive(owner: str | None, heartbeat: float | None, me: str, stale_after_s: float) -> bool:
+    """Whether an ingestion's owner still works on it: :func:`~imagelens.customize.job_state.owner_alive` (it
+    renewed its lease within ``stale_after_s`` and, on this host, its process exists), except that an owner with
+    this process's host and pid but another token is a previous process whose pid this one reuses (a container
+    restarted: pid 1 again), so it is gone."""
+    if owner is None:
+        return False
+    host, _, rest = owner.partition(":")
+    pid, _, token = rest.partition(":")
+    mine = me.split(":")
+    if owner != me and len(mine) == 3 and token and [host, pid] == mine[:2]:
+        return False
+    return owner_alive(_Lease(owner, heartbeat), me, stale_after_s)
 
 
 def now() -> str:
