@@ -5,25 +5,24 @@ CLI and the server's ingestion jobs."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagelens.errors import InvalidArgumentError, InvalidRequestError
+from imagelens.errors import InvalidArgumentError
 from imagelens.retrieval.vectorize import embed_images, model_of
 from imagelens.video.decode import FrameSampler, SampledFrame, VideoInfo
 from imagelens.video.segments import Segment, SegmentBuilder
 from imagelens.video.settings import VideoSettings
+from imagelens.video.source import local_video, video_file  # noqa: F401  (moved to source.py; re-exported)
 from imagelens.video.speech import SpeechSegment, require_speech_model, transcribe_video
 from imagelens.video.store import VideoIndex, VideoRecord, now
 
 if TYPE_CHECKING:
     from imagelens.analyzer import Analyzer
-    from imagelens.config import Settings
 
 Progress = Callable[[str, float, float | None], None]
 
@@ -139,47 +138,3 @@ def ingest_video(
     )  # fmt: skip
     index.replace_video(record, report.segments, report.speech)
     return report
-
-
-# --- where a video comes from --------------------------------------------------------------------------------------
-
-
-def local_video(uri: str, data_dir: Path | None) -> Path:
-    """A ``file://`` URI or plain path, which must lie inside ``data_dir`` (unset: local files are refused)."""
-    if data_dir is None:
-        raise InvalidArgumentError(
-            "Local video files are refused: set IMAGELENS_DATA_DIR to the folder they lie in (or use an http(s) URL)."
-        )
-    raw = uri[len("file://") :] if uri.startswith("file://") else uri
-    root = Path(data_dir).expanduser().resolve()
-    path = (root / raw).resolve() if not Path(raw).is_absolute() else Path(raw).resolve()
-    if root != path and root not in path.parents:
-        raise InvalidArgumentError(f"The video '{uri}' lies outside the data folder.")
-    if not path.is_file():
-        raise InvalidArgumentError(f"The video '{uri}' does not exist.")
-    return path
-
-
-@contextmanager
-def video_file(uri: str, settings: Settings, video: VideoSettings) -> Iterator[Path]:
-    """The video behind ``uri`` as a local file: http(s) through the SSRF-guarded fetch (into a temporary file,
-    at most ``max_fetch_bytes``), else a file inside the data folder."""
-    import tempfile
-
-    if not isinstance(uri, str) or not uri.strip():
-        raise InvalidRequestError("documentUrl must be a non-empty string.")
-    if uri.lower().startswith(("http://", "https://")):
-        from imagelens.io.url import fetch_url
-
-        body = fetch_url(uri, settings.url_settings(), video.max_fetch_bytes, deadline_s=600.0)
-        with tempfile.TemporaryDirectory(prefix="imagelens-video-") as tmp:
-            path = Path(tmp) / "video"
-            path.write_bytes(body)
-            del body
-            yield path
-        return
-    if "://" in uri and not uri.startswith("file://"):
-        raise InvalidArgumentError(
-            f"Unsupported documentUrl scheme in '{uri[:100]}': use http(s) or a local file."
-        )
-    yield local_video(uri, settings.data_dir)
