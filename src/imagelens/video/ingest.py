@@ -103,10 +103,12 @@ def ingest_video(
     settings: VideoSettings | None = None,
     progress: Progress | None = None,
     speech: bool | None = None,
+    moderation: bool = False,
 ) -> VideoReport:
     """Ingest one video file under ``document_id`` (default: the file name), replacing an earlier version.
     ``speech`` (default: whether the index has the ``speech`` feature) also transcribes the audio track; the speech
-    model must be here (else ModelNotFetched, before any work)."""
+    model must be here (else ModelNotFetched, before any work). ``moderation`` checks each segment's key frame
+    with the ``adult`` feature (:mod:`imagelens.video.moderation`)."""
     doc_id = document_id or Path(path).name
     if not isinstance(doc_id, str) or not doc_id or len(doc_id) > 1024 or "#" in doc_id:
         raise InvalidArgumentError(
@@ -130,6 +132,12 @@ def ingest_video(
         report.speech, warnings = transcribe_video(analyzer, path, index.model.model_id, max_s)
         report.warnings.extend(warnings)
         report.seconds += time.perf_counter() - started
+    if (
+        moderation
+    ):  # the key frames through the adult feature; verdicts kept with the video (video/moderation.py)
+        from imagelens.video.moderation import moderate_key_frames
+
+        metadata = moderate_key_frames(analyzer, path, report, settings or VideoSettings(), metadata)
     stamp = now()
     duration = report.info.duration_s if report.info and report.info.duration_s else report.end_s
     record = VideoRecord(

@@ -86,7 +86,7 @@ def parse_ingestion(body: Any) -> dict[str, Any]:
                 "userData": item.get("userData"),
             }
         )
-    return {"videos": out, "includeSpeechTranscript": speech}
+    return {"videos": out, "includeSpeechTranscript": speech, "moderation": body.get("moderation") is True}
 
 
 class VideoService:
@@ -190,7 +190,8 @@ class VideoService:
         for item in request["videos"]:
             if item["documentId"] in done:
                 continue
-            details.append(self._one(index, item, bool(request.get("includeSpeechTranscript"))))
+            speech, moderation = bool(request.get("includeSpeechTranscript")), bool(request.get("moderation"))
+            details.append(self._one(index, item, speech, moderation))
             index.save_ingestion(name, "Running", request, details)
         ok = [d for d in details if d["succeeded"]]
         clean = all(d["succeeded"] and not d.get("warnings") for d in details)
@@ -198,7 +199,9 @@ class VideoService:
         error = None if ok else "No document was ingested: see fileStatusDetails."
         index.save_ingestion(name, state, request, details, error)
 
-    def _one(self, index: VideoIndex, item: dict[str, Any], speech: bool = False) -> dict[str, Any]:
+    def _one(
+        self, index: VideoIndex, item: dict[str, Any], speech: bool = False, moderation: bool = False
+    ) -> dict[str, Any]:
         status: dict[str, Any] = {"documentId": item["documentId"], "documentUrl": item["documentUrl"]}
         try:
             if item["mode"] == "remove":
@@ -215,6 +218,7 @@ class VideoService:
                         user_data=item.get("userData"),
                         settings=self.settings,
                         speech=speech or None,
+                        moderation=moderation,
                     )
                 status["segments"] = len(report.segments)
                 if report.speech:
