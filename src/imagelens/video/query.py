@@ -173,7 +173,7 @@ class VideoSearcher:
                 exhausted = exhausted and done
             candidates.sort(key=lambda c: (-c.hit.relevance, c.hit.document_id, c.hit.start_s))
             if query.dedup:
-                candidates = self._dedup(candidates)
+                candidates = self._dedup(candidates, wanted)
             if len(candidates) >= wanted or exhausted or n >= MAX_CANDIDATES:
                 break
             n = min(n * 4, MAX_CANDIDATES)
@@ -182,15 +182,26 @@ class VideoSearcher:
         return [c.hit for c in candidates[skip : skip + top]]
 
     @staticmethod
-    def _dedup(candidates: list[_Candidate]) -> list[_Candidate]:
-        vectors = []
+    def _dedup(candidates: list[_Candidate], wanted: int) -> list[_Candidate]:
+        """Best first, drop a candidate as similar to one kept as two samples of one segment may be; stops once
+        ``wanted`` are kept (the vectors are read one by one)."""
+        threshold = VideoSettings().segment_similarity
+        kept: list[_Candidate] = []
+        unit: list[np.ndarray] = []
         for c in candidates:
             doc = c.index.segments.get(c.segment_id)
-            vectors.append(np.asarray(doc.vector if doc is not None else np.zeros(1), np.float32))
-        dim = max((v.size for v in vectors), default=0)
-        vectors = [v if v.size == dim else np.zeros(dim, np.float32) for v in vectors]
-        keep = opt.dedup_order(vectors, VideoSettings().segment_similarity)
-        return [candidates[i] for i in keep]
+            if doc is None:
+                continue
+            v = np.asarray(doc.vector, np.float32)
+            norm = float(np.linalg.norm(v))
+            v = v / norm if norm > 0 else v
+            if unit and float(np.max(np.stack(unit) @ v)) >= threshold:
+                continue  # similar to one kept (the same rule as options.dedup_order)
+            kept.append(c)
+            unit.append(v)
+            if len(kept) >= wanted:
+                break
+        return kept
 
 
 class _Plan:
@@ -249,7 +260,10 @@ class _Plan:
             f = meta["fields"]
             video = f["video"]
             record = self.records.get(video)
-            if opt.withheld(record.metadata if record else {}, float(f["best"]), self.query.moderation):
+            # moderation reads key frames: transcript segments are not moderated (nor withheld by it)
+            if f["kind"] != KIND_SPEECH and opt.withheld(
+                record.metadata if record else {}, float(f["best"]), self.query.moderation
+            ):
                 continue
             score = opt.boosted(relevance(f["kind"], cosine), self.match.get(video, 0.0))
             hit = VideoHit(
