@@ -96,7 +96,7 @@ def _settings(tmp_path: Path, allow_private: bool = True) -> Settings:
 
 
 def test_a_big_chunked_body_is_streamed_to_disk_not_memory(server: str, tmp_path: Path) -> None:
-    video = VideoSettings(fetch_dir=tmp_path / "dl")
+    video = VideoSettings(fetch_dir=tmp_path / "dl", fetch_min_free_bytes=0)
     tracemalloc.start()
     try:
         with video_file(f"{server}/big", _settings(tmp_path), video) as path:
@@ -113,7 +113,7 @@ def test_a_big_chunked_body_is_streamed_to_disk_not_memory(server: str, tmp_path
 
 
 def test_over_the_byte_cap_is_a_clear_400(server: str, tmp_path: Path) -> None:
-    small = VideoSettings(max_fetch_bytes=1024 * 1024, fetch_dir=tmp_path / "dl")
+    small = VideoSettings(max_fetch_bytes=1024 * 1024, fetch_dir=tmp_path / "dl", fetch_min_free_bytes=0)
     for path in ("/big", "/declared"):  # cut while streaming; refused from Content-Length before any byte
         with (
             pytest.raises(VideoTooLargeError) as caught,
@@ -129,7 +129,7 @@ def test_over_the_byte_cap_is_a_clear_400(server: str, tmp_path: Path) -> None:
 
 
 def test_the_deadline_bounds_the_whole_download(server: str, tmp_path: Path) -> None:
-    quick = VideoSettings(fetch_deadline_s=0.5, fetch_dir=tmp_path / "dl")
+    quick = VideoSettings(fetch_deadline_s=0.5, fetch_dir=tmp_path / "dl", fetch_min_free_bytes=0)
     started = time.monotonic()
     with (
         pytest.raises(InvalidVideoUrlError) as caught,
@@ -154,7 +154,7 @@ def test_short_disk_space_is_a_clear_507(server: str, tmp_path: Path) -> None:
 
 
 def test_the_ssrf_guard_still_applies(server: str, tmp_path: Path) -> None:
-    video = VideoSettings(fetch_dir=tmp_path / "dl")
+    video = VideoSettings(fetch_dir=tmp_path / "dl", fetch_min_free_bytes=0)
     # loopback allowed, but the redirect to a private address is refused (re-checked at each hop)
     with (
         pytest.raises(InvalidVideoUrlError) as caught,
@@ -171,10 +171,14 @@ def test_the_ssrf_guard_still_applies(server: str, tmp_path: Path) -> None:
     assert caught.value.detail["reason"] == "address_refused"
 
 
-def test_an_ingestion_by_url_streams_and_indexes(server: str, settings: Settings, tmp_path: Path) -> None:
+def test_an_ingestion_by_url_streams_and_indexes(
+    server: str, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fastapi.testclient import TestClient
 
     from imagelens.api.app import create_app
+
+    monkeypatch.setenv("IMAGELENS_VIDEO_FETCH_MIN_FREE_BYTES", "0")  # whatever the test machine's free space
 
     clip = tmp_path / "clip.mp4"
     write_slideshow(clip, [(pattern(1), 1.0), (pattern(2), 1.0)], fps=10)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from imagelens.io.url import AddressPolicy
 
 #: the free space is checked again after each this many bytes written
-_CHECK_EVERY = 64 * 1024 * 1024
+_CHECK_EVERY = 8 * 1024 * 1024
 
 
 class VideoTooLargeError(InvalidRequestError):
@@ -86,7 +86,7 @@ class _DiskSink:
 
     def __call__(self, chunk: bytes) -> None:
         if self.written >= self._next_check:
-            self.check_space(min(len(chunk), _CHECK_EVERY) + _CHECK_EVERY)
+            self.check_space(_CHECK_EVERY)
             self._next_check = self.written + _CHECK_EVERY
         try:
             self.out.write(chunk)
