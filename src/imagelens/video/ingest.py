@@ -132,9 +132,7 @@ def ingest_video(
         report.speech, warnings = transcribe_video(analyzer, path, index.model.model_id, max_s)
         report.warnings.extend(warnings)
         report.seconds += time.perf_counter() - started
-    if (
-        moderation
-    ):  # the key frames through the adult feature; verdicts kept with the video (video/moderation.py)
+    if moderation:  # key frames through the adult feature; verdicts kept with the video
         from imagelens.video.moderation import moderate_key_frames
 
         metadata = moderate_key_frames(analyzer, path, report, settings or VideoSettings(), metadata)
