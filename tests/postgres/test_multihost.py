@@ -201,3 +201,53 @@ def test_a_model_trained_on_host_a_predicts_on_host_b(
     finally:
         for db in dbs:
             db.close()
+
+
+def test_a_job_taken_over_on_another_host_trains_there_from_scratch(
+    pg_url: str, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Host A died mid-job; its checkpoints were in A's folder. Host B's lease watcher takes the job over and
+    trains it from scratch in B's folder (the annotation file lies on a path both hosts read); the files it stores
+    are then fetched by A when A comes back."""
+    from imagelens.config import Settings
+    from imagelens.customize.job_state import new_model_record, utc_now
+    from imagelens.customize.jobs import JobManager
+    from imagelens.customize.leases import LeaseWatcher
+    from imagelens.models.hub import ModelHub
+    from imagelens.store import DatasetRecord
+
+    from ..customize.test_training_data import make_settings, write_classification
+
+    shared = tmp_path / "shared"
+    coco = write_classification(shared, per_class=4)
+    settings: list[Settings] = [
+        make_settings(tiny_model_dir, tmp_path / h, torch_threads=1).model_copy(update={"data_dir": shared})  # type: ignore[attr-defined]
+        for h in "ab"
+    ]
+    dbs = [Database.connect(pg_url) for _ in "ab"]
+    try:
+        a, b = (PostgresStore(db, s.store_dir or tmp_path) for db, s in zip(dbs, settings, strict=True))
+        now = utc_now()
+        a.create_dataset(DatasetRecord("colours", "imageClassification", (str(coco),), now, now))
+        a.create_model(new_model_record("cls", "Generic-Classifier", "colours", 1.0))
+        a.update_model("cls", status="training", owner="host-a:4242:dead", heartbeat=1.0, attempts=1,
+                       training_seconds=5.0, progress={"stage": "embedding"})  # fmt: skip
+        (a.work_dir("cls") / "partial.bin").parent.mkdir(parents=True)
+        (a.work_dir("cls") / "partial.bin").write_bytes(b"A's checkpoint")
+        manager = JobManager(b, settings[1], ModelHub(settings[1]), isolation="thread")
+        try:
+            assert LeaseWatcher(manager, every_s=60).check_once() == ["cls"]
+            assert manager.wait_idle(120)
+        finally:
+            manager.close()
+        record = b.get_model("cls")
+        assert record.status == "succeeded", record.error
+        assert record.attempts == 2 and record.training_seconds > 5.0 and record.owner is None
+        assert not b.work_dir("cls").exists()  # B's own (fresh) work folder, removed when the job ended
+        folder = a.model_files(record)  # A, back, fetches what B trained
+        assert (folder / MARKER).exists() and sorted(p.name for p in folder.iterdir()) == sorted(
+            p.name for p in b.model_dir("cls").iterdir()
+        )
+    finally:
+        for db in dbs:
+            db.close()
