@@ -20,9 +20,10 @@ import pytest
 
 from ..conftest import SAMPLE_IMAGE
 from ..customize.test_training_data import write_classification
-from .test_replicas_e2e import CV, STALE_AFTER_S, Replica, _http, _kill_group, _ready, _start, _wait_for
+from .test_replicas_e2e import CV, Replica, _http, _kill_group, _ready, _start, _wait_for
 
 PR_SET_CHILD_SUBREAPER = 36
+LEASE_S = 8.0
 
 
 @pytest.fixture
@@ -57,7 +58,9 @@ def hosts(
         IMAGELENS_DATABASE_URL=pg_url,
         IMAGELENS_MODEL_DIR=str(tiny_model_dir),
         IMAGELENS_HUB__OFFLINE="true",
-        IMAGELENS_TRAINING__STALE_AFTER_S=str(STALE_AFTER_S),
+        # a lease long enough that a starved machine never makes the live child look dead (the take-over itself is
+        # tested in test_replicas_e2e); the orphan must renew it for the whole run, or B would take the job over
+        IMAGELENS_TRAINING__STALE_AFTER_S=str(LEASE_S),
         IMAGELENS_TRAINING__TORCH_THREADS="1",
         IMAGELENS_WORKERS="2",
     )

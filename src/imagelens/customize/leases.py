@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 
 from imagelens.customize.job_state import job_error, recovery_action, utc_now
 from imagelens.customize.jobs import JobManager
@@ -47,6 +48,11 @@ class LeaseWatcher:
             ):
                 continue
             expect = {"owner": record.owner, "status": record.status}
+            age = None if record.heartbeat is None else time.time() - record.heartbeat
+            log.warning(
+                "job %s: its owner %s last renewed its lease %s ago", record.name, record.owner,
+                "never" if age is None else f"{age:.1f} s",
+            )  # fmt: skip
             action, reason = recovery_action(record, self.manager.settings.training)
             if action == "fail":
                 failed = store.update_model(
