@@ -9,15 +9,25 @@ As documented (learn.microsoft.com, "Do video retrieval using vectorization", 20
 "values"}], "featureFilters", "documentIds"}, "top", "skip", "dedup"}`` and answers ``{"value": [{"documentId",
 "documentKind", "start", "end", "best", "relevance"}]}`` with times as ``hh:mm:ss.fffffff``. ``:queryByImage``
 (an image body) is an imagelens addition in the same shape.
+
+The API reference of the preview (learn.microsoft.com "Video Retrieval API reference", 2023-11) also defines, and
+this module parses: in ``SearchQueryTextRequestModel`` ``moderation``, ``additionalIndexNames``, ``dedup``,
+``dedupMaxDocumentCount``, ``disableMetadataSearch``; in ``SearchFiltersModel`` ``datetimeFilters``
+(``{"fieldName", "startTime", "endTime"}``); in ``CreateIngestionRequestModel`` ``moderation``,
+``generateInsightIntervals``, ``documentAuthenticationKind`` (``none`` | ``managedIdentity``),
+``filterDefectedFrames``. A field the preview does not define is refused (400) rather than ignored, and so is a
+defined one that is not built here (``NotSupportedFeature``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from imagelens.errors import InvalidArgumentError, InvalidRequestError
+from imagelens.errors import InvalidArgumentError, InvalidRequestError, NotSupportedFeatureError
+from imagelens.video import options as opt
 from imagelens.video.query import VideoHit, VideoQuery
 from imagelens.video.store import VideoRecord
 
@@ -131,13 +141,14 @@ def document_json(record: VideoRecord) -> dict[str, Any]:
     return {
         "documentId": record.document_id,
         "documentUrl": record.url,
-        "metadata": dict(record.metadata),
+        "metadata": opt.public_metadata(record.metadata),
         "userData": record.user_data,
         "duration": timespan(record.duration_s or 0.0),
         "segmentCount": record.segments,
         "warnings": list(record.warnings),
         "createdDateTime": record.created,
         "lastModifiedDateTime": record.updated,
+        **({"moderation": m} if (m := opt.moderation_summary(record.metadata)) is not None else {}),
     }
 
 
@@ -152,10 +163,74 @@ def hits_json(hits: Sequence[VideoHit]) -> dict[str, Any]:
                 "best": timespan(h.best_s),
                 "relevance": round(h.relevance, 6),
                 **({"text": h.text} if h.text else {}),
+                **({"additionalMetadata": {"indexName": h.index_name}} if h.index_name else {}),
             }
             for h in hits
         ]
     }
+
+
+QUERY_FIELDS = (
+    "queryText", "top", "skip", "filters", "moderation", "additionalIndexNames", "dedup", "dedupMaxDocumentCount",
+    "disableMetadataSearch",
+)  # fmt: skip
+#: ``documentIds`` is an imagelens addition (the reference's SearchFiltersModel has the other three)
+FILTER_FIELDS = ("stringFilters", "datetimeFilters", "featureFilters", "documentIds")
+INGESTION_FIELDS = (
+    "videos", "moderation", "generateInsightIntervals", "documentAuthenticationKind", "filterDefectedFrames",
+    "includeSpeechTranscript",
+)  # fmt: skip
+VIDEO_FIELDS = ("mode", "documentId", "documentUrl", "metadata", "userData")
+
+
+def check_fields(body: Mapping[str, Any], known: Sequence[str], where: str) -> None:
+    unknown = [k for k in body if k not in known]
+    if unknown:
+        raise InvalidArgumentError(
+            f"Unknown field(s) {', '.join(repr(k) for k in unknown)} in {where}; the fields are: {', '.join(known)}."
+        )
+
+
+def _bool(body: Mapping[str, Any], key: str, default: bool = False) -> bool:
+    value = body.get(key, default)
+    if not isinstance(value, bool):
+        raise InvalidArgumentError(f"'{key}' must be true or false.")
+    return value
+
+
+def _names(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidArgumentError(f"{what} must be a list of names.")
+    return list(dict.fromkeys(value))
+
+
+def parse_datetime_filters(items: Any) -> list[opt.DatetimeFilter] | None:
+    if items is None:
+        return None
+    if not isinstance(items, list):
+        raise InvalidArgumentError(
+            "filters.datetimeFilters must be a list of {fieldName, startTime, endTime}."
+        )
+    out = []
+    for n, item in enumerate(items):
+        where = f"filters.datetimeFilters[{n}]"
+        if not isinstance(item, dict) or not isinstance(item.get("fieldName"), str) or not item["fieldName"]:
+            raise InvalidArgumentError(f"{where} needs a 'fieldName'.")
+        check_fields(item, ("fieldName", "startTime", "endTime"), where)
+        start = (
+            None
+            if item.get("startTime") is None
+            else opt.parse_datetime(item["startTime"], f"{where}.startTime")
+        )
+        end = None if item.get("endTime") is None else opt.parse_datetime(item["endTime"], f"{where}.endTime")
+        if start is None and end is None:
+            raise InvalidArgumentError(f"{where} needs a 'startTime', an 'endTime' or both.")
+        if start is not None and end is not None and start > end:
+            raise InvalidArgumentError(f"{where}: startTime is after endTime.")
+        out.append(opt.DatetimeFilter(item["fieldName"], start, end))
+    return out
 
 
 def parse_filters(filters: Any) -> VideoQuery:
@@ -163,10 +238,15 @@ def parse_filters(filters: Any) -> VideoQuery:
         return VideoQuery()
     if not isinstance(filters, dict):
         raise InvalidArgumentError("'filters' must be an object.")
+    check_fields(filters, FILTER_FIELDS, "filters")
     strings: dict[str, list[str]] = {}
-    for n, item in enumerate(filters.get("stringFilters") or []):
+    raw_strings = filters.get("stringFilters") or []
+    if not isinstance(raw_strings, list):
+        raise InvalidArgumentError("filters.stringFilters must be a list of {fieldName, values}.")
+    for n, item in enumerate(raw_strings):
         if not isinstance(item, dict) or not isinstance(item.get("fieldName"), str):
             raise InvalidArgumentError(f"filters.stringFilters[{n}] needs a 'fieldName'.")
+        check_fields(item, ("fieldName", "values"), f"filters.stringFilters[{n}]")
         values = item.get("values")
         if not isinstance(values, list) or not values:
             raise InvalidArgumentError(f"filters.stringFilters[{n}].values must be a non-empty list.")
@@ -179,7 +259,12 @@ def parse_filters(filters: Any) -> VideoQuery:
     ids = filters.get("documentIds")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
         raise InvalidArgumentError("filters.documentIds must be a list of strings.")
-    return VideoQuery(document_ids=ids, string_filters=strings or None, feature_filters=features)
+    return VideoQuery(
+        document_ids=ids,
+        string_filters=strings or None,
+        feature_filters=features,
+        datetime_filters=parse_datetime_filters(filters.get("datetimeFilters")),
+    )
 
 
 def _int(body: Mapping[str, Any], key: str, low: int, high: int, default: int) -> int:
@@ -193,24 +278,99 @@ def parse_query_by_text(raw: bytes) -> tuple[str, int, int, VideoQuery]:
     body = loads(raw)
     if not isinstance(body, dict):
         raise InvalidArgumentError("The query body must be a JSON object with 'queryText'.")
+    check_fields(body, QUERY_FIELDS, "the query")
     text = body.get("queryText")
     if not isinstance(text, str):
         raise InvalidArgumentError("'queryText' must be a string.")
-    return (
-        text,
-        _int(body, "top", 1, MAX_TOP, 10),
-        _int(body, "skip", 0, 100_000, 0),
+    dedup_max = body.get("dedupMaxDocumentCount")
+    if dedup_max is not None:
+        dedup_max = _int(body, "dedupMaxDocumentCount", 1, MAX_TOP, 0)
+    query = replace(
         parse_filters(body.get("filters")),
+        moderation=_bool(body, "moderation"),
+        dedup=_bool(body, "dedup"),
+        dedup_max=dedup_max,
+        metadata_search=not _bool(body, "disableMetadataSearch"),
+        additional_indexes=tuple(_names(body.get("additionalIndexNames"), "'additionalIndexNames'")),
     )
+    return text, _int(body, "top", 1, MAX_TOP, 10), _int(body, "skip", 0, 100_000, 0), query
+
+
+_IMAGE_PARAMS = (
+    "api-version", "top", "skip", "documentIds", "featureFilters", "moderation", "dedup", "dedupMaxDocumentCount",
+    "additionalIndexNames",
+)  # fmt: skip
+
+
+def _flag(params: Mapping[str, str], key: str) -> bool:
+    value = params.get(key, "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidArgumentError(f"{key} must be true or false.")
+    return value == "true"
 
 
 def parse_query_params(params: Mapping[str, str]) -> tuple[int, int, VideoQuery]:
-    """``:queryByImage``'s query parameters: ``top``, ``skip``, ``documentIds`` (comma-separated)."""
+    """``:queryByImage``'s query parameters: ``top``, ``skip``, ``documentIds``, ``featureFilters`` and
+    ``additionalIndexNames`` (comma-separated), ``moderation``, ``dedup`` (true/false), ``dedupMaxDocumentCount``."""
+    check_fields(params, _IMAGE_PARAMS, "the query parameters")
     try:
         top, skip = int(params.get("top", "10")), int(params.get("skip", "0"))
+        dedup_max = int(params["dedupMaxDocumentCount"]) if "dedupMaxDocumentCount" in params else None
     except ValueError:
-        raise InvalidArgumentError("top and skip must be integers.") from None
+        raise InvalidArgumentError("top, skip and dedupMaxDocumentCount must be integers.") from None
     if not 1 <= top <= MAX_TOP or not 0 <= skip <= 100_000:
         raise InvalidArgumentError(f"top must be 1-{MAX_TOP} and skip 0-100000.")
-    ids = params.get("documentIds")
-    return top, skip, VideoQuery(document_ids=[i for i in ids.split(",") if i] if ids else None)
+    if dedup_max is not None and not 1 <= dedup_max <= MAX_TOP:
+        raise InvalidArgumentError(f"dedupMaxDocumentCount must be 1-{MAX_TOP}.")
+
+    def listed(key: str) -> list[str] | None:
+        value = params.get(key)
+        return [i for i in value.split(",") if i] if value else None
+
+    return (
+        top,
+        skip,
+        VideoQuery(
+            document_ids=listed("documentIds"),
+            feature_filters=listed("featureFilters"),
+            moderation=_flag(params, "moderation"),
+            dedup=_flag(params, "dedup"),
+            dedup_max=dedup_max,
+            additional_indexes=tuple(listed("additionalIndexNames") or ()),
+        ),
+    )
+
+
+def check_ingestion(body: Any, index_name: str, info: Mapping[str, Any]) -> None:
+    """The ingestion body's options as the preview defined them: unknown fields refused, the ones not built here
+    refused by name (NotSupportedFeature), metadata checked against the index's schema. (The ``videos`` list itself
+    is checked by :func:`imagelens.video.jobs.parse_ingestion`.)"""
+    if not isinstance(body, dict):
+        return  # parse_ingestion answers it
+    check_fields(body, INGESTION_FIELDS, "the ingestion")
+    _bool(body, "moderation")
+    if _bool(body, "generateInsightIntervals"):
+        raise NotSupportedFeatureError(
+            "generateInsightIntervals is not supported here: the preview never documented what an insight interval "
+            "is. Leave it out (or false)."
+        )
+    if _bool(body, "filterDefectedFrames"):
+        raise NotSupportedFeatureError(
+            "filterDefectedFrames is not supported here (no blur / low-light / over-exposure frame filter is "
+            "built). Leave it out (or false)."
+        )
+    kind = body.get("documentAuthenticationKind", "none")
+    if kind == "managedIdentity":
+        raise NotSupportedFeatureError(
+            "documentAuthenticationKind 'managedIdentity' is not supported here (no Azure identity): use "
+            "'none' with an http(s) URL this server may fetch, or a file in IMAGELENS_DATA_DIR."
+        )
+    if kind != "none":
+        raise InvalidArgumentError(
+            f"documentAuthenticationKind must be 'none' or 'managedIdentity', got {kind!r}."
+        )
+    for n, item in enumerate(body.get("videos") or []):
+        if isinstance(item, dict):
+            check_fields(item, VIDEO_FIELDS, f"videos[{n}]")
+            if isinstance(item.get("metadata"), dict):
+                opt.check_metadata_values(index_name, info, item["metadata"], f"videos[{n}].metadata")

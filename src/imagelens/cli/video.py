@@ -48,6 +48,12 @@ def ingest_command(
             "--speech", help="also transcribe the audio (needs: imagelens models pull whisper-base)"
         ),
     ] = False,
+    moderation: Annotated[
+        bool,
+        typer.Option(
+            "--moderation", help="check each segment's key frame (adult feature); flagged ones are withheld"
+        ),
+    ] = False,
 ) -> None:
     """Index videos (the index is created on first use); a video already indexed under its file name is replaced.
     A bad video is reported and skipped; the exit code is 2 if any failed."""
@@ -80,7 +86,13 @@ def ingest_command(
 
                 try:
                     report = ingest_video(
-                        analyzer, vindex, path, settings=settings, progress=progress, speech=speech or None
+                        analyzer,
+                        vindex,
+                        path,
+                        settings=settings,
+                        progress=progress,
+                        speech=speech or None,
+                        moderation=moderation,
                     )
                 except ImageLensError as exc:
                     failed += 1
@@ -140,6 +152,25 @@ def search_command(
         Path | None, typer.Option("--clips", help="write each matching segment here (MP4)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Azure's queryByText JSON")] = False,
+    dedup: Annotated[bool, typer.Option("--dedup", help="drop results that look like a better one")] = False,
+    moderation: Annotated[
+        bool, typer.Option("--moderation", help="only segments whose key frames passed moderation")
+    ] = False,
+    where: Annotated[
+        list[str] | None, typer.Option("--where", help="FIELD=VALUE on the videos' metadata; repeat")
+    ] = None,
+    after: Annotated[
+        list[str] | None, typer.Option("--after", help="FIELD=ISO-DATE: a datetime field at or after it")
+    ] = None,
+    before: Annotated[
+        list[str] | None, typer.Option("--before", help="FIELD=ISO-DATE: a datetime field at or before it")
+    ] = None,
+    also: Annotated[
+        list[str] | None, typer.Option("--also-index", help="search this video index too; repeat")
+    ] = None,
+    metadata_search: Annotated[
+        bool, typer.Option("--metadata-search/--no-metadata-search", help="boost searchable metadata matches")
+    ] = True,
 ) -> None:
     """Time ranges of the best-matching segments (by text, or by --image)."""
     require_extra("video", "av")
@@ -152,11 +183,22 @@ def search_command(
 
         if (text is None) == (image is None):
             raise InvalidRequestError("give either a TEXT or --image")
+        query = VideoQuery(
+            document_ids=video,
+            feature_filters=feature,
+            string_filters=_pairs(where, "--where", lambda v: [v]) or None,
+            datetime_filters=_datetime_filters(after or [], before or []) or None,
+            moderation=moderation,
+            dedup=dedup,
+            metadata_search=metadata_search,
+            additional_indexes=tuple(also or ()),
+        )
         analyzer = Analyzer()
         vindex = open_video_index(analyzer.settings, index)
+        others = []
         try:
-            searcher = VideoSearcher(analyzer, vindex)
-            query = VideoQuery(document_ids=video, feature_filters=feature)
+            others = [open_video_index(analyzer.settings, name) for name in query.additional_indexes]
+            searcher = VideoSearcher(analyzer, vindex, additional=others)
             if image is not None:
                 hits = searcher.by_image(str(image), top=top, query=query)
             else:
@@ -164,6 +206,8 @@ def search_command(
                 hits = searcher.by_text(text, top=top, query=query)
             written = _clips(vindex, hits, clips) if clips is not None else []
         finally:
+            for other in others:
+                other.close()
             vindex.close()
             analyzer.close()
         if as_json:
@@ -179,6 +223,28 @@ def search_command(
                 + (f"  -> {written[k - 1]}" if written else "")
                 + (f"  said: {hit.text!r}" if hit.text else "")
             )
+
+
+def _pairs(items: list[str] | None, flag: str, value: Any) -> dict[str, Any]:
+    from imagelens.errors import InvalidArgumentError
+
+    out: dict[str, Any] = {}
+    for item in items or ():
+        name, sep, rest = item.partition("=")
+        if not sep or not name:
+            raise InvalidArgumentError(f"{flag} takes FIELD=VALUE, got {item!r}")
+        out[name] = value(rest)
+    return out
+
+
+def _datetime_filters(after: list[str], before: list[str]) -> list[Any]:
+    from imagelens.video.options import DatetimeFilter, parse_datetime
+
+    starts = _pairs(after, "--after", lambda v: parse_datetime(v, "--after"))
+    ends = _pairs(before, "--before", lambda v: parse_datetime(v, "--before"))
+    return [
+        DatetimeFilter(name, starts.get(name), ends.get(name)) for name in dict.fromkeys([*starts, *ends])
+    ]
 
 
 def _clips(vindex: Any, hits: list[Any], folder: Path) -> list[str]:

@@ -8,6 +8,7 @@ in a child process (``python -m imagelens.customize.jobs run NAME``), and record
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -46,7 +47,11 @@ class JobControl:
     so the lease holds while the trainer spends long stretches between :meth:`check` calls (loading models,
     embedding a dataset); other replicas take a job over only when its owner stops renewing it. :meth:`check` then
     raises what the last renewal found (the job taken over, a cancel request). Outside ``with``, :meth:`check`
-    renews the lease itself."""
+    renews the lease itself.
+
+    A training child whose server process dies (SIGKILL of the server alone) is not stopped: it keeps renewing its
+    lease, finishes the job, writes the result (and, on PostgreSQL, the model's files) to the store and exits, so no
+    replica runs the job again and no work is lost. The renewal thread notices the new parent and logs it once."""
 
     def __init__(self, manager: JobHost, name: str, seconds_before: float) -> None:
         self.manager = manager
@@ -58,6 +63,8 @@ class JobControl:
         self._cancelled = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._parent = os.getppid()
+        self.orphaned = False
 
     def elapsed(self) -> float:
         return self.seconds_before + time.monotonic() - self.started
@@ -76,6 +83,12 @@ class JobControl:
 
     def _keep_alive(self) -> None:
         while not self._lost and not self._stop.wait(self.manager.heartbeat_s):
+            if not self.orphaned and os.getppid() != self._parent:
+                self.orphaned = True
+                log.warning(
+                    "the process that started the training of %s (pid %d) is gone; finishing the job here and "
+                    "keeping its lease", self.name, self._parent,
+                )  # fmt: skip
             try:
                 self._beat()
             except Exception:  # the database may be down for a moment: try again at the next beat
@@ -152,6 +165,7 @@ class Trainer:
         dataset = load_registered_dataset(source.annotation_file_uris, source.annotation_kind, self.settings)
         work = self.store.work_dir(record.name)
         work.mkdir(parents=True, exist_ok=True)
+        self.store.clear_stale_model_dir(record)
         out = self.store.model_dir(record.name)
 
         def load(im: Any) -> Any:

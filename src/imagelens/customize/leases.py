@@ -6,6 +6,10 @@ whose owner has not renewed it for ``training.stale_after_s`` (and, on this host
 each over exactly as :meth:`~imagelens.customize.jobs.JobManager.recover` does at start: a compare-and-set on the
 dead owner releases the job (only one replica wins it), then this replica's workers claim it and resume it from its
 checkpoint; a job being cancelled is cancelled through the same path; one interrupted ``max_attempts`` times fails.
+Checkpoints are in the dead owner's local ``work_dir``: a job taken over on another host starts again from scratch
+(its training time so far still counts against its budget); on the same host it resumes from the checkpoint.
+
+The same loop removes this host's fetched copies of models deleted (or trained again) on other replicas.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 
 from imagelens.customize.job_state import job_error, recovery_action, utc_now
 from imagelens.customize.jobs import JobManager
@@ -43,6 +48,11 @@ class LeaseWatcher:
             ):
                 continue
             expect = {"owner": record.owner, "status": record.status}
+            age = None if record.heartbeat is None else time.time() - record.heartbeat
+            log.warning(
+                "job %s: its owner %s last renewed its lease %s ago", record.name, record.owner,
+                "never" if age is None else f"{age:.1f} s",
+            )  # fmt: skip
             action, reason = recovery_action(record, self.manager.settings.training)
             if action == "fail":
                 failed = store.update_model(
@@ -60,10 +70,16 @@ class LeaseWatcher:
             log.warning("took over jobs of a stopped replica: %s", taken)
         return taken
 
+    def prune_once(self) -> list[str]:
+        """Remove this host's copies of model files whose model was deleted or trained again on another replica."""
+        prune = getattr(self.manager.store, "prune_local_files", None)
+        return list(prune()) if prune is not None else []
+
     def _loop(self) -> None:
         while not self._stop.wait(self.every_s):
             try:
                 self.check_once()
+                self.prune_once()
             except Exception:  # the database may be down for a while: try again next time
                 log.warning("lease check failed", exc_info=True)
 

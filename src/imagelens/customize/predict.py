@@ -31,14 +31,15 @@ _ADAPTERS = {
 
 
 def custom_spec(record: ModelRecord, store: CustomizationStore) -> ModelSpec:
-    """The catalog entry of a trained model. Its files are in the store (``options["dir"]``); the source says
-    "shipped with imagelens" because nothing is ever downloaded for it.
+    """The catalog entry of a trained model. Its files are in the store (``options["dir"]``: on this host, fetched
+    from the database first by a PostgreSQL store); the source says "shipped with imagelens" because nothing is ever
+    downloaded for it from a model hub.
 
     Roles: a classifier is an IMAGE_CLASSIFIER (a head over a backbone's image embeddings), a detector a
     DETECTOR. Neither is ever a role's default (the catalog's defaults come first).
     """
     kind = record.kind
-    options: dict[str, Any] = {"dir": str(store.model_dir(record.name)), "kind": kind, "name": record.name}
+    options: dict[str, Any] = {"dir": str(store.model_files(record)), "kind": kind, "name": record.name}
     if kind == "Generic-Detector":
         threshold = float(record.info.get("score_threshold", 0.3))
         options.update(

@@ -33,11 +33,22 @@ from urllib.parse import quote, urljoin, urlsplit
 from imagelens.config import UrlFetchSettings
 from imagelens.errors import InvalidImageSizeError, InvalidImageUrlError
 
-__all__ = ["DEADLINE_FACTOR", "Address", "AddressPolicy", "IPAddress", "fetch_url", "is_public_address"]
+__all__ = [
+    "DEADLINE_FACTOR",
+    "Address",
+    "AddressPolicy",
+    "IPAddress",
+    "Sink",
+    "fetch_url",
+    "fetch_url_to",
+    "is_public_address",
+]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPAddress = Address  # alias: the name some callers use
 AddressPolicy = Callable[[Address], bool]
+#: Receives a body chunk by chunk (:func:`fetch_url_to`); whatever it raises ends the fetch.
+Sink = Callable[[bytes], None]
 
 #: Without an explicit ``deadline_s`` the whole fetch (every hop) may take this many times ``timeout_s``.
 DEADLINE_FACTOR = 3.0
@@ -86,6 +97,36 @@ def fetch_url(
     :class:`InvalidImageUrlError` or, past ``max_bytes``, :class:`InvalidImageSizeError`; messages name the reason
     but not resolved addresses or exception internals.
     """
+    body = _fetch(url, settings, max_bytes, address_allowed, deadline_s, tls_context, None)
+    assert body is not None
+    return body
+
+
+def fetch_url_to(
+    url: str,
+    settings: UrlFetchSettings,
+    max_bytes: int,
+    sink: Sink,
+    *,
+    address_allowed: AddressPolicy | None = None,
+    deadline_s: float | None = None,
+    tls_context: ssl.SSLContext | None = None,
+) -> None:
+    """:func:`fetch_url`, but the body goes to ``sink`` chunk by chunk (at most 64 KiB each) instead of being
+    gathered in memory: the same address checks, redirects, deadline and byte cap. A failure may come after some
+    chunks were written; the caller discards them."""
+    _fetch(url, settings, max_bytes, address_allowed, deadline_s, tls_context, sink)
+
+
+def _fetch(
+    url: str,
+    settings: UrlFetchSettings,
+    max_bytes: int,
+    address_allowed: AddressPolicy | None,
+    deadline_s: float | None,
+    tls_context: ssl.SSLContext | None,
+    sink: Sink | None,
+) -> bytes | None:
     allowed = _policy(settings, address_allowed)
     budget = deadline_s if deadline_s is not None else DEADLINE_FACTOR * settings.timeout_s
     deadline = time.monotonic() + budget
@@ -95,8 +136,8 @@ def fetch_url(
     for _hop in range(settings.max_redirects + 1):
         target = _parse(current)
         seen.add(target.url)
-        outcome = _get(target, settings, max_bytes, allowed, deadline, context)
-        if isinstance(outcome, bytes):
+        outcome = _get(target, settings, max_bytes, allowed, deadline, context, sink)
+        if not isinstance(outcome, str):
             return outcome
         following = urljoin(current, outcome)
         if _parse(following).url in seen:
@@ -289,8 +330,9 @@ def _get(
     allowed: AddressPolicy,
     deadline: float,
     tls_context: ssl.SSLContext,
-) -> bytes | str:
-    """One GET: the body (bytes) or a redirect's Location (str)."""
+    sink: Sink | None = None,
+) -> bytes | str | None:
+    """One GET: the body (bytes; None when it went to ``sink``) or a redirect's Location (str)."""
     addresses = _resolve(target, allowed)
     if time.monotonic() >= deadline:
         raise _timed_out(settings)
@@ -324,7 +366,7 @@ def _get(
                 raise _not_accessible(
                     f"the server answered HTTP {response.status}", "http_status", status=response.status
                 )
-            body = _read_body(response, max_bytes)
+            body = _read_body(response, max_bytes, sink)
         finally:
             response.close()
         if watchdog.fired:  # the deadline cut a close-delimited body: what we have is truncated
@@ -353,7 +395,7 @@ def _get(
             conn.pinned_sock.close()
 
 
-def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
+def _read_body(response: http.client.HTTPResponse, max_bytes: int, sink: Sink | None = None) -> bytes | None:
     declared = response.getheader("Content-Length")
     if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
         raise _too_large(max_bytes, f"the server declares {int(declared)} bytes")
@@ -364,11 +406,14 @@ def _read_body(response: http.client.HTTPResponse, max_bytes: int) -> bytes:
             min(_CHUNK, max_bytes + 1 - total)
         )  # one recv at most: the watchdog can cut it
         if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
+            return b"".join(chunks) if sink is None else None
         total += len(chunk)
         if total > max_bytes:
             raise _too_large(max_bytes, "the body is longer")
+        if sink is None:
+            chunks.append(chunk)
+        else:
+            sink(chunk)
 
 
 @lru_cache(maxsize=1)

@@ -6,7 +6,9 @@ scored on a dataset). Records are frozen dataclasses; a store hands out copies a
 HTTP server, the job threads and a CLI in another process can share one store.
 
 A model's files (the trained head or detector, checkpoints while training) live in folders the store owns:
-:meth:`CustomizationStore.model_dir` and :meth:`CustomizationStore.work_dir`.
+:meth:`CustomizationStore.model_dir` and :meth:`CustomizationStore.work_dir`; :meth:`CustomizationStore.model_files`
+is the folder to load a trained model from (the PostgreSQL store fetches it from the database on a host that lacks
+it).
 """
 
 from __future__ import annotations
@@ -82,6 +84,26 @@ class ModelFiles:
     def remove_model_files(self, name: str) -> None:
         shutil.rmtree(self.root / "models" / name, ignore_errors=True)
         shutil.rmtree(self.root / "jobs" / name, ignore_errors=True)
+
+    def model_files(self, record: ModelRecord) -> Path:
+        """The folder holding ``record``'s files on this host (here: :meth:`model_dir`; the PostgreSQL store fetches
+        them from the database first when this host lacks them)."""
+        return self.model_dir(record.name)
+
+    def clear_stale_model_dir(self, record: ModelRecord) -> None:
+        """Before training ``record``: remove a folder left under its name by another version of the model (a copy
+        fetched from the database before the model was deleted and trained again elsewhere)."""
+        from imagelens.store.pg_blobs import host_lock, read_marker
+
+        folder = self.model_dir(record.name)
+        marker = read_marker(folder)
+        if marker is None or marker.get("created") == record.created:
+            return
+        with host_lock(self.root, record.name):
+            if folder.exists():
+                aside = folder.parent / f".old-{folder.name}-{uuid.uuid4().hex[:8]}"
+                os.replace(folder, aside)
+                shutil.rmtree(aside, ignore_errors=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +211,12 @@ class CustomizationStore(Protocol):
 
     def delete_model(self, name: str) -> None: ...
     def model_dir(self, name: str) -> Path: ...
+    def model_files(self, record: ModelRecord) -> Path:
+        """The folder holding a model's files on this host, fetched from the database first where the store keeps
+        them there (PostgreSQL) and this host lacks them or holds another version."""
+        ...
+
+    def clear_stale_model_dir(self, record: ModelRecord) -> None: ...
     def work_dir(self, name: str) -> Path: ...
 
     # --- evaluations ---

@@ -95,6 +95,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     ),
     (
         4,
+        "model files",
+        """
+        CREATE TABLE model_files (
+            model_name text NOT NULL REFERENCES models (name) ON DELETE CASCADE,
+            path text NOT NULL,
+            chunk integer NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (model_name, path, chunk)
+        );
+        ALTER TABLE model_files ALTER COLUMN data SET STORAGE EXTERNAL;
+        """,
+    ),
+    (
+        5,
         "video indexes",
         """
         CREATE TABLE video_indexes (

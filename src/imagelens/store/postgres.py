@@ -6,12 +6,15 @@ Every change runs in one transaction that locks the rows it reads (``SELECT ... 
 is atomic across replicas. Jobs are claimed with ``FOR UPDATE SKIP LOCKED``: two replicas never claim the same job,
 and :meth:`PostgresStore.claim_next` takes over a job whose owner stopped renewing its lease (its heartbeat).
 
-A model's files stay in folders under ``root`` (``IMAGELENS_STORE_DIR``); replicas that train or serve custom
-models share that folder (a network file system), as they share the database.
+A model's files are written by its trainer into a folder under ``root`` (``IMAGELENS_STORE_DIR``, local to each
+host) and stored in the database when the model is marked ``succeeded``, in that same transaction
+(:mod:`imagelens.store.pg_blobs`); a replica on another host fetches them into its own folder the first time it
+needs them (:meth:`PostgresStore.model_files`). Replicas share no folder.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Mapping
@@ -20,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from imagelens.errors import ConflictError, NotFoundError
+from imagelens.store import pg_blobs
 from imagelens.store.base import (
     ACTIVE_STATUSES,
     RETRAINABLE_STATUSES,
@@ -115,6 +119,7 @@ class PostgresStore(ModelFiles):
                 if old.status not in RETRAINABLE_STATUSES or old.owner is not None:
                     raise ConflictError(_taken(old))
                 db.execute("DELETE FROM evaluations WHERE model_name = %s", (record.name,))
+                db.execute("DELETE FROM model_files WHERE model_name = %s", (record.name,))
                 stale = self._move_aside(
                     record.name
                 )  # before the new record exists: the new job never sees them
@@ -153,9 +158,60 @@ class PostgresStore(ModelFiles):
             record = _model(row[0])
             if expect and any(getattr(record, k) != v for k, v in expect.items()):
                 return None
+            succeeds = changes.get("status") == "succeeded" and record.status != "succeeded"
             record = replace(record, **changes)
+            if (
+                succeeds
+            ):  # the trained files go into the database with the status: never one without the other
+                manifest = pg_blobs.publish(db, name, self.model_dir(name), record.created)
+                info = {k: v for k, v in record.info.items() if k != "files"}
+                record = replace(record, info={**info, "files": manifest} if manifest else info)
             self._write_model(db, record)
         return record
+
+    def model_files(self, record: ModelRecord) -> Path:
+        """The folder of ``record``'s files on this host. For a succeeded model whose files are in the database, a
+        folder that is missing or holds another version is fetched first (once per host, under a lock)."""
+        target = self.model_dir(record.name)
+        manifest = record.info.get("files")
+        if record.status != "succeeded" or not isinstance(manifest, dict):
+            return target
+        if pg_blobs.is_current(target, record.created, manifest):
+            return target
+        with pg_blobs.host_lock(self.root, record.name):
+            if not pg_blobs.is_current(target, record.created, manifest):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                pg_blobs.materialise(self.db, record.name, record.created, manifest, target)
+        return target
+
+    def prune_local_files(self) -> list[str]:
+        """Remove this host's copies of models that were deleted (or trained again) on another replica; returns
+        their names. Only folders carrying the fetched/published marker are considered, so a model being trained
+        here is never touched."""
+        folder = self.root / "models"
+        if not folder.is_dir():
+            return []
+        created = {m.name: m.created for m in self.list_models()}
+        pruned = []
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(".") or not path.is_dir():
+                continue
+            marker = pg_blobs.read_marker(path)
+            if marker is None or created.get(path.name) == marker.get("created"):
+                continue
+            with pg_blobs.host_lock(self.root, path.name):
+                marker = pg_blobs.read_marker(path)
+                if marker is not None and self._created(path.name) != marker.get("created"):
+                    aside = folder / f".old-{path.name}-{time.time_ns()}"
+                    os.replace(path, aside)
+                    shutil.rmtree(aside, ignore_errors=True)
+                    pruned.append(path.name)
+        return pruned
+
+    def _created(self, name: str) -> str | None:
+        with self.db.transaction() as db:
+            row = db.execute("SELECT data->>'created' FROM models WHERE name = %s", (name,)).fetchone()
+        return None if row is None else str(row[0])
 
     def claim_model(self, name: str, owner: str, statuses: frozenset[str]) -> ModelRecord | None:
         """Claim one job by name; a row another replica holds locked is skipped (``None``): it is being claimed

@@ -6,25 +6,24 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from imagelens.errors import InvalidArgumentError, InvalidRequestError
+from imagelens.errors import InvalidArgumentError
 from imagelens.retrieval.vectorize import embed_images, model_of
 from imagelens.video.decode import FrameSampler, SampledFrame, SamplerState, VideoInfo
 from imagelens.video.segments import Segment, SegmentBuilder
 from imagelens.video.settings import VideoSettings
+from imagelens.video.source import local_video, video_file  # noqa: F401  (moved to source.py; re-exported)
 from imagelens.video.speech import SpeechSegment, require_speech_model, transcribe_video
 from imagelens.video.store import VideoIndex, VideoRecord, now
 
 if TYPE_CHECKING:
     from imagelens.analyzer import Analyzer
-    from imagelens.config import Settings
 
 Progress = Callable[[str, float, float | None], None]
 
@@ -183,18 +182,20 @@ def ingest_video(
     settings: VideoSettings | None = None,
     progress: Progress | None = None,
     speech: bool | None = None,
+    moderation: bool = False,
     job: str = "",
     after_checkpoint: Callable[[dict[str, Any]], None] | None = None,
 ) -> VideoReport:
     """Ingest one video file under ``document_id`` (default: the file name), replacing an earlier version.
     ``speech`` (default: whether the index has the ``speech`` feature) also transcribes the audio track; the speech
-    model must be here (else ModelNotFetched, before any work).
+    model must be here (else ModelNotFetched, before any work). ``moderation`` checks each segment's key frame
+    with the ``adult`` feature (:mod:`imagelens.video.moderation`).
 
     Checkpointed (see :mod:`imagelens.video.store_base`): segments are saved as pending with a checkpoint every
     ``checkpoint_s`` of video; a later call for the same ``job`` (ingestion name), source, file and settings
     resumes from the checkpoint. The earlier version stays searchable until the new one replaces it at the end.
-    The transcript is not checkpointed: after a resume it is made again in full (speech runs after the frames).
-    ``after_checkpoint`` is called after each saved checkpoint (tests interrupt an ingestion through it)."""
+    The transcript and the moderation are not checkpointed: after a resume they are made again in full (they run
+    after the frames). ``after_checkpoint`` is called after each saved checkpoint (tests interrupt through it)."""
     doc_id = document_id or Path(path).name
     if not isinstance(doc_id, str) or not doc_id or len(doc_id) > 1024 or "#" in doc_id:
         raise InvalidArgumentError(
@@ -234,6 +235,13 @@ def ingest_video(
         )
         report.warnings.extend(warnings)
         report.seconds += time.perf_counter() - started
+    if moderation:  # key frames through the adult feature; verdicts kept with the video
+        from imagelens.video.moderation import moderate_key_frames
+
+        if resume is not None:  # every segment, those before the checkpoint too
+            report.segments = [seg for batch in index.pending_segments(doc_id) for seg in batch]
+
+        metadata = moderate_key_frames(analyzer, path, report, settings or VideoSettings(), metadata)
     stamp = now()
     if report.info is None and resume is not None:
         duration = resume.get("duration_s") or report.end_s
@@ -245,47 +253,3 @@ def ingest_video(
     )  # fmt: skip
     index.publish(record, report.speech)
     return report
-
-
-# --- where a video comes from --------------------------------------------------------------------------------------
-
-
-def local_video(uri: str, data_dir: Path | None) -> Path:
-    """A ``file://`` URI or plain path, which must lie inside ``data_dir`` (unset: local files are refused)."""
-    if data_dir is None:
-        raise InvalidArgumentError(
-            "Local video files are refused: set IMAGELENS_DATA_DIR to the folder they lie in (or use an http(s) URL)."
-        )
-    raw = uri[len("file://") :] if uri.startswith("file://") else uri
-    root = Path(data_dir).expanduser().resolve()
-    path = (root / raw).resolve() if not Path(raw).is_absolute() else Path(raw).resolve()
-    if root != path and root not in path.parents:
-        raise InvalidArgumentError(f"The video '{uri}' lies outside the data folder.")
-    if not path.is_file():
-        raise InvalidArgumentError(f"The video '{uri}' does not exist.")
-    return path
-
-
-@contextmanager
-def video_file(uri: str, settings: Settings, video: VideoSettings) -> Iterator[Path]:
-    """The video behind ``uri`` as a local file: http(s) through the SSRF-guarded fetch (into a temporary file,
-    at most ``max_fetch_bytes``), else a file inside the data folder."""
-    import tempfile
-
-    if not isinstance(uri, str) or not uri.strip():
-        raise InvalidRequestError("documentUrl must be a non-empty string.")
-    if uri.lower().startswith(("http://", "https://")):
-        from imagelens.io.url import fetch_url
-
-        body = fetch_url(uri, settings.url_settings(), video.max_fetch_bytes, deadline_s=600.0)
-        with tempfile.TemporaryDirectory(prefix="imagelens-video-") as tmp:
-            path = Path(tmp) / "video"
-            path.write_bytes(body)
-            del body
-            yield path
-        return
-    if "://" in uri and not uri.startswith("file://"):
-        raise InvalidArgumentError(
-            f"Unsupported documentUrl scheme in '{uri[:100]}': use http(s) or a local file."
-        )
-    yield local_video(uri, settings.data_dir)

@@ -99,7 +99,7 @@ def parse_ingestion(body: Any) -> dict[str, Any]:
                 "userData": item.get("userData"),
             }
         )
-    return {"videos": out, "includeSpeechTranscript": speech}
+    return {"videos": out, "includeSpeechTranscript": speech, "moderation": body.get("moderation") is True}
 
 
 class LeaseLostError(RuntimeError):
@@ -243,7 +243,8 @@ class VideoService:
         for item in request["videos"]:
             if item["documentId"] in done:
                 continue
-            details.append(self._one(index, item, bool(request.get("includeSpeechTranscript")), name))
+            speech, moderation = bool(request.get("includeSpeechTranscript")), bool(request.get("moderation"))
+            details.append(self._one(index, item, speech, moderation, name))
             self._renew(index, name)
             index.save_ingestion(name, "Running", request, details)
         ok = [d for d in details if d["succeeded"]]
@@ -292,7 +293,12 @@ class VideoService:
             self._watch.start()
 
     def _one(
-        self, index: VideoIndex, item: dict[str, Any], speech: bool = False, job: str = ""
+        self,
+        index: VideoIndex,
+        item: dict[str, Any],
+        speech: bool = False,
+        moderation: bool = False,
+        job: str = "",
     ) -> dict[str, Any]:
         status: dict[str, Any] = {"documentId": item["documentId"], "documentUrl": item["documentUrl"]}
         try:
@@ -310,6 +316,7 @@ class VideoService:
                         user_data=item.get("userData"),
                         settings=self.settings,
                         speech=speech or None,
+                        moderation=moderation,
                         job=job,
                         progress=lambda doc, t, d: self._renew(
                             index,

@@ -1,7 +1,7 @@
 """Video indexes in PostgreSQL (``IMAGELENS_DATABASE_URL``): every server replica sharing the database sees the same
 indexes, documents, ingestions (with their leases) and checkpoints.
 
-Rows live in the ``video_*`` tables (migration 4 of :mod:`imagelens.store.pgdb`); the segment vectors in a
+Rows live in the ``video_*`` tables (migration 5 of :mod:`imagelens.store.pgdb`); the segment vectors in a
 :class:`~imagelens.retrieval.pgvector.PgVectorIndex` named ``video.<hex>`` (a random name kept in
 ``video_indexes.segments_index``: it cannot collide with a user's retrieval index, and the retrieval listing leaves
 it out). An ingestion is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and a lease

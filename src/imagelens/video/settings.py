@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -25,7 +27,14 @@ class VideoSettings(BaseSettings):
     )
     max_samples: int = Field(50_000, ge=1, description="sampled frames per video at most (then cut off)")
     max_fetch_bytes: int = Field(
-        1024 * 1024 * 1024, gt=0, description="largest video fetched from a URL (held in a temporary file)"
+        16 * 1024**3, gt=0, description="largest video fetched from a URL (streamed to a temporary file)"
+    )
+    fetch_deadline_s: float = Field(3600.0, gt=0, description="a URL's whole download must end within this")
+    fetch_dir: Path | None = Field(
+        None, description="folder of the downloads (default: the temporary folder)"
+    )
+    fetch_min_free_bytes: int = Field(
+        512 * 1024**2, ge=0, description="a download stops if the free space would fall below this"
     )
     segment_similarity: float = Field(
         0.90,

@@ -25,7 +25,7 @@ from imagelens.azure import video as shapes
 from imagelens.errors import NotFoundError
 from imagelens.retrieval.vectorize import model_of
 from imagelens.video.jobs import VideoService
-from imagelens.video.query import VideoSearcher
+from imagelens.video.query import VideoQuery, VideoSearcher
 from imagelens.video.store import create_video_index, list_video_indexes, video_index_exists
 
 _JSON_LIMIT = 4 * 1024 * 1024
@@ -157,7 +157,9 @@ async def delete_index(request: Request, name: str) -> Response:
 @router.put("/retrieval/indexes/{name}/ingestions/{ingestion}", include_in_schema=False)
 async def create_ingestion(request: Request, name: str, ingestion: str) -> JSONResponse:
     body = shapes.loads(await read_capped(request, _JSON_LIMIT))
-    job = _service(request).submit(name, ingestion, body)
+    service = _service(request)
+    shapes.check_ingestion(body, name, service.index(name).info())
+    job = service.submit(name, ingestion, body)
     location = str(request.url_for("get_ingestion", name=name, ingestion=ingestion))
     location += f"?api-version={shapes.API_VERSION}"
     return JSONResponse(shapes.ingestion_json(job), status_code=202, headers={"Operation-Location": location})
@@ -207,10 +209,20 @@ async def delete_document(request: Request, name: str, document_id: str) -> Resp
 # --- queries ---------------------------------------------------------------------------------------------------
 
 
+def _searcher(request: Request, name: str, query: VideoQuery) -> VideoSearcher:
+    service = _service(request)
+    additional = []
+    for other in query.additional_indexes:
+        if not video_index_exists(request.app.state.settings, other):
+            raise NotFoundError(f"additionalIndexNames: the video index '{other}' does not exist.")
+        additional.append(service.index(other))
+    return VideoSearcher(request.app.state.analyzer, service.index(name), additional=additional)
+
+
 @router.post("/retrieval/indexes/{name}:queryByText", include_in_schema=False)
 async def query_by_text(request: Request, name: str) -> JSONResponse:
     text, top, skip, query = shapes.parse_query_by_text(await read_capped(request, _JSON_LIMIT))
-    searcher = VideoSearcher(request.app.state.analyzer, _service(request).index(name))
+    searcher = _searcher(request, name, query)
     hits = await _run(request, lambda: searcher.by_text(text, top, skip, query))
     return JSONResponse(shapes.hits_json(hits))
 
@@ -218,7 +230,7 @@ async def query_by_text(request: Request, name: str) -> JSONResponse:
 @router.post("/retrieval/indexes/{name}:queryByImage", include_in_schema=False)
 async def query_by_image(request: Request, name: str) -> JSONResponse:
     top, skip, query = shapes.parse_query_params(request.query_params)
-    searcher = VideoSearcher(request.app.state.analyzer, _service(request).index(name))
+    searcher = _searcher(request, name, query)
     source = await image_source(request, request.app.state.analyzer.settings.limits.max_bytes)
     hits = await _run(request, lambda: searcher.by_image(source, top, skip, query))
     return JSONResponse(shapes.hits_json(hits))
