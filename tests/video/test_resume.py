@@ -191,3 +191,28 @@ def test_speech_is_transcribed_again_after_a_resume(speech_settings: Settings, t
     got, want = stored(parts, "t"), stored(whole, "t")
     same(got, want)
     assert {k for k, *_ in got} == {"VideoFrame", "SpeechTextSegment"}
+
+
+def test_moderation_after_a_resume_covers_every_segment(settings: Settings, long_video: Path) -> None:
+    from imagelens.video.options import MODERATION_KEY
+
+    analyzer = Analyzer(settings)
+    model = model_of(analyzer.hub.embedder())
+    whole = create_video_index(settings, "mwhole", model)
+    ingest_video(analyzer, whole, long_video, "v", settings=VS, job="m", moderation=True)
+    parts = create_video_index(settings, "mparts", model)
+    with pytest.raises(Crash):
+        ingest_video(
+            analyzer,
+            parts,
+            long_video,
+            "v",
+            settings=VS,
+            job="m",
+            moderation=True,
+            after_checkpoint=crash_after(2),
+        )
+    ingest_video(analyzer, parts, long_video, "v", settings=VS, job="m", moderation=True)
+    want = whole.video("v").metadata[MODERATION_KEY]  # type: ignore[union-attr]
+    got = parts.video("v").metadata[MODERATION_KEY]  # type: ignore[union-attr]
+    assert got == want and len(want["checked"]) == whole.video("v").segments  # type: ignore[union-attr]
