@@ -1,7 +1,7 @@
 """Image-search ingestion throughput (images/s) with the full-size image tower, and how it scales with batch size.
 
 The embedder is the FULL-SIZE SigLIP 2 base/16-224 (12 layers x 768, as google/siglip2-base-patch16-224) with seeded
-random weights, written by ``benchmarks/vision_pipeline.py``'s ``write_siglip``: random weights cost exactly what
+random weights, written by ``imagelens.testing.full_size_models.write_siglip``: random weights cost exactly what
 real ones do, so the speed is real; nothing here measures retrieval quality. Images: the first ``--images`` JPEGs of
 ``../shared/data/coco_val2017_first128`` (real photos, ~640x480), or seeded synthetic PNGs when that folder is absent.
 
@@ -63,7 +63,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.cores)
-    from vision_pipeline import write_siglip
+    from imagelens.testing.full_size_models import write_siglip
 
     from imagelens.analyzer import Analyzer
     from imagelens.config import HubSettings, Settings

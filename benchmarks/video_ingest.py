@@ -7,7 +7,7 @@ patterns when absent): ``--shots`` images, each held 1.3-7.5 s (a fixed pseudo-r
 25 fps, 640x360, panning 1 px per frame so that no two frames of a shot are identical; MPEG-4 Part 2.
 
 The embedder is the FULL-SIZE SigLIP 2 base/16-224 image tower (12 layers x 768, as google/siglip2-base-patch16-224)
-with seeded random weights, written with ``benchmarks/vision_pipeline.py``'s ``write_siglip`` (its text tower gets a
+with seeded random weights, written with ``imagelens.testing.full_size_models.write_siglip`` (its text tower gets a
 1,024-row vocabulary: only the image tower is timed). The process is pinned to ``--cores`` CPUs
 (``sched_setaffinity``) and torch to as many threads.
 
@@ -97,7 +97,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.cores)
-    from vision_pipeline import write_siglip
+    from imagelens.testing.full_size_models import write_siglip
 
     from imagelens.analyzer import Analyzer
     from imagelens.config import HubSettings, Settings
