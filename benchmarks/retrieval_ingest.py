@@ -63,13 +63,12 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.cores)
-    from imagelens.testing.full_size_models import write_siglip
-
     from imagelens.analyzer import Analyzer
     from imagelens.config import HubSettings, Settings
     from imagelens.retrieval.ingest import ingest
     from imagelens.retrieval.search import create_index
     from imagelens.retrieval.vectorize import model_of
+    from imagelens.testing.full_size_models import write_siglip
 
     tmp = Path(tempfile.mkdtemp(prefix="ingest-bench-"))
     write_siglip(tmp / "models" / SIGLIP_ID, seed=1, vocab_size=1024)

@@ -97,11 +97,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.cores)
-    from imagelens.testing.full_size_models import write_siglip
-
     from imagelens.analyzer import Analyzer
     from imagelens.config import HubSettings, Settings
     from imagelens.retrieval.vectorize import model_of
+    from imagelens.testing.full_size_models import write_siglip
     from imagelens.video.decode import FrameSampler
     from imagelens.video.ingest import ingest_video
     from imagelens.video.settings import VideoSettings
