@@ -109,6 +109,44 @@ def test_index_ingest_query_and_documents(client: TestClient, videos: dict[str, 
         h["documentId"] for h in client.post(f"{BASE}/clips:queryByText?{P}", json=cam).json()["value"]
     } == {"a"}
 
+    # mode "update" changes the metadata only (Azure: "to reprocess the video, delete and recreate"); an unknown
+    # document fails alone
+    segments_before = client.get(f"{BASE}/clips/documents/a?{P}").json()
+    r = client.put(
+        f"{BASE}/clips/ingestions/meta?{P}",
+        json={
+            "videos": [
+                {
+                    "mode": "update",
+                    "documentId": "a",
+                    "documentUrl": "a.mp4",
+                    "metadata": {"cameraId": "cam2"},
+                },
+                {
+                    "mode": "update",
+                    "documentId": "zz",
+                    "documentUrl": "a.mp4",
+                    "metadata": {"cameraId": "cam2"},
+                },
+            ]
+        },
+    )
+    assert r.status_code == 202, r.text
+    job = _wait(client, "clips", "meta")
+    status = {d["documentId"]: d for d in job["fileStatusDetails"]}
+    assert status["a"]["succeeded"] and not status["zz"]["succeeded"]
+    assert status["zz"]["error"]["code"] == "NotFound"
+    doc = client.get(f"{BASE}/clips/documents/a?{P}").json()
+    assert doc["metadata"] == {"cameraId": "cam2"}
+    assert (
+        doc["duration"] == segments_before["duration"]
+        and doc["createdDateTime"] == segments_before["createdDateTime"]
+    )
+    cam2 = {"queryText": "x", "filters": {"stringFilters": [{"fieldName": "cameraId", "values": ["cam2"]}]}}
+    assert {
+        h["documentId"] for h in client.post(f"{BASE}/clips:queryByText?{P}", json=cam2).json()["value"]
+    } == {"a"}
+
     r = client.post(
         f"{BASE}/clips:queryByImage?{P}&top=1", content=_png(pattern(5))
     )  # b's second shot: 2-4 s

@@ -304,6 +304,11 @@ class VideoService:
         try:
             if item["mode"] == "remove":
                 index.delete_video(item["documentId"])
+            elif item["mode"] == "update":  # Azure: "update mode will update the metadata only"
+                record = index.update_video_metadata(
+                    item["documentId"], item["metadata"], item.get("userData")
+                )
+                status["segments"] = record.segments
             else:
                 with video_file(item["documentUrl"], self.analyzer.settings, self.settings) as path:
                     report = ingest_video(

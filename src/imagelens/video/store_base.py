@@ -20,14 +20,14 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
 from imagelens.customize.job_state import owner_alive
-from imagelens.errors import InvalidArgumentError
+from imagelens.errors import InvalidArgumentError, NotFoundError
 from imagelens.retrieval.base import Document, Filters, Vector
 from imagelens.retrieval.pgvector import AnyIndex
 from imagelens.video.segments import Segment
@@ -262,6 +262,29 @@ class VideoIndex(ABC):
             self.segments.flush()
             self.clear_checkpoint(document_id)
             return self._delete_video_row(document_id)
+
+    def update_video_metadata(
+        self, document_id: str, metadata: Mapping[str, Any], user_data: Any = None
+    ) -> VideoRecord:
+        """Azure's ingestion mode ``update``: replace a document's metadata (and user data, when given) without
+        reprocessing the video. Reserved keys the server keeps with the video (``imagelens:...``, e.g. moderation
+        verdicts) survive the update."""
+        with self._lock:
+            old = self.video(document_id)
+            if old is None:
+                raise NotFoundError(
+                    f"The document '{document_id}' is not in index '{self.name}': mode 'update' changes the metadata "
+                    "of an ingested video; use mode 'add' to ingest it."
+                )
+            kept = {k: v for k, v in old.metadata.items() if str(k).startswith("imagelens:")}
+            record = replace(
+                old,
+                metadata={**dict(metadata), **kept},
+                user_data=old.user_data if user_data is None else user_data,
+                updated=now(),
+            )
+            self._write_video(record)
+            return record
 
     def matching_videos(self, string_filters: Mapping[str, Sequence[str]]) -> list[str]:
         """Document ids whose metadata field holds one of the given values (every field must match)."""
