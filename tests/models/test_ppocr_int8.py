@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from imagelens.config import HubSettings, Settings
+from imagelens.errors import InvalidArgumentError
 from imagelens.models.adapters.ppocr import PPOCRAdapter, int8
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
@@ -60,19 +61,69 @@ def test_int8_copies_are_built_once_and_cached(tiny: tuple[Path, ModelSpec], sma
     assert src.read_bytes() == src_bytes, "the source model is never modified"
 
 
-def test_quantize_option_loads_int8_sessions_and_reads(
-    tiny: tuple[Path, ModelSpec], small_calibration: Path
+def session_paths(adapter: PPOCRAdapter) -> dict[str, Path]:
+    return {key: Path(s.session._model_path) for key, s in (("det", adapter._det), ("rec", adapter._rec))}
+
+
+@pytest.mark.parametrize(
+    ("mode", "quantize", "parts"),
+    [
+        (None, False, ("det",)),  # the default: the detector in int8 (same F1), the recogniser as shipped
+        ("none", False, ()),
+        ("det", False, ("det",)),
+        ("all", False, ("det", "rec")),
+        (None, True, ("det", "rec")),  # IMAGELENS_HUB__QUANTIZE lists the model
+        ("none", True, ("det", "rec")),
+    ],
+)
+def test_which_models_run_in_int8(
+    tiny: tuple[Path, ModelSpec],
+    small_calibration: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str | None,
+    quantize: bool,
+    parts: tuple[str, ...],
 ) -> None:
     root, spec = tiny
-    plain = PPOCRAdapter.load(root, spec)
-    q_spec = replace(spec, options={**spec.options, "quantize": "int8-dynamic"})
-    quantised = PPOCRAdapter.load(root, q_spec)
-    built = sorted(p.name.split("-")[0] for p in small_calibration.glob("*.onnx"))
-    assert built == sorted(int8.INT8_PARTS)
-    result = quantised.read(bars())
+    if mode is None:
+        monkeypatch.delenv(int8.INT8_ENV, raising=False)
+    else:
+        monkeypatch.setenv(int8.INT8_ENV, mode)
+    if quantize:
+        spec = replace(spec, options={**spec.options, "quantize": "int8-dynamic"})
+    adapter = PPOCRAdapter.load(root, spec)
+    paths = session_paths(adapter)
+    for key in ("det", "rec"):
+        if key in parts:
+            assert paths[key].parent == small_calibration and paths[key].name.startswith(f"{key}-")
+            assert {"QuantizeLinear", "DequantizeLinear"} <= qdq_ops(paths[key])
+        else:
+            assert paths[key] == root / str(spec.options[key])
+    result = adapter.read(bars())
     assert all(line.text == " ".join(w.text for w in line.words) for line in result.lines)
-    assert plain.read(bars()) is not None
     assert not list(Path(root).rglob("*int8*")), "nothing is written next to the model"
+
+
+def test_an_unknown_mode_is_refused(tiny: tuple[Path, ModelSpec], monkeypatch: pytest.MonkeyPatch) -> None:
+    root, spec = tiny
+    monkeypatch.setenv(int8.INT8_ENV, "fp16")
+    with pytest.raises(InvalidArgumentError, match="IMAGELENS_PPOCR_INT8"):
+        PPOCRAdapter.load(root, spec)
+
+
+def test_a_failed_build_leaves_the_fp32_model(
+    tiny: tuple[Path, ModelSpec], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from imagelens.models.adapters.ppocr import adapter as adapter_module
+
+    def broken(src: Path, part: str) -> Path:
+        raise OSError("read-only cache")
+
+    monkeypatch.setattr(adapter_module, "int8_model", broken)
+    root, spec = tiny
+    loaded = PPOCRAdapter.load(root, spec)
+    assert session_paths(loaded)["det"] == root / str(spec.options["det"])
+    assert "int8 build failed" in caplog.text
 
 
 def test_hub_quantize_setting_reaches_the_ocr_adapter(
@@ -80,16 +131,11 @@ def test_hub_quantize_setting_reaches_the_ocr_adapter(
 ) -> None:
     root, spec = tiny
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv(int8.INT8_ENV, "none")
     hub = ModelHub(Settings(model_dir=root.parent, hub=HubSettings(quantize=[spec.id])))
     hub.register(spec)
-    hub.get(spec.id)
-    assert len(list(small_calibration.glob("*.onnx"))) == len(int8.INT8_PARTS)
-
-
-def test_plain_load_builds_nothing(tiny: tuple[Path, ModelSpec], small_calibration: Path) -> None:
-    root, spec = tiny
-    PPOCRAdapter.load(root, spec)
-    assert not small_calibration.exists()
+    paths = session_paths(hub.get(spec.id))
+    assert all(p.parent == small_calibration for p in paths.values())
 
 
 def test_calibration_lines_are_deterministic_and_dark_on_light() -> None:

@@ -29,7 +29,7 @@ from imagelens.models.adapters.ppocr.crops import (
 )
 from imagelens.models.adapters.ppocr.ctc import CtcChar, greedy_decode
 from imagelens.models.adapters.ppocr.fixes import Kind, fix_confusions, kind_of
-from imagelens.models.adapters.ppocr.int8 import INT8_PARTS, int8_model
+from imagelens.models.adapters.ppocr.int8 import int8_model, int8_parts
 from imagelens.models.adapters.ppocr.layout import reading_order, reading_quad, sub_quad
 from imagelens.models.adapters.ppocr.pipeline import (
     CLS_FLIP_THRESHOLD,
@@ -53,7 +53,6 @@ from imagelens.models.adapters.ppocr.words import (
     split_words,
     word_spans,
 )
-from imagelens.models.adapters.quantize import quantize_mode
 from imagelens.models.spec import ModelSpec
 from imagelens.types import Line, ReadResult, TextBlock, Word
 
@@ -125,12 +124,18 @@ class PPOCRAdapter:
         if files["cls"] is not None:
             engine._load_cls_model()
         # Our own onnxruntime sessions on the same files: rapidocr's leave the intra-op threads spinning while they wait.
-        # Opt-in int8 (IMAGELENS_HUB__QUANTIZE): calibrated QDQ copies of the detector and recogniser (.int8).
-        if quantize_mode(spec) is not None:
-            for key in INT8_PARTS:
-                src = files[key]
-                if src is not None:
+        # int8 copies (.int8): the detector by default, the recogniser too when asked (IMAGELENS_HUB__QUANTIZE)
+        for key in int8_parts(spec):
+            src = files[key]
+            if src is not None:
+                try:
                     files[key] = int8_model(src, key)
+                except (
+                    Exception
+                ) as exc:  # no onnx / quantisation tooling, unwritable cache: the fp32 model reads
+                    logging.getLogger(__name__).warning(
+                        "PP-OCR %s stays fp32: int8 build failed (%s)", key, exc
+                    )
         for part, key in ((engine.text_det, "det"), (engine.text_rec, "rec"), (engine.text_cls, "cls")):
             if part is not None and files[key] is not None:
                 part.session.session = ort_session(files[key])
