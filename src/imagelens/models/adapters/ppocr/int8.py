@@ -1,15 +1,16 @@
 """int8 PP-OCR: static QDQ copies of the detector (by default) and recogniser (opt-in), calibrated on synthetic text.
 
-The detector runs in int8 by default: on the 25 SROIE receipts its word F1 is not lower (0.9175 vs 0.9166) and it
-costs 48 % less CPU. The recogniser in int8 loses 0.026 word F1, so it is opt-in: ``IMAGELENS_PPOCR_INT8=all`` or
-``IMAGELENS_HUB__QUANTIZE='["ppocr-v6-small"]'`` (the hub then sets the spec option ``quantize``);
-``IMAGELENS_PPOCR_INT8=none`` keeps both in fp32. Unlike the torch models' dynamic quantisation, PP-OCR is mostly convolutions, which onnxruntime only
-runs in int8 with fixed activation scales: so the ``Conv``/``MatMul`` weights become int8 per output channel and
-the activation ranges come from a calibration pass over **synthetic** receipt-like text (random letters, digits and
+The detector runs in int8 by default: on the 25 SROIE receipts word F1 is not lower (0.918 vs 0.917) and the
+detector costs about half the CPU. With the recogniser in int8 too, word F1 falls to 0.896, so that is opt-in:
+``IMAGELENS_PPOCR_INT8=all`` or ``IMAGELENS_HUB__QUANTIZE='["ppocr-v6-small"]'`` (the hub then sets the spec
+option ``quantize``); ``IMAGELENS_PPOCR_INT8=none`` keeps both in fp32 (docs/ocr_speed.md).
+
+PP-OCR is mostly convolutions, which onnxruntime only runs in int8 with fixed activation scales (unlike the torch
+models' dynamic quantisation): so the ``Conv``/``MatMul`` weights become int8 per output channel and the
+activation ranges come from a calibration pass over **synthetic** receipt-like text (random letters, digits and
 punctuation rendered with the machine's TrueType fonts, else Pillow's own; blur and noise), never the benchmark's
 receipts. Built once per source file (sha256) and recipe, under ``$XDG_CACHE_HOME/imagelens/ppocr-int8`` (or
-``IMAGELENS_PPOCR_INT8_DIR``), written atomically. Readings change: the speed-up and the F1 cost on the SROIE
-receipts are in ``benchmarks/ocr_sroie.md``; never applied unless asked.
+``IMAGELENS_PPOCR_INT8_DIR``), written atomically. Speed and F1 of each mode: ``benchmarks/ocr_sroie.md``.
 """
 
 from __future__ import annotations
