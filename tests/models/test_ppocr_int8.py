@@ -68,7 +68,7 @@ def session_paths(adapter: PPOCRAdapter) -> dict[str, Path]:
 @pytest.mark.parametrize(
     ("mode", "quantize", "parts"),
     [
-        (None, False, ("det",)),  # the default: the detector in int8 (same F1), the recogniser as shipped
+        (None, False, ()),  # the default for a model whose int8 detector was not measured: fp32
         ("none", False, ()),
         ("det", False, ("det",)),
         ("all", False, ("det", "rec")),
@@ -104,6 +104,17 @@ def test_which_models_run_in_int8(
     assert not list(Path(root).rglob("*int8*")), "nothing is written next to the model"
 
 
+def test_by_default_the_measured_model_runs_its_detector_in_int8(
+    tiny: tuple[Path, ModelSpec], small_calibration: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, spec = tiny
+    monkeypatch.delenv(int8.INT8_ENV, raising=False)
+    assert "ppocr-v6-small" in int8.MEASURED_DET_INT8
+    paths = session_paths(PPOCRAdapter.load(root, replace(spec, id="ppocr-v6-small")))
+    assert paths["det"].parent == small_calibration
+    assert paths["rec"] == root / str(spec.options["rec"])
+
+
 def test_an_unknown_mode_is_refused(tiny: tuple[Path, ModelSpec], monkeypatch: pytest.MonkeyPatch) -> None:
     root, spec = tiny
     monkeypatch.setenv(int8.INT8_ENV, "fp16")
@@ -120,6 +131,7 @@ def test_a_failed_build_leaves_the_fp32_model(
         raise OSError("read-only cache")
 
     monkeypatch.setattr(adapter_module, "int8_model", broken)
+    monkeypatch.setenv(int8.INT8_ENV, "det")
     root, spec = tiny
     loaded = PPOCRAdapter.load(root, spec)
     assert session_paths(loaded)["det"] == root / str(spec.options["det"])

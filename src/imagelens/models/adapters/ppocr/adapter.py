@@ -128,11 +128,10 @@ class PPOCRAdapter:
         for key in int8_parts(spec):
             src = files[key]
             if src is not None:
+                # no onnx / quantisation tooling, an unwritable cache: the fp32 model reads instead
                 try:
                     files[key] = int8_model(src, key)
-                except (
-                    Exception
-                ) as exc:  # no onnx / quantisation tooling, unwritable cache: the fp32 model reads
+                except Exception as exc:
                     logging.getLogger(__name__).warning(
                         "PP-OCR %s stays fp32: int8 build failed (%s)", key, exc
                     )

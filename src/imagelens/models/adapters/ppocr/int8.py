@@ -38,6 +38,9 @@ INT8_PARTS: tuple[Part, ...] = ("det", "rec")
 #: lower F1, like IMAGELENS_HUB__QUANTIZE) or "none" (the fp32 models as shipped)
 INT8_ENV = "IMAGELENS_PPOCR_INT8"
 _MODES: dict[str, tuple[Part, ...]] = {"none": (), "det": ("det",), "all": INT8_PARTS}
+#: models whose int8 detector was measured to keep word F1 (benchmarks/ocr_sroie.md): the default applies to them
+#: only; any other PP-OCR model stays fp32 unless IMAGELENS_PPOCR_INT8 is set
+MEASURED_DET_INT8 = frozenset({"ppocr-v6-small"})
 RECIPE = "qdq-u8s8-perchannel-minmax-synthetic-v1"
 REC_BATCHES = 24  # calibration: batches of 6 synthetic lines for the recogniser
 DET_PAGES = 6  # calibration: synthetic pages for the detector
@@ -53,10 +56,13 @@ _FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", "C
 
 
 def int8_parts(spec: ModelSpec) -> tuple[Part, ...]:
-    """The parts to load in int8: all of them when the hub quantises the model, else ``IMAGELENS_PPOCR_INT8``."""
+    """The parts to load in int8: all of them when the hub quantises the model, else ``IMAGELENS_PPOCR_INT8``
+    (unset: the detector, for the models measured with it)."""
     if quantize_mode(spec) is not None:
         return INT8_PARTS
-    mode = os.environ.get(INT8_ENV, "det").strip().lower() or "det"
+    mode = os.environ.get(INT8_ENV, "").strip().lower()
+    if not mode:
+        return ("det",) if spec.id in MEASURED_DET_INT8 else ()
     if mode not in _MODES:
         raise InvalidArgumentError(f"{INT8_ENV} must be one of {', '.join(_MODES)}, got {mode!r}")
     return _MODES[mode]
