@@ -154,18 +154,25 @@ def stock_rapidocr() -> Reader:
     return read
 
 
-def imagelens_read(*, spinning: bool = False, **changes: object) -> Reader:
+def imagelens_read(*, spinning: bool = False, int8: str = "det", **changes: object) -> Reader:
     """imagelens ``read``; ``spinning=True``: with onnxruntime's spinning thread pools, as before the sessions were
-    tuned (the "before" of ``benchmarks/ocr_sroie.md``; same results)."""
+    tuned (the "before" of ``benchmarks/ocr_sroie.md``; same results); ``int8``: which models run in int8
+    (``IMAGELENS_PPOCR_INT8``: "det", the default; "all", as ``IMAGELENS_HUB__QUANTIZE``; "none": fp32 as shipped)."""
     from imagelens.models.adapters.ppocr import PPOCRAdapter, crops
     from imagelens.models.catalog import CATALOG
 
+    env = os.environ.get("IMAGELENS_PPOCR_INT8")
+    os.environ["IMAGELENS_PPOCR_INT8"] = int8
     tuned = crops.SESSION_CONFIG
     crops.SESSION_CONFIG = {} if spinning else tuned
     try:
         adapter = PPOCRAdapter.load(None, CATALOG["ppocr-v6-small"])
     finally:
         crops.SESSION_CONFIG = tuned
+        if env is None:
+            os.environ.pop("IMAGELENS_PPOCR_INT8")
+        else:
+            os.environ["IMAGELENS_PPOCR_INT8"] = env
     if changes:
         adapter = adapter.with_params(**changes)
 
@@ -212,6 +219,14 @@ ABLATIONS: dict[str, dict[str, object]] = {
         "min_gap": None,
         "fix_confusions": False,
     },
+}
+
+
+# the speed levers of issue 19 (target 5), each against the default in one interleaved run: see ocr_sroie.md
+SPEED: dict[str, dict[str, object]] = {
+    "imagelens, fp32 detector (IMAGELENS_PPOCR_INT8=none: before)": {"int8": "none"},
+    "imagelens, int8 detector + recogniser (opt-in: =all)": {"int8": "all"},
+    "imagelens, int8 detector, input short side 640 (opt-in)": {"det_limit_side_len": 640},
 }
 
 
@@ -269,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run imagelens with onnxruntime's spinning thread pools (the 'before'), interleaved image by image",
     )
+    parser.add_argument(
+        "--speed", action="store_true", help="also run the speed levers (int8, smaller detector input)"
+    )
     parser.add_argument("--only", default="", help="comma-separated subset of: stock,imagelens,tesseract")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
@@ -289,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             print("tesseract is not installed: skipped (apt-get install -y tesseract-ocr)", file=sys.stderr)
         else:
             systems[f"{version} (eng, psm 3)"] = tesseract()
+    if args.speed:
+        systems.update({name: imagelens_read(**changes) for name, changes in SPEED.items()})  # type: ignore[arg-type]
     if args.ablations:
         systems.update({name: imagelens_read(**changes) for name, changes in ABLATIONS.items()})
     load_before = os.getloadavg()

@@ -268,6 +268,7 @@ def test_sessions_do_not_spin_and_read_as_rapidocrs_would(
     threads; that changes the CPU a read costs, never what it reads."""
     from imagelens.models.adapters.ppocr import crops
 
+    monkeypatch.setenv("IMAGELENS_PPOCR_INT8", "none")  # the shipped fp32 files (int8: test_ppocr_int8.py)
     spec, root = CATALOG[model_id], tiny_root / model_id
     adapter = PPOCRAdapter.load(root, spec)
     sessions = {"det": adapter._det, "rec": adapter._rec, "cls": adapter._cls}

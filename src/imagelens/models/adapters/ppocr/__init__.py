@@ -13,7 +13,8 @@ mutates the adapter, and onnxruntime sessions may be run from several threads, s
 threads without a lock.
 
 Modules: :mod:`.pipeline` (tuning and what passes between the stages), :mod:`.crops` (line crops and the
-recogniser's input), :mod:`.adapter` (the :class:`~imagelens.models.roles.TextReader`); and the post-processing
+recogniser's input), :mod:`.int8` (the int8 detector, by default, and recogniser, opt-in: ``IMAGELENS_PPOCR_INT8``),
+:mod:`.adapter` (the :class:`~imagelens.models.roles.TextReader`); and the post-processing
 that does not depend on the runtime (numpy only, cheap to import and to unit-test):
 
 - :mod:`.ctc`: greedy CTC decoding that keeps each character's frames and can forbid classes;

@@ -29,6 +29,7 @@ from imagelens.models.adapters.ppocr.crops import (
 )
 from imagelens.models.adapters.ppocr.ctc import CtcChar, greedy_decode
 from imagelens.models.adapters.ppocr.fixes import Kind, fix_confusions, kind_of
+from imagelens.models.adapters.ppocr.int8 import int8_model, int8_parts
 from imagelens.models.adapters.ppocr.layout import reading_order, reading_quad, sub_quad
 from imagelens.models.adapters.ppocr.pipeline import (
     CLS_FLIP_THRESHOLD,
@@ -123,6 +124,17 @@ class PPOCRAdapter:
         if files["cls"] is not None:
             engine._load_cls_model()
         # Our own onnxruntime sessions on the same files: rapidocr's leave the intra-op threads spinning while they wait.
+        # int8 copies (.int8): the detector by default, the recogniser too when asked (IMAGELENS_HUB__QUANTIZE)
+        for key in int8_parts(spec):
+            src = files[key]
+            if src is not None:
+                # no onnx / quantisation tooling, an unwritable cache: the fp32 model reads instead
+                try:
+                    files[key] = int8_model(src, key)
+                except Exception as exc:
+                    logging.getLogger(__name__).warning(
+                        "PP-OCR %s stays fp32: int8 build failed (%s)", key, exc
+                    )
         for part, key in ((engine.text_det, "det"), (engine.text_rec, "rec"), (engine.text_cls, "cls")):
             if part is not None and files[key] is not None:
                 part.session.session = ort_session(files[key])
