@@ -210,3 +210,18 @@ def test_address_forms() -> None:
     for bad in ("", "head", "head:", "head:port", "head:70000", "ray://head", "http://head:80/"):
         with pytest.raises(InvalidArgumentError):
             RayEngine(1, bad)
+
+
+def test_a_refused_join_names_token_authentication() -> None:
+    from imagelens.batch.ray_engine import RayClusterUnavailableError, _unavailable
+
+    try:
+        try:
+            raise RuntimeError("Failed to connect to GCS.\nTraceback ...InvalidAuthToken: token missing")
+        except RuntimeError as inner:
+            raise ConnectionError("Failed to connect to Ray cluster at 10.0.0.5:6379") from inner
+    except ConnectionError as exc:
+        error = _unavailable("10.0.0.5:6379", exc)
+    assert isinstance(error, RayClusterUnavailableError) and error.exit_code == 3 and error.status == 503
+    assert "Cannot join the Ray cluster at 10.0.0.5:6379. The cluster uses token authentication" in error.message
+    assert "RAY_AUTH_MODE=token" in error.message and "Traceback" not in error.message

@@ -78,14 +78,18 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
 
 
 def _unavailable(address: str | None, exc: BaseException) -> RayClusterUnavailableError:
+    """Ray's error chain in one line each (no tracebacks), with a hint when the cluster refused our token."""
     chain: list[str] = []
+    refused_token = False
     cause: BaseException | None = exc
     while cause is not None and len(chain) < 5:
-        chain.append(f"{type(cause).__name__}: {cause}")
+        text = str(cause).strip()
+        refused_token = refused_token or "auth" in text.lower() or "Auth" in type(cause).__name__
+        chain.append(f"{type(cause).__name__}: {(text.splitlines() or [''])[0]}")
         cause = cause.__cause__ or cause.__context__
     text = " <- ".join(chain)
     hint = ""
-    if "auth" in text.lower():
+    if refused_token:
         hint = (
             " The cluster uses token authentication: set RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN or "
             "~/.ray/auth_token) here."
