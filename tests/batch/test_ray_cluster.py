@@ -152,9 +152,9 @@ def test_batch_analyze_joins_an_external_cluster_with_the_local_pools_rows(
         "--ray-address",
         ray_head["address"],
         "--workers",
-        "2",
+        "1",
         "--chunk-size",
-        "3",
+        "5",
         "--json",
     )
     assert done.returncode == 0, done.stderr[-3000:]
