@@ -173,3 +173,43 @@ def test_a_write_with_the_old_model_after_the_swap_is_refused(
     result = CliRunner().invoke(app, ["index", "rebuild", "--index", "photos"])
     assert result.exit_code == 0, result.output
     assert f"photos: {N} re-embedded with siglip2-base-patch16-224, 0 dropped" in result.output
+
+
+def test_concurrent_writers_neither_deadlock_nor_write_old_vectors_into_the_swapped_table(
+    pg_url: str,
+) -> None:
+    """Two writers upsert in a loop (old model) while a rebuild's table is swapped in: writers never block each
+    other into a deadlock, each stops with one ConflictError, and the swapped table holds only the rebuild's rows."""
+    from imagelens.store.pgdb import Database
+
+    db = Database.connect(pg_url)
+    try:
+        old, new = EmbeddingModel("toy", "a" * 64, 8), EmbeddingModel("toy", "b" * 64, 8)
+        index = PgVectorIndex.create(db, "photos", old)
+        fresh = index.start_rebuild(new)
+        fresh.upsert([Document(f"new{i}", np.eye(8, dtype=np.float32)[i]) for i in range(8)], new)
+        ends: dict[int, Any] = {}
+        counts = {0: 0, 1: 0}
+
+        def writer(k: int) -> None:
+            mine = PgVectorIndex.open(db, "photos")
+            v = np.ones(8, dtype=np.float32)
+            try:
+                for i in range(10_000):
+                    mine.upsert([Document(f"w{k}-{i}", v), Document(f"shared{i % 5}", v)], old)
+                    counts[k] += 1
+            except Exception as exc:
+                ends[k] = exc
+
+        threads = [threading.Thread(target=writer, args=(k,)) for k in (0, 1)]
+        for t in threads:
+            t.start()
+        while min(counts.values()) < 5:
+            time.sleep(0.05)
+        swapped = index.finish_rebuild(fresh)
+        for t in threads:
+            t.join(30)
+        assert all(isinstance(ends.get(k), ConflictError) for k in (0, 1)), ends
+        assert sorted(swapped.document_ids()) == [f"new{i}" for i in range(8)]
+    finally:
+        db.close()

@@ -189,9 +189,12 @@ class PgVectorIndex:
             "fields = EXCLUDED.fields, embedding = EXCLUDED.embedding"
         )
         with _transaction(self.db) as conn:
-            if not self.rebuilding:  # FOR SHARE: a rebuild's swap waits for this write, or this sees the swap
+            if (
+                not self.rebuilding
+            ):  # a rebuild's swap (FOR UPDATE) waits for this write, or this sees the swap;
+                # KEY SHARE: writers do not block each other, nor the NO KEY UPDATE of _touch
                 fp = conn.execute(
-                    "SELECT fingerprint FROM retrieval_indexes WHERE id = %s FOR SHARE", (self.table_id,)
+                    "SELECT fingerprint FROM retrieval_indexes WHERE id = %s FOR KEY SHARE", (self.table_id,)
                 ).fetchone()
                 self._check_not_swapped(None if fp is None else fp[0])
             with conn.cursor() as cur:
@@ -348,7 +351,7 @@ class PgVectorIndex:
             conn.execute(f"DROP TABLE IF EXISTS {fresh.table}")
 
     def finish_rebuild(self, fresh: PgVectorIndex) -> PgVectorIndex:
-        """Swap the rebuilt table in, in ONE transaction: the model record first (its row lock waits for writes in
+        """Swap the rebuilt table in, in ONE transaction: the model record first (``FOR UPDATE`` waits for writes in
         flight, see :meth:`upsert`), then the old table dropped (its lock waits for searches in flight) and the new
         one renamed to the index's table. A search or write after the commit sees the new model, and an object
         opened before refuses once (:class:`ConflictError`) and takes the new model."""
@@ -356,6 +359,7 @@ class PgVectorIndex:
             raise InvalidArgumentError("Not a rebuild of this index.")
         model = fresh.model
         with self.db.transaction() as conn:
+            conn.execute("SELECT id FROM retrieval_indexes WHERE id = %s FOR UPDATE", (self.table_id,))
             row = conn.execute(
                 "UPDATE retrieval_indexes SET model_id = %s, fingerprint = %s, dim = %s, updated = %s "
                 "WHERE id = %s RETURNING id",
