@@ -223,5 +223,7 @@ def test_a_refused_join_names_token_authentication() -> None:
     except ConnectionError as exc:
         error = _unavailable("10.0.0.5:6379", exc)
     assert isinstance(error, RayClusterUnavailableError) and error.exit_code == 3 and error.status == 503
-    assert "Cannot join the Ray cluster at 10.0.0.5:6379. The cluster uses token authentication" in error.message
+    assert (
+        "Cannot join the Ray cluster at 10.0.0.5:6379. The cluster uses token authentication" in error.message
+    )
     assert "RAY_AUTH_MODE=token" in error.message and "Traceback" not in error.message
