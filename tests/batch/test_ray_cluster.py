@@ -227,3 +227,17 @@ def test_a_refused_join_names_token_authentication() -> None:
         "Cannot join the Ray cluster at 10.0.0.5:6379. The cluster uses token authentication" in error.message
     )
     assert "RAY_AUTH_MODE=token" in error.message and "Traceback" not in error.message
+
+
+def test_a_process_already_on_another_ray_refuses_to_join_a_second_cluster(ray_cluster: Any) -> None:
+    """The in-process Ray of this session is up: an address of another (listening) cluster is refused, not
+    silently replaced by the Ray already running."""
+    from imagelens.batch.ray_engine import RayEngine
+    from imagelens.errors import InvalidArgumentError
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(InvalidArgumentError, match=f"cannot also join 127.0.0.1:{port}"):
+            RayEngine(1, f"127.0.0.1:{port}")._connect()

@@ -147,21 +147,34 @@ class RayEngine:
         self.address = address
 
     def _connect(self) -> bool:
-        """Start or join Ray; True when this call started it (and so shuts it down)."""
+        """Start or join Ray; True when this call started it (and so shuts it down). An address is checked before
+        anything else, and a process already attached to another cluster refuses to pretend it joined this one."""
         import ray
 
+        if self.address is not None:
+            if self.address.startswith("ray://"):
+                missing = _client_missing()
+                if missing:
+                    raise InvalidArgumentError(
+                        f"A ray:// address needs Ray Client on this machine: pip install 'ray[client]' ({missing})."
+                    )
+            check_reachable(self.address)
         if ray.is_initialized():
+            target = parse_address(self.address) if self.address is not None else None
+            if target is not None and not self.address.startswith("ray://"):  # type: ignore[union-attr]
+                try:
+                    current = str(ray.get_runtime_context().gcs_address)
+                except Exception:  # Ray Client mode has no GCS address here
+                    current = ""
+                if current and not current.endswith(f":{target[1]}"):
+                    raise InvalidArgumentError(
+                        f"This process already uses the Ray cluster at {current}; it cannot also join "
+                        f"{self.address}. Run the batch in a fresh process."
+                    )
             return False
         if self.address is None:
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
             return True
-        if self.address.startswith("ray://"):
-            missing = _client_missing()
-            if missing:
-                raise InvalidArgumentError(
-                    f"A ray:// address needs Ray Client on this machine: pip install 'ray[client]' ({missing})."
-                )
-        check_reachable(self.address)
         try:
             ray.init(address=self.address, log_to_driver=False, configure_logging=False)
         except Exception as exc:  # ConnectionError, RuntimeError, AuthenticationError ... from Ray
