@@ -31,7 +31,8 @@ RayOpt = Annotated[
 AddressOpt = Annotated[
     str | None,
     typer.Option(
-        "--ray-address", help="join this Ray cluster ('auto', host:6379, ray://host:10001); implies --ray"
+        "--ray-address",
+        help="join this Ray cluster: auto, HOST:PORT (GCS, 6379) or ray://HOST:PORT (needs ray[client]); implies --ray",
     ),
 ]
 WorkersOpt = Annotated[int, typer.Option("--workers", "-w", help="worker processes (or Ray actors)")]

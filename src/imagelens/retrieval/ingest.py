@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from imagelens.errors import ImageLensError, InvalidArgumentError
 from imagelens.retrieval.base import Document
 from imagelens.retrieval.embedded import EmbeddedIndex
-from imagelens.retrieval.pgvector import AnyIndex
+from imagelens.retrieval.pgvector import AnyIndex, PgVectorIndex
 from imagelens.retrieval.vectorize import embed_images, model_of
 
 if TYPE_CHECKING:
@@ -194,26 +194,42 @@ def rebuild(
     *,
     batch_size: int = 16,
     progress: Progress | None = None,
-) -> tuple[EmbeddedIndex, IngestReport]:
+) -> tuple[AnyIndex, IngestReport]:
     """Re-embed every document of ``index`` from its URI with the analyzer's current embedding model into a fresh
-    index, then swap it in place of the old one (user fields are kept). Documents whose source is gone are
-    reported as skipped and dropped."""
+    index, then swap it in place of the old one (document ids and user fields are kept). Documents whose source is
+    gone are reported as skipped and dropped. Until the swap the old index answers searches; a rebuild that fails
+    leaves it as it was (pgvector: a fresh table swapped in one transaction, see
+    :meth:`~imagelens.retrieval.pgvector.PgVectorIndex.finish_rebuild`)."""
     import shutil
 
-    if not isinstance(index, EmbeddedIndex):
-        from imagelens.errors import NotSupportedFeatureError
-
-        raise NotSupportedFeatureError(
-            "Rebuilding a pgvector index in place is not supported yet: drop it and add the images again."
-        )
-    settings_root = index.root
     embedder = analyzer.hub.embedder()
     model = model_of(embedder)
+    started = time.perf_counter()
+    if isinstance(index, PgVectorIndex):
+        sources = index.sources()
+        fresh_pg = index.start_rebuild(model)
+        try:
+            with fresh_pg.bulk_load():  # rows first, then one HNSW build
+                report = ingest(
+                    analyzer,
+                    fresh_pg,
+                    [uri or doc_id for doc_id, uri, _ in sources],
+                    batch_size=batch_size,
+                    progress=progress,
+                    fields_by_item={uri or doc_id: fields for doc_id, uri, fields in sources},
+                    ids_by_item={uri or doc_id: doc_id for doc_id, uri, _ in sources},
+                )
+        except BaseException:
+            index.abort_rebuild(fresh_pg)
+            raise
+        swapped = index.finish_rebuild(fresh_pg)
+        report.seconds = time.perf_counter() - started
+        return swapped, report
+    settings_root = index.root
     fresh_root = settings_root.with_name(settings_root.name + ".rebuild")
     if fresh_root.exists():
         shutil.rmtree(fresh_root)
     fresh = EmbeddedIndex.create(fresh_root, index.name, model)
-    started = time.perf_counter()
     by_item = {doc.uri or doc.document_id: doc.fields for doc in index.documents()}
     report = ingest(
         analyzer, fresh, list(by_item), batch_size=batch_size, progress=progress, fields_by_item=by_item

@@ -79,6 +79,24 @@ def ensure_extension(db: Database) -> None:
         ) from None
 
 
+def _create_table(conn: Any, table: str, dim: int) -> None:
+    conn.execute(
+        f"CREATE TABLE {table} (id bigserial PRIMARY KEY, document_id text NOT NULL UNIQUE, "
+        "uri text, sha256 text, size bigint, width integer, height integer, mtime double precision, "
+        f"taken text, fields jsonb NOT NULL DEFAULT '{{}}', embedding vector({int(dim)}) NOT NULL)"
+    )
+    conn.execute(
+        f"CREATE INDEX {table}_hnsw ON {table} USING hnsw (embedding vector_cosine_ops) "
+        f"WITH (m = {M}, ef_construction = {EF_CONSTRUCTION})"
+    )
+    conn.execute(f"CREATE INDEX {table}_sha256 ON {table} (sha256)")
+    conn.execute(f"CREATE INDEX {table}_taken ON {table} (taken)")
+
+
+#: Every name a document table owns (index, constraint and sequence names carry the table's name).
+_OWNED = ("_hnsw", "_sha256", "_taken", "_pkey", "_document_id_key")
+
+
 def list_indexes(db: Database) -> list[str]:
     with db.transaction() as conn:
         return [
@@ -102,11 +120,16 @@ class PgVectorIndex:
     """:class:`~imagelens.retrieval.base.RetrievalIndex` on PostgreSQL + pgvector (the same methods as
     :class:`~imagelens.retrieval.embedded.EmbeddedIndex`)."""
 
-    def __init__(self, db: Database, name: str, model: EmbeddingModel, table_id: int) -> None:
+    def __init__(
+        self, db: Database, name: str, model: EmbeddingModel, table_id: int, *, rebuilding: bool = False
+    ) -> None:
         self.db = db
         self.name = name
         self.model = model
-        self.table = f"retrieval_ix_{int(table_id)}"
+        self.table_id = int(table_id)
+        #: A rebuild's table (:meth:`start_rebuild`): written for the new model, not yet what ``name`` searches.
+        self.rebuilding = rebuilding
+        self.table = f"retrieval_ix_{self.table_id}" + ("_rebuild" if rebuilding else "")
 
     # --- opening ---------------------------------------------------------------------------------------------
 
@@ -126,18 +149,7 @@ class PgVectorIndex:
                 (name, model.model_id, model.fingerprint, model.dim, now, now),
             ).fetchone()
             if row is not None:
-                table = f"retrieval_ix_{int(row[0])}"
-                conn.execute(
-                    f"CREATE TABLE {table} (id bigserial PRIMARY KEY, document_id text NOT NULL UNIQUE, "
-                    "uri text, sha256 text, size bigint, width integer, height integer, mtime double precision, "
-                    f"taken text, fields jsonb NOT NULL DEFAULT '{{}}', embedding vector({int(model.dim)}) NOT NULL)"
-                )
-                conn.execute(
-                    f"CREATE INDEX {table}_hnsw ON {table} USING hnsw (embedding vector_cosine_ops) "
-                    f"WITH (m = {M}, ef_construction = {EF_CONSTRUCTION})"
-                )
-                conn.execute(f"CREATE INDEX {table}_sha256 ON {table} (sha256)")
-                conn.execute(f"CREATE INDEX {table}_taken ON {table} (taken)")
+                _create_table(conn, f"retrieval_ix_{int(row[0])}", model.dim)
                 return cls(db, name, model, int(row[0]))
         if not exist_ok:
             raise ConflictError(f"The index '{name}' already exists.")
@@ -183,10 +195,32 @@ class PgVectorIndex:
             "fields = EXCLUDED.fields, embedding = EXCLUDED.embedding"
         )
         with _transaction(self.db) as conn:
+            if (
+                not self.rebuilding
+            ):  # a rebuild's swap (FOR UPDATE) waits for this write, or this sees the swap;
+                # KEY SHARE: writers do not block each other, nor the NO KEY UPDATE of _touch
+                fp = conn.execute(
+                    "SELECT fingerprint FROM retrieval_indexes WHERE id = %s FOR KEY SHARE", (self.table_id,)
+                ).fetchone()
+                self._check_not_swapped(None if fp is None else fp[0])
             with conn.cursor() as cur:
                 cur.executemany(sql, rows)
             self._touch(conn)
         return len(rows)
+
+    def _check_not_swapped(self, fingerprint: str | None) -> None:
+        """A rebuild swapped other vectors in since this object was opened: take its model, and refuse this call
+        (its vectors were made with the old model; the caller's retry uses the new one)."""
+        if fingerprint is None:
+            raise NotFoundError(f"The index '{self.name}' does not exist.")
+        if fingerprint == self.model.fingerprint:
+            return
+        old = self.model
+        self.model = PgVectorIndex.open(self.db, self.name).model
+        raise ConflictError(
+            f"The index '{self.name}' was rebuilt with {self.model.model_id} (weights {self.model.fingerprint[:12]}) "
+            f"since it was opened with {old.model_id} (weights {old.fingerprint[:12]}): try again."
+        )
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
@@ -205,6 +239,8 @@ class PgVectorIndex:
                 )
 
     def _touch(self, conn: Any) -> None:
+        if self.rebuilding:
+            return
         conn.execute("UPDATE retrieval_indexes SET updated = %s WHERE name = %s", (_now(), self.name))
 
     def delete(self, document_ids: Iterable[str]) -> int:
@@ -265,22 +301,85 @@ class PgVectorIndex:
         where, args = _where(filters) if filters else ("TRUE", [])
         ef = min(1000, max(EF_SEARCH, 2 * (top + skip)))
         scan = "strict_order" if filters else "off"
-        with _transaction(self.db) as conn:
-            conn.execute(
-                "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true)",
-                (str(ef), scan),
-            )
-            rows = conn.execute(
-                f"SELECT {_SELECT}, 1 - (embedding <=> %b) FROM {self.table} WHERE {where} "  # noqa: S608
-                "ORDER BY embedding <=> %b LIMIT %s OFFSET %s",
-                (query, *args, query, top, skip),
-            ).fetchall()
+        try:
+            with _transaction(self.db) as conn:
+                conn.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, true), set_config('hnsw.iterative_scan', %s, true)",
+                    (str(ef), scan),
+                )
+                # the model's fingerprint comes from the same statement: one snapshot, taken after the table lock
+                rows = conn.execute(
+                    f"SELECT {_SELECT}, 1 - (embedding <=> %b), (SELECT fingerprint FROM retrieval_indexes "  # noqa: S608
+                    f"WHERE id = {self.table_id}) FROM {self.table} WHERE {where} "
+                    "ORDER BY embedding <=> %b LIMIT %s OFFSET %s",
+                    (query, *args, query, top, skip),
+                ).fetchall()
+        except Exception as exc:  # "different vector dimensions": a rebuild swapped in another dimension
+            if "dimensions" not in str(exc) or self.rebuilding:
+                raise
+            self._check_not_swapped(PgVectorIndex.open(self.db, self.name).model.fingerprint)
+            raise
+        if rows and not self.rebuilding:
+            self._check_not_swapped(rows[0][10])
         out = []
         for row in rows:
             meta = dict(zip(_COLUMNS, row[1:8], strict=True))
             meta["fields"] = json.loads(row[8])
             out.append((row[0], float(row[9]), meta))
         return out
+
+    # --- rebuilding with another model -------------------------------------------------------------------------
+
+    def sources(self) -> list[tuple[str, str | None, dict[str, Any]]]:
+        """``(document_id, uri, fields)`` of every document, without the vectors (what a rebuild re-embeds)."""
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT document_id, uri, fields::text FROM {self.table} ORDER BY id"
+            ).fetchall()  # noqa: S608
+        return [(r[0], r[1], json.loads(r[2])) for r in rows]
+
+    def start_rebuild(self, model: EmbeddingModel) -> PgVectorIndex:
+        """An empty table for ``model`` beside this index's (a failed rebuild's leftover is dropped first).
+        Searches and writes keep going to the current table until :meth:`finish_rebuild`."""
+        if not 1 <= model.dim <= 2000:
+            raise InvalidArgumentError(f"pgvector's HNSW index takes 1 to 2000 dimensions, not {model.dim}.")
+        fresh = PgVectorIndex(self.db, self.name, model, self.table_id, rebuilding=True)
+        with self.db.transaction() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {fresh.table}")
+            _create_table(conn, fresh.table, model.dim)
+        return fresh
+
+    def abort_rebuild(self, fresh: PgVectorIndex) -> None:
+        """Drop a rebuild's table; the index is left as it was."""
+        if not fresh.rebuilding or fresh.table_id != self.table_id:
+            raise InvalidArgumentError("Not a rebuild of this index.")
+        with self.db.transaction() as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {fresh.table}")
+
+    def finish_rebuild(self, fresh: PgVectorIndex) -> PgVectorIndex:
+        """Swap the rebuilt table in, in ONE transaction: the model record first (``FOR UPDATE`` waits for writes in
+        flight, see :meth:`upsert`), then the old table dropped (its lock waits for searches in flight) and the new
+        one renamed to the index's table. A search or write after the commit sees the new model, and an object
+        opened before refuses once (:class:`ConflictError`) and takes the new model."""
+        if not fresh.rebuilding or fresh.table_id != self.table_id:
+            raise InvalidArgumentError("Not a rebuild of this index.")
+        model = fresh.model
+        with self.db.transaction() as conn:
+            conn.execute("SELECT id FROM retrieval_indexes WHERE id = %s FOR UPDATE", (self.table_id,))
+            row = conn.execute(
+                "UPDATE retrieval_indexes SET model_id = %s, fingerprint = %s, dim = %s, updated = %s "
+                "WHERE id = %s RETURNING id",
+                (model.model_id, model.fingerprint, model.dim, _now(), self.table_id),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"The index '{self.name}' was dropped during its rebuild.")
+            conn.execute(f"DROP TABLE {self.table}")
+            conn.execute(f"ALTER TABLE {fresh.table} RENAME TO {self.table}")
+            for suffix in _OWNED:
+                conn.execute(f"ALTER INDEX IF EXISTS {fresh.table}{suffix} RENAME TO {self.table}{suffix}")
+            conn.execute(f"ALTER SEQUENCE IF EXISTS {fresh.table}_id_seq RENAME TO {self.table}_id_seq")
+        self.model = model
+        return PgVectorIndex(self.db, self.name, model, self.table_id)
 
     def stats(self) -> IndexStats:
         with self.db.transaction() as conn:
