@@ -34,12 +34,12 @@ from imagelens.models.spec import ModelSpec
 Part = Literal["det", "rec"]
 #: the parts loaded in int8 when the hub is told to quantise (the direction classifier is too small to matter)
 INT8_PARTS: tuple[Part, ...] = ("det", "rec")
-#: which parts run in int8: "det" (default: same word F1 on SROIE, -48 % detector CPU), "all" (det + rec: faster,
-#: lower F1, like IMAGELENS_HUB__QUANTIZE) or "none" (the fp32 models as shipped)
+#: which parts run in int8: "none" (default: the fp32 models as shipped), "det" (word F1 0.918 vs 0.917 on SROIE,
+#: -48 % detector CPU, but the readings move with the calibration fonts of the machine and the first load builds it)
+#: or "all" (det + rec: faster, lower F1, like IMAGELENS_HUB__QUANTIZE)
 INT8_ENV = "IMAGELENS_PPOCR_INT8"
 _MODES: dict[str, tuple[Part, ...]] = {"none": (), "det": ("det",), "all": INT8_PARTS}
-#: models whose int8 detector was measured to keep word F1 (benchmarks/ocr_sroie.md): the default applies to them
-#: only; any other PP-OCR model stays fp32 unless IMAGELENS_PPOCR_INT8 is set
+#: models whose int8 detector was measured to keep word F1 (benchmarks/ocr_sroie.md)
 MEASURED_DET_INT8 = frozenset({"ppocr-v6-small"})
 RECIPE = "qdq-u8s8-perchannel-minmax-synthetic-v1"
 REC_BATCHES = 24  # calibration: batches of 6 synthetic lines for the recogniser
@@ -57,12 +57,12 @@ _FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "/Library/Fonts", "C
 
 def int8_parts(spec: ModelSpec) -> tuple[Part, ...]:
     """The parts to load in int8: all of them when the hub quantises the model, else ``IMAGELENS_PPOCR_INT8``
-    (unset: the detector, for the models measured with it)."""
+    (unset: none, so that a fresh machine reads exactly what the shipped models read, with no build at first load)."""
     if quantize_mode(spec) is not None:
         return INT8_PARTS
     mode = os.environ.get(INT8_ENV, "").strip().lower()
     if not mode:
-        return ("det",) if spec.id in MEASURED_DET_INT8 else ()
+        return ()
     if mode not in _MODES:
         raise InvalidArgumentError(f"{INT8_ENV} must be one of {', '.join(_MODES)}, got {mode!r}")
     return _MODES[mode]
