@@ -238,6 +238,18 @@ class BrandSettings(BaseModel):
     threshold: float = Field(0.5, ge=0.0, le=1.0, description="report brands at or above this confidence")
 
 
+class FeedbackSettings(BaseModel):
+    """User feedback on results (docs/feedback.md): ``/imagelens/v1/feedback``, ``imagelens feedback``."""
+
+    enabled: bool = Field(True, description="accept and keep feedback; false: the feedback routes answer 400")
+    retention_days: float | None = Field(
+        90.0,
+        gt=0,
+        description="items older than this are deleted (unset: no age limit; to keep none: enabled=false)",
+    )
+    max_items: int = Field(10_000, ge=1, description="items kept at most (the oldest dropped first)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="IMAGELENS_", env_nested_delimiter="__", extra="ignore", protected_namespaces=()
@@ -279,6 +291,7 @@ class Settings(BaseSettings):
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)
     image_type: ImageTypeSettings = Field(default_factory=ImageTypeSettings)
     brands: BrandSettings = Field(default_factory=BrandSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     database_url: str | None = Field(
         None,
         description="a PostgreSQL libpq URI (postgresql://user:pw@host/db, or ?host=/socket/dir): every store and "

@@ -47,7 +47,7 @@ def create_app(
 ) -> FastAPI:
     from imagelens.api import compat
     from imagelens.api.openapi import install_openapi, new_app
-    from imagelens.api.routes import customization, retrieval, segment, shelf, v32, v40
+    from imagelens.api.routes import customization, feedback, retrieval, segment, shelf, v32, v40
     from imagelens.api.routes import video as video_routes
     from imagelens.shelf.runs import ProductRunStore
     from imagelens.store import open_operations
@@ -171,6 +171,7 @@ def create_app(
     app.include_router(segment.router, prefix="/computervision")
     video_routes.register(app)  # before retrieval: Azure's video indexes share the image indexes' paths
     retrieval.register(app)
+    feedback.register(app)  # /imagelens/v1/feedback (docs/feedback.md)
     studio.register(app)
 
     @app.on_event("startup")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -41,7 +40,7 @@ from imagelens.api import studio
 from imagelens.api.body import check_json_shape
 from imagelens.api.logging import log_request
 from imagelens.api.metrics import Metrics, feature_label
-from imagelens.api.ratelimit import TokenBuckets
+from imagelens.api.ratelimit import TokenBuckets, client_id
 from imagelens.config import Settings
 from imagelens.errors import (
     CancelledRequestError,
@@ -238,12 +237,8 @@ class Guard:
     def _rate(self, scope: Scope, key: bytes) -> TooManyRequestsError | None:
         """The client's token bucket: its key when keys are configured (checked above), else its address."""
         assert self.rates is not None
-        if key:
-            client = "key:" + hashlib.sha256(key).hexdigest()[:32]  # the table never holds a key itself
-        else:
-            peer = scope.get("client")
-            client = "addr:" + (str(peer[0]) if peer else "unknown")
-        wait = self.rates.take(client)
+        peer = scope.get("client")
+        wait = self.rates.take(client_id(key, str(peer[0]) if peer else None))
         if wait <= 0.0:
             return None
         if self.metrics is not None:

@@ -11,13 +11,22 @@ costs a fixed table, never a growing one.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-__all__ = ["TokenBuckets"]
+__all__ = ["TokenBuckets", "client_id"]
+
+
+def client_id(key: bytes, address: str | None) -> str:
+    """How a client is named: ``key:<sha256 prefix>`` of its access key (the key itself is never kept), else
+    ``addr:<address>``."""
+    if key:
+        return "key:" + hashlib.sha256(key).hexdigest()[:32]
+    return "addr:" + (address or "unknown")
 
 
 class TokenBuckets:

@@ -35,6 +35,7 @@ def _register() -> None:
         "eval_categories",
         "eval_moderation",
         "brands",
+        "feedback",
     ):
         try:
             mod = importlib.import_module(f"imagelens.cli.{module}")

@@ -18,16 +18,19 @@ from imagelens.store.base import (
     ModelRecord,
     check_name,
 )
+from imagelens.store.feedback import FeedbackStore, SQLiteFeedbackStore
 from imagelens.store.sqlite import SQLiteStore
 
 __all__ = [
     "CustomizationStore",
     "DatasetRecord",
     "EvaluationRecord",
+    "FeedbackStore",
     "ModelRecord",
     "SQLiteStore",
     "check_name",
     "default_store_dir",
+    "open_feedback",
     "open_operations",
     "open_store",
     "store_dir",
@@ -67,3 +70,15 @@ def open_operations(settings: Settings) -> OperationStore:
 
         return PostgresOperationStore(shared_database(settings.database_url), ttl_s, max_items)
     return OperationStore(ttl_s, max_items)
+
+
+def open_feedback(settings: Settings) -> FeedbackStore:
+    """The feedback store (:mod:`imagelens.store.feedback`): in PostgreSQL when ``settings.database_url`` is set,
+    else ``feedback.sqlite3`` in :func:`store_dir`; with ``settings.feedback``'s retention."""
+    days, max_items = settings.feedback.retention_days, settings.feedback.max_items
+    if settings.database_url:
+        from imagelens.store.pg_feedback import PostgresFeedbackStore
+        from imagelens.store.pgdb import shared_database
+
+        return PostgresFeedbackStore(shared_database(settings.database_url), days, max_items)
+    return SQLiteFeedbackStore(store_dir(settings), days, max_items)

@@ -163,6 +163,26 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        "feedback",
+        """
+        CREATE TABLE feedback (
+            seq bigserial PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            created double precision NOT NULL,
+            feature text NOT NULL,
+            verdict text NOT NULL,
+            client text NOT NULL,
+            request_id text,
+            value text,
+            expected jsonb,
+            comment text,
+            image_sha256 text
+        );
+        CREATE INDEX feedback_by_age ON feedback (created);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
