@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -248,6 +248,12 @@ class FeedbackSettings(BaseModel):
         description="items older than this are deleted (unset: no age limit; to keep none: enabled=false)",
     )
     max_items: int = Field(10_000, ge=1, description="items kept at most (the oldest dropped first)")
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _no_limit(cls, value: object) -> object:
+        """``none`` (or ``null``) in the environment: no age limit."""
+        return None if isinstance(value, str) and value.strip().lower() in ("none", "null") else value
 
 
 class Settings(BaseSettings):

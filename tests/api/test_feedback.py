@@ -72,6 +72,8 @@ def test_round_trip(client: TestClient) -> None:
         ({"feature": "tags", "verdict": "correct", "requestId": "a b"}, "apim-request-id"),
         ({"feature": "tags", "verdict": "correct", "expected": "x" * 9000}, "larger than 8192"),
         ([1, 2], "must be a JSON object"),
+        ({"feature": "tags", "verdict": "correct", "comment": "a\x00b"}, "NUL"),
+        ({"feature": "tags", "verdict": "correct", "expected": {"k": "\x00"}}, "NUL"),
     ],
 )
 def test_validation_errors(client: TestClient, body: Any, words: str) -> None:
@@ -85,6 +87,10 @@ def test_bad_bodies_and_queries(client: TestClient) -> None:
         in assert_azure_error(client.post(F, content=b"{nope"), 400, "BadArgument")["error"]["message"]
     )
     assert_azure_error(client.post(F, content=b""), 400, "BadArgument")
+    nan = assert_azure_error(
+        client.post(F, content=b'{"feature":"tags","verdict":"correct","expected":NaN}'), 400, "BadArgument"
+    )
+    assert "NaN" in nan["error"]["message"]
     big = assert_azure_error(client.post(F, content=b"x" * 70_000), 400, "BadArgument")
     assert "larger than 65536" in big["error"]["message"]
     assert_azure_error(client.post(F, content=b"[" * 40 + b"]" * 40), 400, "InvalidRequest")  # too deep
@@ -160,10 +166,17 @@ def test_turned_off(tmp_path: Path) -> None:
     assert not (tmp_path / "feedback.sqlite3").exists()
 
 
-def test_settings_are_validated() -> None:
+def test_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ({"retention_days": 0}, {"max_items": 0}):
         with pytest.raises(ValueError, match="feedback"):
             Settings(feedback=bad)  # type: ignore[arg-type]
+    monkeypatch.setenv("IMAGELENS_FEEDBACK__RETENTION_DAYS", "none")
+    monkeypatch.setenv("IMAGELENS_FEEDBACK__MAX_ITEMS", "7")
+    assert (Settings().feedback.retention_days, Settings().feedback.max_items) == (None, 7)
+    for bad_env in ("0", "-1", ""):
+        monkeypatch.setenv("IMAGELENS_FEEDBACK__RETENTION_DAYS", bad_env)
+        with pytest.raises(ValueError, match="retention_days"):
+            Settings()
 
 
 def test_openapi_documents_the_routes(client: TestClient) -> None:

@@ -100,6 +100,8 @@ def _text(body: dict[str, Any], key: str, limit: int) -> str | None:
         raise InvalidArgumentError(f"'{key}' must be a string.")
     if len(value) > limit:
         raise InvalidArgumentError(f"'{key}' is longer than {limit} characters ({len(value)}).")
+    if "\x00" in value:
+        raise InvalidArgumentError(f"'{key}' must not contain NUL characters.")
     return value
 
 
@@ -125,8 +127,15 @@ def parse_feedback(body: Any, features: Collection[str]) -> dict[str, Any]:
     if sha is not None and not _SHA256.fullmatch(sha):
         raise InvalidArgumentError("'imageSha256' must be 64 hexadecimal digits (the image's SHA-256).")
     expected = body.get("expected")
-    if expected is not None and len(json.dumps(expected).encode()) > MAX_EXPECTED_BYTES:
-        raise InvalidArgumentError(f"'expected' is larger than {MAX_EXPECTED_BYTES} bytes as JSON.")
+    if expected is not None:
+        try:
+            text = json.dumps(expected, allow_nan=False)
+        except ValueError:
+            raise InvalidArgumentError("'expected' must not contain NaN or Infinity.") from None
+        if len(text.encode()) > MAX_EXPECTED_BYTES:
+            raise InvalidArgumentError(f"'expected' is larger than {MAX_EXPECTED_BYTES} bytes as JSON.")
+        if "\\u0000" in text:
+            raise InvalidArgumentError("'expected' must not contain NUL characters.")
     return {
         "feature": feature,
         "verdict": verdict,
