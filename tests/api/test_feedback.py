@@ -159,6 +159,17 @@ def test_no_store_file_without_feedback(tmp_path: Path) -> None:
     assert not (tmp_path / "feedback.sqlite3").exists()
 
 
+def test_answers_during_the_warm_up(tmp_path: Path) -> None:
+    from imagelens.features.warmup import Warmup
+
+    app = create_app(Settings(store_dir=tmp_path))
+    client = TestClient(app)
+    app.state.warmup = Warmup(app.state.analyzer.hub, state="warming")
+    assert client.post("/computervision/imageanalysis:analyze", content=b"x").status_code == 503
+    assert client.post(F, json={"feature": "tags", "verdict": "correct"}).status_code == 201
+    assert client.get(F + ":summary").json()["total"] == 1
+
+
 def test_turned_off(tmp_path: Path) -> None:
     client = _client(tmp_path, feedback={"enabled": False})
     for answer in (client.post(F, json={"feature": "tags", "verdict": "correct"}), client.get(F)):

@@ -49,6 +49,9 @@ def ready_payload(state: Any) -> tuple[int, dict[str, Any]]:
     return 200, body
 
 
+NO_MODELS_PREFIX = "/imagelens/v1/feedback"  # routes that need no model pass during the warm-up
+
+
 class WarmupGate:
     """Pure ASGI middleware: 503 + ``Retry-After`` for routes that need models while the warm-up runs."""
 
@@ -58,7 +61,8 @@ class WarmupGate:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         warmup = warmup_of(self.state) if scope["type"] == "http" else None
-        if warmup is None or not warmup.warming or is_open(scope.get("path", "")):
+        path = scope.get("path", "")
+        if warmup is None or not warmup.warming or is_open(path) or path.startswith(NO_MODELS_PREFIX):
             await self.app(scope, receive, send)
             return
         progress = warmup.progress()
