@@ -247,7 +247,9 @@ class FeedbackSettings(BaseModel):
         gt=0,
         description="items older than this are deleted (unset: no age limit; to keep none: enabled=false)",
     )
-    max_items: int = Field(10_000, ge=1, description="items kept at most (the oldest dropped first)")
+    max_items: int = Field(
+        10_000, ge=1, le=1_000_000, description="items kept at most (the oldest dropped first)"
+    )
 
     @field_validator("retention_days", mode="before")
     @classmethod

@@ -21,7 +21,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SQLiteFeedbackStor
     now = [time.time() - 10 * 86400.0]  # ten days ago, one item a day
     feedback = SQLiteFeedbackStore(tmp_path / "store", retention_days=None, clock=lambda: now[0])
     for n, (feature, verdict, value) in enumerate(
-        [("tags", "offensive", "Slur"), ("tags", "incorrect", "cat"), ("read", "missing", None)]
+        [("tags", "offensive", "Slur"), ("tags", "incorrect", "cat"), ("read", "missing", "=HYPERLINK(1)")]
     ):
         feedback.add(
             feature=feature,
@@ -66,6 +66,9 @@ def test_export_jsonl_and_csv(store: SQLiteFeedbackStore, tmp_path: Path) -> Non
         rows = list(csv.DictReader(f))
     assert len(rows) == 1 and rows[0]["value"] == "Slur" and rows[0]["comment"] == "a,b\nc"
     assert json.loads(rows[0]["expected"]) == {"n": 0}
+    _run("export", "-o", str(tmp_path / "read.csv"), "--feature", "read")
+    with (tmp_path / "read.csv").open(newline="") as f:
+        assert next(csv.DictReader(f))["value"] == "'=HYPERLINK(1)"  # never a formula in a spreadsheet
     bad = CliRunner().invoke(app, ["feedback", "export", "-o", str(tmp_path / "out.txt")])
     assert bad.exit_code == 2 and ".jsonl or .csv" in bad.output
 

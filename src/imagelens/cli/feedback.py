@@ -99,6 +99,13 @@ def summary_command(
             typer.echo(f"  {entry['name']:<24} {entry['total']}")
 
 
+def _cell(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: user text starting with = + - @ (or a tab/CR) gets a leading '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 @feedback_app.command("export")
 def export_command(
     out: Annotated[Path, typer.Option("--out", "-o", help="the file to write: .jsonl or .csv")],
@@ -123,7 +130,7 @@ def export_command(
                 row = item.to_json()
                 if "expected" in row:
                     row["expected"] = json.dumps(row["expected"], ensure_ascii=False)
-                writer.writerow(row)
+                writer.writerow({k: _cell(v) for k, v in row.items()})
     typer.echo(f"{len(items)} item(s) written to {out}", err=True)
 
 
