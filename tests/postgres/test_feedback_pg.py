@@ -87,6 +87,7 @@ def test_retention_by_age(make: Factory) -> None:
     mid = _add(store)
     clock.now += 0.6 * DAY  # `old` is now 1.1 days old: invisible at once, before any write
     assert store.get(old) is None and [i.id for i in store.list()] == [mid]
+    assert not store.delete(old)  # as absent for DELETE as for GET
     new = _add(store)  # the write deletes it
     forever = make(retention_days=None, clock=clock)  # the same table, no age limit: it is really gone
     assert [i.id for i in forever.list()] == [new, mid]

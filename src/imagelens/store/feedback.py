@@ -391,7 +391,11 @@ class SQLiteFeedbackStore(_Base):
 
     def delete(self, item_id: str) -> bool:
         with self._transaction() as db:
-            return bool(db.execute("DELETE FROM feedback WHERE id = ?", (item_id,)).rowcount)
+            return bool(
+                db.execute(
+                    "DELETE FROM feedback WHERE id = ? AND created >= ?", (item_id, self._cutoff())
+                ).rowcount
+            )
 
     def list(
         self,

@@ -61,7 +61,12 @@ class PostgresFeedbackStore(_Base):
 
     def delete(self, item_id: str) -> bool:
         with self.db.transaction() as db:
-            return db.execute("DELETE FROM feedback WHERE id = %s", (item_id,)).rowcount > 0
+            return (
+                db.execute(
+                    "DELETE FROM feedback WHERE id = %s AND created >= %s", (item_id, self._cutoff())
+                ).rowcount
+                > 0
+            )
 
     def list(
         self,
