@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ImageLimits(BaseModel):
@@ -37,6 +38,12 @@ class UrlFetchSettings(BaseModel):
     user_agent: str = "imagelens"
 
 
+#: Loaded int8 (dynamic, ``Linear`` layers) unless ``IMAGELENS_HUB__QUANTIZE`` says otherwise: the Florence-2
+#: captioners and the SigLIP 2 image tower (its text tower stays fp32). Agreement with fp32 and the speed-up are
+#: measured in benchmarks/perf_targets.md; the RT-DETR detector is not quantised (its int8 scores collapsed).
+DEFAULT_QUANTIZED = ("florence-2-base", "florence-2-large", "siglip2-base-patch16-224")
+
+
 class HubSettings(BaseModel):
     load_timeout_s: float = Field(
         300.0, gt=0, description="waiting for another thread's load of the same model"
@@ -46,10 +53,11 @@ class HubSettings(BaseModel):
     preload: list[str] = Field(
         default_factory=list, description="model ids loaded at start and never evicted"
     )
-    quantize: list[str] = Field(
-        default_factory=list,
+    quantize: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_QUANTIZED),
         description="model ids loaded with int8 dynamic quantisation of their Linear layers (florence-2-*, "
-        "siglip vision tower); faster, outputs change slightly: benchmarks/perf_targets.md",
+        "siglip vision tower): a JSON list or comma-separated ids; 'none' (or []) loads every model in fp32; "
+        "'default': the default list. Faster, outputs change slightly: benchmarks/perf_targets.md",
     )
     offline: bool | None = Field(None, description="never download; default: HF_HUB_OFFLINE")
     cache_dir: Path | None = Field(
@@ -66,6 +74,22 @@ class HubSettings(BaseModel):
     )
     probe_ttl_s: float = Field(60.0, ge=0, description="how long a probe's answer is reused in this process")
     etag_timeout_s: float = Field(10.0, gt=0, description="huggingface_hub's metadata request timeout")
+
+    @field_validator("quantize", mode="before")
+    @classmethod
+    def _quantize_ids(cls, value: Any) -> Any:
+        """``IMAGELENS_HUB__QUANTIZE``: ``none`` / ``[]`` / empty -> fp32 everywhere; ``default``; a JSON list; or
+        comma-separated ids."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.lower() in ("", "none", "off", "false", "fp32"):
+            return []
+        if text.lower() == "default":
+            return list(DEFAULT_QUANTIZED)
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
 
 
 #: Items of one list in a parsed request (planogram positions, products, fixtures, detections, annotation files):

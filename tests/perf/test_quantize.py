@@ -7,9 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagelens.config import HubSettings, Settings
+from imagelens.config import DEFAULT_QUANTIZED, HubSettings, Settings
 from imagelens.errors import InvalidArgumentError
-from imagelens.models.adapters.quantize import INT8_DYNAMIC, quantize_mode
+from imagelens.models.adapters.quantize import (
+    DEFAULT_MODE,
+    INT8_DYNAMIC,
+    INT8_DYNAMIC_PER_CHANNEL,
+    quantize_mode,
+    quantized_spec,
+)
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
 
@@ -36,7 +42,7 @@ def test_mode_is_checked() -> None:
 
 def test_listed_models_load_quantised_and_still_answer(tiny_model_dir: Path) -> None:
     ids = ["florence-2-base", "siglip2-base-patch16-224"]
-    plain = ModelHub(Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True)))
+    plain = ModelHub(Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True, quantize="none")))
     quant = ModelHub(Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True, quantize=ids)))
     image = (np.arange(64 * 80 * 3) % 251).astype(np.uint8).reshape(64, 80, 3)
 
@@ -51,3 +57,59 @@ def test_listed_models_load_quantised_and_still_answer(tiny_model_dir: Path) -> 
     captioner = quant.captioner()
     caption = captioner.caption(captioner.encode(image))
     assert isinstance(caption.text, str)
+
+
+@pytest.mark.parametrize(
+    ("env", "ids"),
+    [
+        (None, list(DEFAULT_QUANTIZED)),
+        ("none", []),
+        ("NONE", []),
+        ("[]", []),
+        ("", []),
+        ("default", list(DEFAULT_QUANTIZED)),
+        ('["florence-2-base"]', ["florence-2-base"]),
+        ("florence-2-base, siglip2-base-patch16-224", ["florence-2-base", "siglip2-base-patch16-224"]),
+    ],
+)
+def test_quantize_setting_defaults_to_int8_and_none_opts_out(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, ids: list[str]
+) -> None:
+    if env is None:
+        monkeypatch.delenv("IMAGELENS_HUB__QUANTIZE", raising=False)
+    else:
+        monkeypatch.setenv("IMAGELENS_HUB__QUANTIZE", env)
+    assert Settings().hub.quantize == ids
+
+
+def test_default_list_is_the_florence_captioners_and_siglip() -> None:
+    assert set(DEFAULT_QUANTIZED) <= set(CATALOG)
+    assert "rtdetr-v2-r18" not in DEFAULT_QUANTIZED  # its int8 scores collapsed (benchmarks/perf_targets.md)
+    assert HubSettings().quantize == list(DEFAULT_QUANTIZED)
+
+
+def test_quantized_spec_follows_the_setting() -> None:
+    from dataclasses import replace
+
+    spec = CATALOG["florence-2-base"]
+    assert quantize_mode(quantized_spec(spec, ["florence-2-base"])) == DEFAULT_MODE
+    assert quantized_spec(spec, []) is spec
+    assert quantized_spec(spec, ["siglip2-base-patch16-224"]) is spec
+    own = replace(spec, options={**spec.options, "quantize": INT8_DYNAMIC_PER_CHANNEL})
+    assert quantize_mode(quantized_spec(own, ["florence-2-base"])) == INT8_DYNAMIC_PER_CHANNEL
+
+
+def test_per_channel_mode_quantises_the_vision_tower(tiny_model_dir: Path) -> None:
+    from dataclasses import replace
+
+    from imagelens.models.adapters.siglip import SiglipAdapter
+
+    spec = CATALOG["siglip2-base-patch16-224"]
+    per_channel = replace(spec, options={**spec.options, "quantize": INT8_DYNAMIC_PER_CHANNEL})
+    model = SiglipAdapter.load(tiny_model_dir / spec.id, per_channel)
+    dyn, plain = _linears(model._model.vision_model)
+    assert dyn > 0 and plain == 0
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    layer = next(m for m in model._model.vision_model.modules() if isinstance(m, DynamicLinear))
+    assert "per_channel" in str(layer.weight().qscheme())

@@ -26,13 +26,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
 from imagelens.models.adapters.base import Adapter, is_tiny
+from imagelens.models.adapters.quantize import quantized_spec
 from imagelens.models.availability import (
     MissingExtraError,
     ModelNotFetchedError,
@@ -401,8 +402,7 @@ class ModelHub:
             self._guard_use_load.release_use()
 
     def _load(self, spec: ModelSpec) -> Any:
-        if spec.id in self.settings.hub.quantize:  # opt-in int8 (imagelens.models.adapters.quantize)
-            spec = replace(spec, options={**spec.options, "quantize": "int8-dynamic"})
+        spec = quantized_spec(spec, self.settings.hub.quantize)  # int8 or not: IMAGELENS_HUB__QUANTIZE
         try:
             path, where = self.locate(spec.id)
         except ModelUnavailableError:
