@@ -288,6 +288,12 @@ class Settings(BaseSettings):
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
     workers: int = Field(2, ge=1, description="threads running analysis work")
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        description="intra-op threads of each torch operation; 0: the CPU cores divided among the workers (at least "
+        "1), so that features running at once do not oversubscribe the cores (imagelens.models.threads)",
+    )
 
     data_dir: Path | None = Field(
         None,

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
+from imagelens.models import threads
 from imagelens.models.adapters.base import Adapter, is_tiny
 from imagelens.models.adapters.quantize import quantized_spec
 from imagelens.models.availability import (
@@ -411,7 +412,9 @@ class ModelHub:
             path, where = self.download(spec.id), "downloaded"  # fails fast: offline, unreachable, no disk
         try:
             cls = import_adapter(spec)
-            return cls.load(path, spec)
+            loaded = cls.load(path, spec)
+            threads.apply(self.settings.workers, self.settings.torch_threads)  # once torch is imported
+            return loaded
         except ModelUnavailableError:
             raise
         except Exception as exc:
