@@ -34,7 +34,6 @@ from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
 from imagelens.models import threads
 from imagelens.models.adapters.base import Adapter, is_tiny
-from imagelens.models.adapters.quantize import quantized_spec
 from imagelens.models.availability import (
     MissingExtraError,
     ModelNotFetchedError,
@@ -48,6 +47,7 @@ from imagelens.models.availability import (
 )
 from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
 from imagelens.models.load_guard import UseLoadGuard
+from imagelens.models.quantization import quantized_spec
 from imagelens.models.roles import (
     ROLE_PROTOCOLS,
     Captioner,
