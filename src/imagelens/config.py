@@ -59,6 +59,12 @@ class HubSettings(BaseModel):
         "siglip vision tower): a JSON list or comma-separated ids; 'none' (or []) loads every model in fp32; "
         "'default': the default list. Faster, outputs change slightly: benchmarks/perf_targets.md",
     )
+    malloc_mmap_threshold_mib: int = Field(
+        1,
+        ge=0,
+        description="glibc serves allocations of this many MiB and more from mmap, so freed tensor memory goes back "
+        "to the OS (flat RSS); 0 leaves glibc's default (imagelens.models.memory)",
+    )
     offline: bool | None = Field(None, description="never download; default: HF_HUB_OFFLINE")
     cache_dir: Path | None = Field(
         None, description="Hugging Face cache folder; default: HF_HUB_CACHE / HF_HOME"

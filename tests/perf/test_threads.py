@@ -44,3 +44,19 @@ def test_torch_threads_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().torch_threads == 0
     monkeypatch.setenv("IMAGELENS_TORCH_THREADS", "3")
     assert Settings().torch_threads == 3
+
+
+def test_mmap_threshold_is_capped_unless_off_or_set_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys as _sys
+
+    from imagelens.models import memory
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    assert memory.cap_mmap_threshold(0) is False
+    if _sys.platform.startswith("linux"):
+        assert memory.cap_mmap_threshold(32) is True  # glibc's own upper bound: harmless to set in a test
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "1048576")
+    assert memory.cap_mmap_threshold(1) is False  # the deployment's own setting wins
+    assert Settings().hub.malloc_mmap_threshold_mib == 1

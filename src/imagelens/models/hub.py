@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
-from imagelens.models import threads
+from imagelens.models import memory, threads
 from imagelens.models.adapters.base import Adapter, is_tiny
 from imagelens.models.availability import (
     MissingExtraError,
@@ -97,6 +97,7 @@ class ModelHub:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or Settings()
+        memory.cap_mmap_threshold(self.settings.hub.malloc_mmap_threshold_mib)  # before any model is loaded
         self._catalog: dict[str, ModelSpec] = dict(catalog if catalog is not None else CATALOG)
         self._defaults: dict[Role, str] = dict(defaults if defaults is not None else DEFAULT_FOR_ROLE)
         self._clock = clock
