@@ -39,9 +39,10 @@ class UrlFetchSettings(BaseModel):
 
 
 #: Loaded int8 (dynamic, ``Linear`` layers) unless ``IMAGELENS_HUB__QUANTIZE`` says otherwise: the Florence-2
-#: captioners and the SigLIP 2 image tower (its text tower stays fp32). Agreement with fp32 and the speed-up are
-#: measured in benchmarks/perf_targets.md; the RT-DETR detector is not quantised (its int8 scores collapsed).
-DEFAULT_QUANTIZED = ("florence-2-base", "florence-2-large", "siglip2-base-patch16-224")
+#: captioners. Agreement with fp32 and the speed-up are measured in benchmarks/perf_targets.md. Not by default: the
+#: SigLIP image tower (int8 activations are scaled per batch, so an image's embedding would depend on the images
+#: batched with it), the RT-DETR detector (its int8 scores collapsed).
+DEFAULT_QUANTIZED = ("florence-2-base", "florence-2-large")
 
 
 class HubSettings(BaseModel):

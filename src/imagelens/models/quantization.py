@@ -1,7 +1,7 @@
 """Which int8 mode a model loads with (torch-free: the hub decides, :mod:`imagelens.models.adapters.quantize` applies).
 
 ``IMAGELENS_HUB__QUANTIZE`` (``Settings.hub.quantize``) lists the ids loaded int8; by default the Florence-2
-captioners and the SigLIP 2 image tower (:data:`imagelens.config.DEFAULT_QUANTIZED`); ``none`` turns it off.
+captioners (:data:`imagelens.config.DEFAULT_QUANTIZED`); ``none`` turns it off.
 """
 
 from __future__ import annotations

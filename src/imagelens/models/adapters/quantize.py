@@ -2,8 +2,9 @@
 
 A model is loaded quantised when its spec says ``options["quantize"] = "int8-dynamic"`` (or
 ``"int8-dynamic-per-channel"``); the hub sets that for the ids listed in ``IMAGELENS_HUB__QUANTIZE``, by default
-Florence-2 and SigLIP 2 (:mod:`imagelens.models.quantization`; ``none`` turns it off).
-Adapters that apply it: Florence-2 (whole model) and SigLIP (vision tower). Not the RT-DETR detector: measured on
+Florence-2 (:mod:`imagelens.models.quantization`; ``none`` turns it off).
+Adapters that apply it: Florence-2 (whole model) and SigLIP (its vision encoder layers; opt-in only: int8
+activations are scaled per batch, so embeddings would depend on batch composition). Not the RT-DETR detector: measured on
 the full-size random model, its int8 scores collapsed (the 20 best boxes matched fp32's with IoU 0.008). Weights of
 ``Linear`` layers become int8 (per tensor), activations are quantised on the fly per call; convolutions, norms and
 embeddings stay fp32. Outputs change a little: the agreement with the fp32 path, measured on the full-size random
