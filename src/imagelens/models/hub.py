@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
-from imagelens.models import memory, threads
+from imagelens.models import memory
 from imagelens.models.adapters.base import Adapter, is_tiny
 from imagelens.models.availability import (
     MissingExtraError,
@@ -413,9 +413,7 @@ class ModelHub:
             path, where = self.download(spec.id), "downloaded"  # fails fast: offline, unreachable, no disk
         try:
             cls = import_adapter(spec)
-            loaded = cls.load(path, spec)
-            threads.apply(self.settings.workers, self.settings.torch_threads)  # once torch is imported
-            return loaded
+            return cls.load(path, spec)
         except ModelUnavailableError:
             raise
         except Exception as exc:

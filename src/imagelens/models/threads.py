@@ -8,7 +8,8 @@ full-size random Florence-2 (benchmarks/perf_targets.md): 20 decoded tokens took
 and 1.07 CPU-s with 1 on the shared 2-core machine. So torch gets ``cores // workers`` threads per operation (at
 least 1) unless ``IMAGELENS_TORCH_THREADS`` sets a number; the parallelism is across features and requests.
 
-Applied once torch is imported by a model load (:func:`apply`); it never imports torch itself.
+Applied by the Analyzer in each thread that runs a feature (:func:`apply`; it never imports torch itself), so a
+process that never analyses (a training worker with its own ``training.torch_threads``) keeps its own setting.
 """
 
 from __future__ import annotations
