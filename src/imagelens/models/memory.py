@@ -4,7 +4,8 @@ glibc serves an allocation from ``mmap`` only above its mmap threshold, and rais
 each time a large block is freed; later tensors then come from the heap, which keeps freed memory. A process that
 loads models and runs them grows call after call. Fixing the threshold (``mallopt(M_MMAP_THRESHOLD)``, the same as
 the ``MALLOC_MMAP_THRESHOLD_`` environment variable) keeps the resident memory flat: measured on the full-size random
-models (benchmarks/perf_targets.md), the six-feature process peaked at 3,093 MB without it and 2,492 MB with 1 MiB.
+models (benchmarks/perf_targets.md), the six-feature process peaked at 3,093 MB without it and 2,397-2,492 MB with
+1 MiB, for about 10 % more CPU per call.
 ``IMAGELENS_HUB__MALLOC_MMAP_THRESHOLD_MIB`` (0: leave glibc alone); an explicit ``MALLOC_MMAP_THRESHOLD_`` wins.
 """
 
