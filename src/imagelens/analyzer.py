@@ -22,6 +22,7 @@ from imagelens.features import moderation
 from imagelens.features.base import AnalysisOptions, Feature, FeatureContext
 from imagelens.features.registry import canonical_name, feature_class
 from imagelens.io import ImageSource, LoadedImage, load_image
+from imagelens.models import threads
 from imagelens.models.hub import ModelHub
 from imagelens.types import AnalysisResult, BoundingBox, ImageMetadata
 
@@ -196,6 +197,8 @@ class Analyzer:
         timings["models"] = (time.perf_counter() - t0) * 1000.0
 
         def run_one(name: str) -> tuple[str, Any, float]:
+            # torch's intra-op threads for this thread: the cores shared out among the workers (no oversubscription)
+            threads.apply(self.settings.workers, self.settings.torch_threads)
             t0 = time.perf_counter()
             value = instances[name].run(ctx)
             return name, value, (time.perf_counter() - t0) * 1000.0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class ImageLimits(BaseModel):
@@ -37,6 +38,13 @@ class UrlFetchSettings(BaseModel):
     user_agent: str = "imagelens"
 
 
+#: Loaded int8 (dynamic, ``Linear`` layers) unless ``IMAGELENS_HUB__QUANTIZE`` says otherwise: the Florence-2
+#: captioners. Agreement with fp32 and the speed-up are measured in benchmarks/perf_targets.md. Not by default: the
+#: SigLIP image tower (int8 activations are scaled per batch, so an image's embedding would depend on the images
+#: batched with it), the RT-DETR detector (its int8 scores collapsed).
+DEFAULT_QUANTIZED = ("florence-2-base", "florence-2-large")
+
+
 class HubSettings(BaseModel):
     load_timeout_s: float = Field(
         300.0, gt=0, description="waiting for another thread's load of the same model"
@@ -46,10 +54,17 @@ class HubSettings(BaseModel):
     preload: list[str] = Field(
         default_factory=list, description="model ids loaded at start and never evicted"
     )
-    quantize: list[str] = Field(
-        default_factory=list,
+    quantize: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_QUANTIZED),
         description="model ids loaded with int8 dynamic quantisation of their Linear layers (florence-2-*, "
-        "siglip vision tower); faster, outputs change slightly: benchmarks/perf_targets.md",
+        "siglip vision tower): a JSON list or comma-separated ids; 'none' (or []) loads every model in fp32; "
+        "'default': the default list. Faster, outputs change slightly: benchmarks/perf_targets.md",
+    )
+    malloc_mmap_threshold_mib: int = Field(
+        1,
+        ge=0,
+        description="glibc serves allocations of this many MiB and more from mmap, so freed tensor memory goes back "
+        "to the OS (flat RSS); 0 leaves glibc's default (imagelens.models.memory)",
     )
     offline: bool | None = Field(None, description="never download; default: HF_HUB_OFFLINE")
     cache_dir: Path | None = Field(
@@ -66,6 +81,22 @@ class HubSettings(BaseModel):
     )
     probe_ttl_s: float = Field(60.0, ge=0, description="how long a probe's answer is reused in this process")
     etag_timeout_s: float = Field(10.0, gt=0, description="huggingface_hub's metadata request timeout")
+
+    @field_validator("quantize", mode="before")
+    @classmethod
+    def _quantize_ids(cls, value: Any) -> Any:
+        """``IMAGELENS_HUB__QUANTIZE``: ``none`` / ``[]`` / empty -> fp32 everywhere; ``default``; a JSON list; or
+        comma-separated ids."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.lower() in ("", "none", "off", "false", "fp32"):
+            return []
+        if text.lower() == "default":
+            return list(DEFAULT_QUANTIZED)
+        if text.startswith("["):
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
 
 
 #: Items of one list in a parsed request (planogram positions, products, fixtures, detections, annotation files):
@@ -284,6 +315,12 @@ class Settings(BaseSettings):
         return [k.strip() for k in self.api_keys.split(",") if k.strip()]
 
     workers: int = Field(2, ge=1, description="threads running analysis work")
+    torch_threads: int = Field(
+        0,
+        ge=0,
+        description="intra-op threads of each torch operation; 0: the CPU cores divided among the workers (at least "
+        "1), so that features running at once do not oversubscribe the cores (imagelens.models.threads)",
+    )
 
     data_dir: Path | None = Field(
         None,

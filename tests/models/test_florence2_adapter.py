@@ -305,6 +305,31 @@ def test_dense_captions_contract_on_a_non_square_image(adapter: Florence2Adapter
         assert adapter.dense_captions(encoding, whole_image=caption) == dense  # deterministic
 
 
+def test_dense_captions_decode_the_regions_before_asking_for_the_caption(adapter: Florence2Adapter) -> None:
+    # the denseCaptions feature passes the shared caption as a function: called only after the regions are decoded,
+    # so a caption decoded on the other worker at the same time is not waited for
+    encoding = adapter.encode(_image(90, 50, seed=3))
+    caption = adapter.caption(encoding)
+    tasks: list[str] = []
+    real = adapter.generate
+
+    def recording(enc: object, task: str, *args: object, **kwargs: object) -> object:
+        tasks.append(task)
+        return real(enc, task, *args, **kwargs)  # type: ignore[arg-type]
+
+    def later() -> Caption:
+        tasks.append("whole-image caption asked")
+        return caption
+
+    adapter.generate = recording  # type: ignore[method-assign]
+    try:
+        dense = adapter.dense_captions(encoding, whole_image=later)
+    finally:
+        del adapter.generate
+    assert tasks == [DENSE_TASK, "whole-image caption asked"]
+    assert dense == adapter.dense_captions(encoding, whole_image=caption)
+
+
 def test_dense_captions_max_results(adapter: Florence2Adapter) -> None:
     encoding = adapter.encode(_image())
     assert len(adapter.dense_captions(encoding, max_results=1)) == 1

@@ -7,9 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imagelens.config import HubSettings, Settings
+from imagelens.config import DEFAULT_QUANTIZED, HubSettings, Settings
 from imagelens.errors import InvalidArgumentError
-from imagelens.models.adapters.quantize import INT8_DYNAMIC, quantize_mode
+from imagelens.models.adapters.quantize import (
+    DEFAULT_MODE,
+    INT8_DYNAMIC,
+    INT8_DYNAMIC_PER_CHANNEL,
+    quantize_mode,
+    quantized_spec,
+)
 from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
 
@@ -36,7 +42,7 @@ def test_mode_is_checked() -> None:
 
 def test_listed_models_load_quantised_and_still_answer(tiny_model_dir: Path) -> None:
     ids = ["florence-2-base", "siglip2-base-patch16-224"]
-    plain = ModelHub(Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True)))
+    plain = ModelHub(Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True, quantize="none")))
     quant = ModelHub(Settings(model_dir=tiny_model_dir, hub=HubSettings(offline=True, quantize=ids)))
     image = (np.arange(64 * 80 * 3) % 251).astype(np.uint8).reshape(64, 80, 3)
 
@@ -51,3 +57,80 @@ def test_listed_models_load_quantised_and_still_answer(tiny_model_dir: Path) -> 
     captioner = quant.captioner()
     caption = captioner.caption(captioner.encode(image))
     assert isinstance(caption.text, str)
+
+
+@pytest.mark.parametrize(
+    ("env", "ids"),
+    [
+        (None, list(DEFAULT_QUANTIZED)),
+        ("none", []),
+        ("NONE", []),
+        ("[]", []),
+        ("", []),
+        ("default", list(DEFAULT_QUANTIZED)),
+        ('["florence-2-base"]', ["florence-2-base"]),
+        ("florence-2-base, siglip2-base-patch16-224", ["florence-2-base", "siglip2-base-patch16-224"]),
+    ],
+)
+def test_quantize_setting_defaults_to_int8_and_none_opts_out(
+    monkeypatch: pytest.MonkeyPatch, env: str | None, ids: list[str]
+) -> None:
+    if env is None:
+        monkeypatch.delenv("IMAGELENS_HUB__QUANTIZE", raising=False)
+    else:
+        monkeypatch.setenv("IMAGELENS_HUB__QUANTIZE", env)
+    assert Settings().hub.quantize == ids
+
+
+def test_default_list_is_the_florence_captioners() -> None:
+    assert set(DEFAULT_QUANTIZED) <= set(CATALOG)
+    assert "rtdetr-v2-r18" not in DEFAULT_QUANTIZED  # its int8 scores collapsed (benchmarks/perf_targets.md)
+    # int8 activations are scaled per batch: an embedding must not depend on the images batched with it
+    assert "siglip2-base-patch16-224" not in DEFAULT_QUANTIZED
+    assert HubSettings().quantize == list(DEFAULT_QUANTIZED)
+
+
+def test_quantized_spec_follows_the_setting() -> None:
+    from dataclasses import replace
+
+    spec = CATALOG["florence-2-base"]
+    assert quantize_mode(quantized_spec(spec, ["florence-2-base"])) == DEFAULT_MODE
+    assert quantized_spec(spec, []) is spec
+    assert quantized_spec(spec, ["siglip2-base-patch16-224"]) is spec
+    own = replace(spec, options={**spec.options, "quantize": INT8_DYNAMIC_PER_CHANNEL})
+    assert quantize_mode(quantized_spec(own, ["florence-2-base"])) == INT8_DYNAMIC_PER_CHANNEL
+
+
+def test_per_channel_mode_quantises_the_vision_tower(tiny_model_dir: Path) -> None:
+    from dataclasses import replace
+
+    from imagelens.models.adapters.siglip import SiglipAdapter
+
+    spec = CATALOG["siglip2-base-patch16-224"]
+    per_channel = replace(spec, options={**spec.options, "quantize": INT8_DYNAMIC_PER_CHANNEL})
+    model = SiglipAdapter.load(tiny_model_dir / spec.id, per_channel)
+    dyn, plain = _linears(model._model.vision_model.encoder)
+    assert dyn > 0 and plain == 0
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    layer = next(m for m in model._model.vision_model.modules() if isinstance(m, DynamicLinear))
+    assert "per_channel" in str(layer.weight().qscheme())
+
+
+@pytest.mark.parametrize("family", ["siglip", "siglip2"])
+def test_opt_in_siglip_quantises_the_encoder_and_still_embeds(family: str, tmp_path: Path) -> None:
+    # SigLIP 2 NaFlex embeds patches with a Linear that transformers reads as ``.weight``: it must stay a Linear
+    from dataclasses import replace
+
+    from imagelens.testing.tiny import write_tiny
+
+    base = CATALOG["siglip2-base-patch16-224"]
+    spec = replace(base, options={**base.options, "family": family})
+    write_tiny(spec, tmp_path / spec.id, seed=3)
+    settings = Settings(model_dir=tmp_path, hub=HubSettings(offline=True, quantize=[spec.id]))
+    model = ModelHub(settings, catalog={spec.id: spec}).embedder(spec.id)
+    dyn, _ = _linears(model._model.vision_model.encoder)  # type: ignore[attr-defined]
+    assert dyn > 0
+    image = (np.arange(64 * 80 * 3) % 251).astype(np.uint8).reshape(64, 80, 3)
+    vector = model.embed_images([image])[0]
+    assert vector.shape == (model.dim,) and abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4

@@ -45,8 +45,10 @@ class DenseCaptionsFeature:
     def run(self, ctx: FeatureContext) -> tuple[DenseCaption, ...]:
         check_caption_language(ctx.options.language, self.name, ctx.hub)
         model = captioner(ctx)
+        # the regions first, the caption after: when ``caption`` is requested too, the two decodings run at once on
+        # the two workers instead of this one waiting for the caption's
         regions = model.dense_captions(
-            image_encoding(ctx), whole_image=whole_image_caption(ctx), max_results=MAX_DENSE_CAPTIONS
+            image_encoding(ctx), whole_image=lambda: whole_image_caption(ctx), max_results=MAX_DENSE_CAPTIONS
         )
         regions = regions[:MAX_DENSE_CAPTIONS]
         if ctx.options.gender_neutral_caption:

@@ -26,12 +26,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelLoadTimeoutError, ModelUnavailableError
+from imagelens.models import memory
 from imagelens.models.adapters.base import Adapter, is_tiny
 from imagelens.models.availability import (
     MissingExtraError,
@@ -46,6 +47,7 @@ from imagelens.models.availability import (
 )
 from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
 from imagelens.models.load_guard import UseLoadGuard
+from imagelens.models.quantization import quantized_spec
 from imagelens.models.roles import (
     ROLE_PROTOCOLS,
     Captioner,
@@ -95,6 +97,7 @@ class ModelHub:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings or Settings()
+        memory.cap_mmap_threshold(self.settings.hub.malloc_mmap_threshold_mib)  # before any model is loaded
         self._catalog: dict[str, ModelSpec] = dict(catalog if catalog is not None else CATALOG)
         self._defaults: dict[Role, str] = dict(defaults if defaults is not None else DEFAULT_FOR_ROLE)
         self._clock = clock
@@ -401,8 +404,7 @@ class ModelHub:
             self._guard_use_load.release_use()
 
     def _load(self, spec: ModelSpec) -> Any:
-        if spec.id in self.settings.hub.quantize:  # opt-in int8 (imagelens.models.adapters.quantize)
-            spec = replace(spec, options={**spec.options, "quantize": "int8-dynamic"})
+        spec = quantized_spec(spec, self.settings.hub.quantize)  # int8 or not: IMAGELENS_HUB__QUANTIZE
         try:
             path, where = self.locate(spec.id)
         except ModelUnavailableError:

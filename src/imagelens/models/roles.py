@@ -11,7 +11,7 @@ No heavy imports here (numpy and the core types only).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, Self, runtime_checkable
@@ -101,7 +101,7 @@ class Captioner(Model, Protocol):
     def caption(self, encoding: Any, detailed: bool = False) -> Caption: ...
 
     def dense_captions(
-        self, encoding: Any, whole_image: Caption | None = None, max_results: int = 10
+        self, encoding: Any, whole_image: Caption | Callable[[], Caption] | None = None, max_results: int = 10
     ) -> tuple[DenseCaption, ...]: ...
 
 

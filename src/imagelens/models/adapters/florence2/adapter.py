@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
@@ -239,21 +239,30 @@ class Florence2Adapter:
     def dense_captions(
         self,
         encoding: FlorenceEncoding,
-        whole_image: Caption | None = None,
+        whole_image: Caption | Callable[[], Caption] | None = None,
         max_results: int = 10,
     ) -> tuple[DenseCaption, ...]:
         """Azure's dense captions: first the whole-image caption with the whole image's box, then up to
         ``max_results - 1`` regions by decreasing confidence (exact duplicates, same phrase and box, kept once).
 
-        ``whole_image`` is a caption already computed for this image; without it the caption is decoded here.
+        ``whole_image`` is the caption for this image, or a function that returns it (called after the regions are
+        decoded, so that a caption decoded on another thread at the same time is not waited for); without it the
+        caption is decoded here.
         """
         if max_results < 1:
             raise InvalidArgumentError(f"max_results must be >= 1, got {max_results}")
-        caption = whole_image if whole_image is not None else self.caption(encoding)
+        regions = self._dense_regions(encoding, max_results - 1) if max_results > 1 else ()
+        if whole_image is None:
+            caption = self.caption(encoding)
+        elif isinstance(whole_image, Caption):
+            caption = whole_image
+        else:
+            caption = whole_image()
         w, h = encoding.width, encoding.height
         first = DenseCaption(caption.text, caption.confidence, BoundingBox(0.0, 0.0, float(w), float(h)))
-        if max_results == 1:
-            return (first,)
+        return (first, *regions)
+
+    def _dense_regions(self, encoding: FlorenceEncoding, max_regions: int) -> tuple[DenseCaption, ...]:
         generated = self.generate(
             encoding,
             DENSE_TASK,
@@ -261,17 +270,14 @@ class Florence2Adapter:
             stop_after_boxes=int(self.options["dense_stop_after_boxes"]),
         )
         best: dict[tuple[str, tuple[float, ...]], tuple[str, float, tuple[float, float, float, float]]] = {}
-        for region in self.postprocess_regions(generated, w, h):
+        for region in self.postprocess_regions(generated, encoding.width, encoding.height):
             key = (region[0], region[2])
             if key not in best or region[1] > best[key][1]:
                 best[key] = region
         ranked = sorted(best.values(), key=lambda r: -r[1])  # stable: ties keep generation order
-        return (
-            first,
-            *(
-                DenseCaption(text, confidence, BoundingBox.from_xyxy(*box))
-                for text, confidence, box in ranked[: max_results - 1]
-            ),
+        return tuple(
+            DenseCaption(text, confidence, BoundingBox.from_xyxy(*box))
+            for text, confidence, box in ranked[:max_regions]
         )
 
 

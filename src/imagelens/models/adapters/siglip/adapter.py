@@ -119,8 +119,9 @@ class SiglipAdapter:
 
         model = AutoModel.from_pretrained(root, dtype=torch.float32).eval()
         model.requires_grad_(False)
-        # opt-in int8: the vision tower only, so cached prompt (text) embeddings stay exact and shared
-        model.vision_model = maybe_quantize(model.vision_model, spec)
+        # opt-in int8: the vision tower's transformer layers only, so cached prompt (text) embeddings stay exact and
+        # the patch embedding (a Linear in SigLIP 2 NaFlex, read as ``.weight`` by transformers) stays a Linear
+        model.vision_model.encoder = maybe_quantize(model.vision_model.encoder, spec)
         check_in_layers(model)  # a forward pass stops at the request's deadline
         tokenizer = AutoTokenizer.from_pretrained(root)
         text_cfg = config.get("text_config") or {}
