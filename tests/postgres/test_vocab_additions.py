@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 from imagelens.analyzer import Analyzer
 from imagelens.cli import app
 from imagelens.config import HubSettings, Settings
-from imagelens.errors import NotFoundError
+from imagelens.errors import InvalidArgumentError, NotFoundError
 from imagelens.features.base import AnalysisOptions
-from imagelens.features.brand_list import BrandUserStore, load_brand_list
+from imagelens.features.brand_list import MAX_BRANDS, BrandUserStore, load_brand_list
 from imagelens.features.brands import THRESHOLD_OPTION
 from imagelens.features.landmark_list import add_landmarks, load_landmark_list, remove_landmarks
 from imagelens.store import open_additions, pg_additions
@@ -114,6 +114,9 @@ def test_removal_on_b_is_seen_by_a_without_a_restart(hosts: tuple[Settings, Sett
     store_b.remove("Oatly", in_file=True)  # a name of a (B's) configured file: hidden everywhere
     assert store_a.state() == {"added": [], "removed": ["Oatly"]}
     assert store_a.add(["oatly"]) == ["oatly"] and store_b.state() == {"added": ["oatly"], "removed": []}
+    with pytest.raises(InvalidArgumentError, match="would make 10,001"):  # the file's names + the additions
+        store_b.add(["p", "q"], current=MAX_BRANDS - 2)
+    assert store_b.add(["p"], current=MAX_BRANDS - 2) == ["p"]
 
 
 def test_landmarks_added_on_a_are_used_on_b_and_removed_everywhere(

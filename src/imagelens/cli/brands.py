@@ -40,7 +40,7 @@ def add_command(
             raise InvalidArgumentError("--example needs exactly one brand NAME")
         file = settings.brands.file
         current = len(read_brand_file(file)) if file is not None else 0
-        new = store.add(names, current=current + len(store.state()["added"]))
+        new = store.add(names, current=current)  # the additions are counted inside the change
         for crop in example or ():
             typer.echo(f"example {crop} -> {store.add_example(names[0], crop)}")
         total = len(load_brand_list(settings))
