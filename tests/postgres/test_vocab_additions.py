@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from imagelens.features.brand_list import MAX_BRANDS, BrandUserStore, load_brand
 from imagelens.features.brands import THRESHOLD_OPTION
 from imagelens.features.landmark_list import add_landmarks, load_landmark_list, remove_landmarks
 from imagelens.store import open_additions, pg_additions
+from imagelens.store.additions import FileAdditions
 from imagelens.store.pg_additions import PostgresAdditions
 from imagelens.store.pgdb import Database, close_shared
 
@@ -190,3 +192,13 @@ def test_a_read_checks_one_revision_row_and_reloads_only_on_change(
     add_landmarks(a, ["Big Ben"])
     assert reader.state().added == ("Eiffel Tower", "Colosseum")  # B has not looked yet
     assert open_additions(a, "landmarks").state().added[-1] == "Big Ben"  # the writer's own change: at once
+    monkeypatch.setattr(pg_additions, "REFRESH_S", 0.05)
+    time.sleep(0.06)
+    assert reader.state().added[-1] == "Big Ben"  # seen once the interval has passed, without a restart
+
+
+def test_open_additions_chooses_files_without_a_database_url(tmp_path: Path) -> None:
+    settings = Settings(store_dir=tmp_path / "store")
+    brands, landmarks = open_additions(settings, "brands"), open_additions(settings, "landmarks")
+    assert isinstance(brands, FileAdditions) and brands.file == tmp_path / "store" / "brands" / "brands.json"
+    assert isinstance(landmarks, FileAdditions) and landmarks.file == tmp_path / "store" / "landmarks.json"
