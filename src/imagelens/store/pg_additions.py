@@ -18,10 +18,14 @@ import threading
 import time
 from collections.abc import Hashable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from imagelens.errors import InvalidArgumentError
 from imagelens.store.additions import AdditionsState, Edit
 from imagelens.store.pgdb import Database, redact
+
+if TYPE_CHECKING:
+    import psycopg
 
 #: Seconds between two revision checks of one list in one process (0: check on every read).
 REFRESH_S = 1.0
@@ -113,9 +117,9 @@ class PostgresAdditions:
 
     # --- changes (one transaction each) ---------------------------------------------------------------------------
 
-    def _locked_state(self, conn: object) -> AdditionsState:
+    def _locked_state(self, conn: psycopg.Connection[Any]) -> AdditionsState:
         """Create the list's row if needed and lock it; the current state."""
-        execute = conn.execute  # type: ignore[attr-defined]
+        execute = conn.execute
         execute("INSERT INTO vocab_lists (list) VALUES (%s) ON CONFLICT DO NOTHING", (self.list_name,))
         row = execute(
             "SELECT added, removed FROM vocab_lists WHERE list = %s FOR UPDATE", (self.list_name,)
@@ -123,12 +127,11 @@ class PostgresAdditions:
         keys = execute(
             "SELECT DISTINCT key FROM vocab_examples WHERE list = %s", (self.list_name,)
         ).fetchall()
+        assert row is not None  # inserted above
         return AdditionsState(tuple(row[0]), tuple(row[1]), frozenset(k for (k,) in keys))
 
-    def _bump(self, conn: object) -> None:
-        conn.execute(  # type: ignore[attr-defined]
-            "UPDATE vocab_lists SET revision = revision + 1 WHERE list = %s", (self.list_name,)
-        )
+    def _bump(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute("UPDATE vocab_lists SET revision = revision + 1 WHERE list = %s", (self.list_name,))
 
     def _invalidate(self) -> None:
         with self._lock:
