@@ -110,7 +110,7 @@ def test_user_additions_examples_and_bounds(tmp_path: Path) -> None:
     crop = tmp_path / "crop.png"
     Image.fromarray(text_image("Arla")).save(crop)
     saved = store.add_example("Arla", crop)
-    assert saved.is_file() and saved.parent.name == "arla"
+    assert Path(saved).is_file() and Path(saved).parent.name == "arla"
     brands = load_brand_list(settings, extra=["Per Call"])
     assert brands.names == ("Adidas", "Oatly", "Arla", "Per Call")
     assert list(brands.examples) == ["Arla"]

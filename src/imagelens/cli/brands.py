@@ -40,11 +40,11 @@ def add_command(
             raise InvalidArgumentError("--example needs exactly one brand NAME")
         file = settings.brands.file
         current = len(read_brand_file(file)) if file is not None else 0
-        new = store.add(names, current=current + len(store.state()["added"]))
+        new = store.add(names, current=current)  # the additions are counted inside the change
         for crop in example or ():
             typer.echo(f"example {crop} -> {store.add_example(names[0], crop)}")
         total = len(load_brand_list(settings))
-        typer.echo(f"added {len(new)} brand(s); the list has {total:,} ({store.root})")
+        typer.echo(f"added {len(new)} brand(s); the list has {total:,} ({store.where})")
 
 
 def list_command(
@@ -61,7 +61,7 @@ def list_command(
         examples = store.examples()
         if added_only:
             names = state["added"]
-            source = str(store.root)
+            source = store.where
         else:
             brands = load_brand_list(settings)
             names, source = list(brands.names), brands.source

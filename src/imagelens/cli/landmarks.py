@@ -29,11 +29,11 @@ def _settings() -> Settings:
 def add_command(names: Names) -> None:
     """Add landmark names (kept once, case-insensitively); the server picks them up without a restart."""
     with cli_errors():
-        from imagelens.features.landmark_list import add_landmarks, additions_path
+        from imagelens.features.landmark_list import add_landmarks, additions_where
 
         settings = _settings()
         new = add_landmarks(settings, names)
-    typer.echo(f"added {len(new)} ({len(names) - len(new)} already there) to {additions_path(settings)}")
+    typer.echo(f"added {len(new)} ({len(names) - len(new)} already there) to {additions_where(settings)}")
 
 
 @landmarks_app.command("remove")

@@ -5,7 +5,8 @@
   their matching key (:func:`brand_key`), the first spelling wins. No list ships with imagelens.
 * User additions live under the store dir (``IMAGELENS_STORE_DIR``, default ``$XDG_DATA_HOME/imagelens``) in
   ``brands/brands.json`` (``{"added": [...], "removed": [...]}``) and ``brands/examples/<key>/NNN.png`` (example
-  crops: each becomes an image-embedding prototype of its brand when the image-text model is present).
+  crops: each becomes an image-embedding prototype of its brand when the image-text model is present); with
+  ``IMAGELENS_DATABASE_URL`` in PostgreSQL instead (:mod:`imagelens.store.pg_additions`), shared by every host.
 * Bounds: at most :data:`MAX_BRANDS` names in all, :data:`MAX_NAME_CHARS` characters per name,
   :data:`MAX_EXAMPLES` example crops per brand. A missing, unreadable, empty or oversized file is a server
   configuration error (:class:`~imagelens.vocab.VocabularyError`, 500); a bad name or crop given by a caller is a
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import threading
 import unicodedata
@@ -27,6 +27,7 @@ from types import MappingProxyType
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, NotFoundError, NotSupportedVisualFeatureError
+from imagelens.store.additions import AdditionsState, VocabularyAdditions
 from imagelens.vocab import VocabularyError
 
 #: The most names a brand list may hold (file + additions). A file over it is refused, never truncated.
@@ -153,82 +154,64 @@ class BrandList:
 
 
 class BrandUserStore:
-    """The user's additions and removals and example crops, under ``<store dir>/brands``."""
+    """The user's additions and removals and example crops: files under ``<store dir>/brands``, or PostgreSQL with
+    ``IMAGELENS_DATABASE_URL`` (:func:`imagelens.store.open_additions` chooses). The brand rules live here."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self._lock = threading.Lock()
+    def __init__(self, backend: VocabularyAdditions) -> None:
+        self.backend = backend
 
     @classmethod
     def for_settings(cls, settings: Settings) -> BrandUserStore:
-        from imagelens.store import default_store_dir
+        from imagelens.store import open_additions
 
-        base = settings.store_dir if settings.store_dir is not None else default_store_dir()
-        return cls(base / "brands")
+        return cls(open_additions(settings, "brands"))
 
     @property
-    def _file(self) -> Path:
-        return self.root / "brands.json"
-
-    def _read(self) -> dict[str, list[str]]:
-        try:
-            data = json.loads(self._file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {"added": [], "removed": []}
-        except (OSError, ValueError) as exc:
-            raise VocabularyError(f"cannot read the brand additions {self._file}: {exc}") from None
-        return {"added": list(data.get("added", [])), "removed": list(data.get("removed", []))}
-
-    def _write(self, data: Mapping[str, list[str]]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self._file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(data), indent=1, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(self._file)
+    def where(self) -> str:
+        return self.backend.where
 
     def state(self) -> dict[str, list[str]]:
-        with self._lock:
-            return self._read()
+        found = self.backend.state()
+        return {"added": list(found.added), "removed": list(found.removed)}
 
     def add(self, names: Iterable[str], *, current: int = 0) -> list[str]:
-        """Add names (a removed name comes back); returns the names new to the additions."""
+        """Add names (a removed name comes back); returns the names new to the additions. ``current``: the
+        configured file's names, for the bound."""
         cleaned = [check_brand_name(n) for n in names]
-        with self._lock:
-            data = self._read()
-            known = {brand_key(n) for n in data["added"]}
-            new = [n for n in _unique(cleaned) if brand_key(n) not in known]
-            if current + len(new) > MAX_BRANDS:
+        new: list[str] = []
+
+        def edit(data: AdditionsState) -> AdditionsState:
+            known = {brand_key(n) for n in data.added}
+            new[:] = [n for n in _unique(cleaned) if brand_key(n) not in known]
+            total = current + len(data.added) + len(new)
+            if total > MAX_BRANDS:
                 raise InvalidArgumentError(
-                    f"adding {len(new)} brands would make {current + len(new):,}; at most {MAX_BRANDS:,} are supported"
+                    f"adding {len(new)} brands would make {total:,}; at most {MAX_BRANDS:,} are supported"
                 )
             keys = {brand_key(n) for n in cleaned}
-            data["removed"] = [n for n in data["removed"] if brand_key(n) not in keys]
-            data["added"] += new
-            self._write(data)
+            removed = tuple(n for n in data.removed if brand_key(n) not in keys)
+            return AdditionsState((*data.added, *new), removed)
+
+        self.backend.change(edit)
         return new
 
     def remove(self, name: str, *, in_file: bool) -> None:
         """Drop a name from the additions (and its examples); a name of the configured file is hidden instead."""
         key = brand_key(check_brand_name(name))
-        with self._lock:
-            data = self._read()
-            added = [n for n in data["added"] if brand_key(n) != key]
-            examples = self.examples_dir(name)
-            if len(added) == len(data["added"]) and not in_file and not examples.is_dir():
+
+        def edit(data: AdditionsState) -> AdditionsState:
+            added = tuple(n for n in data.added if brand_key(n) != key)
+            if len(added) == len(data.added) and not in_file and key not in data.example_keys:
                 raise NotFoundError(f"the brand {name!r} is not in the brand list")
-            data["added"] = added
-            if in_file and key not in {brand_key(n) for n in data["removed"]}:
-                data["removed"].append(name)
-            self._write(data)
-            if examples.is_dir():
-                for file in examples.iterdir():
-                    file.unlink()
-                examples.rmdir()
+            removed = data.removed
+            if in_file and key not in {brand_key(n) for n in removed}:
+                removed = (*removed, name)
+            return AdditionsState(added, removed)
 
-    def examples_dir(self, name: str) -> Path:
-        return self.root / "examples" / brand_key(name)
+        self.backend.change(edit, drop_examples=key)
 
-    def add_example(self, name: str, image: Path) -> Path:
-        """Store a copy of an example crop (PNG, at most :data:`EXAMPLE_SIDE` px a side) and add the name."""
+    def add_example(self, name: str, image: Path) -> str:
+        """Store a copy of an example crop (PNG, at most :data:`EXAMPLE_SIDE` px a side); returns where."""
         from PIL import Image, UnidentifiedImageError
 
         name = check_brand_name(name)
@@ -240,24 +223,18 @@ class BrandUserStore:
         if min(crop.size) < 8:
             raise InvalidArgumentError(f"an example crop needs at least 8x8 pixels, got {crop.size}")
         crop.thumbnail((EXAMPLE_SIDE, EXAMPLE_SIDE))
-        folder = self.examples_dir(name)
-        existing = sorted(folder.glob("*.png")) if folder.is_dir() else []
-        if len(existing) >= MAX_EXAMPLES:
+        png = io.BytesIO()
+        crop.save(png, format="PNG")
+        try:
+            return self.backend.add_example(brand_key(name), png.getvalue(), MAX_EXAMPLES)
+        except InvalidArgumentError:
             raise InvalidArgumentError(
                 f"the brand {name!r} already has {MAX_EXAMPLES} example crops (the most)"
-            )
-        folder.mkdir(parents=True, exist_ok=True)
-        number = max((int(p.stem) for p in existing if p.stem.isdigit()), default=0) + 1
-        out = folder / f"{number:03d}.png"
-        crop.save(out)
-        return out
+            ) from None
 
     def examples(self) -> dict[str, tuple[Path, ...]]:
-        """Brand key -> its example crops."""
-        root = self.root / "examples"
-        if not root.is_dir():
-            return {}
-        return {d.name: tuple(sorted(d.glob("*.png"))) for d in sorted(root.iterdir()) if d.is_dir()}
+        """Brand key -> its example crops (local files)."""
+        return self.backend.examples()
 
 
 def load_brand_list(settings: Settings, extra: Iterable[str] = ()) -> BrandList:

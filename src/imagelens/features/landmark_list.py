@@ -4,8 +4,9 @@
   a ``name`` column and an optional ``aliases`` column (``|``-separated other names, used as extra prompts), e.g. the
   curated list ``landmarks_curated/famous_landmarks.csv`` (docs/categories.md says where to get one).
 - The additions: ``landmarks.json`` in the store folder (``IMAGELENS_STORE_DIR``), written by
-  ``imagelens landmarks add`` (:func:`add_landmarks`). The server re-reads it when it changes, so an addition needs
-  no restart.
+  ``imagelens landmarks add`` (:func:`add_landmarks`); with ``IMAGELENS_DATABASE_URL`` in PostgreSQL instead, shared
+  by every host (:func:`imagelens.store.open_additions`). The server re-reads them when they change, so an addition
+  needs no restart.
 
 Names are compared without regard to case; a name in both keeps the file's aliases. The file and the additions
 together hold at most ``IMAGELENS_LANDMARKS__MAX_ENTRIES`` names (default 10,000; a clear 400 beyond it).
@@ -14,8 +15,6 @@ together hold at most ``IMAGELENS_LANDMARKS__MAX_ENTRIES`` names (default 10,000
 from __future__ import annotations
 
 import csv
-import json
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, NotSupportedVisualFeatureError
+from imagelens.store.additions import AdditionsState, VocabularyAdditions
 
 __all__ = [
     "ADDITIONS_FILE",
@@ -31,6 +31,7 @@ __all__ = [
     "LandmarkList",
     "add_landmarks",
     "additions_path",
+    "additions_where",
     "list_additions",
     "load_landmark_list",
     "remove_landmarks",
@@ -122,60 +123,56 @@ def additions_path(settings: Settings) -> Path:
     return (settings.store_dir or default_store_dir()) / ADDITIONS_FILE
 
 
+def _additions(settings: Settings) -> VocabularyAdditions:
+    from imagelens.store import open_additions
+
+    return open_additions(settings, "landmarks")
+
+
+def additions_where(settings: Settings) -> str:
+    """Where the additions are kept: the file, or the database."""
+    return _additions(settings).where
+
+
 def list_additions(settings: Settings) -> list[str]:
     """The names the user added, in the order added."""
-    path = additions_path(settings)
-    if not path.is_file():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        names = data["landmarks"]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InvalidArgumentError(f"The landmark additions file '{path}' is not valid JSON.") from None
-    return [_clean(n) for n in names]
-
-
-_WRITE_LOCK = threading.Lock()
-
-
-def _write(path: Path, names: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"landmarks": names}, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    return [_clean(n) for n in _additions(settings).state().added]
 
 
 def add_landmarks(settings: Settings, names: list[str]) -> list[str]:
     """Add names (kept once, case-insensitively); returns the names that were new. Bounded by ``max_entries``."""
     cleaned = [_clean(n) for n in names]
-    with _WRITE_LOCK:
-        current = list_additions(settings)
-        seen = {n.casefold() for n in current}
-        new = []
+    limit = settings.landmarks.max_entries
+    new: list[str] = []
+
+    def edit(data: AdditionsState) -> AdditionsState | None:
+        seen = {n.casefold() for n in data.added}
+        new.clear()
         for name in cleaned:
             if name.casefold() not in seen:
                 seen.add(name.casefold())
                 new.append(name)
-        limit = settings.landmarks.max_entries
-        if len(current) + len(new) > limit:
+        if len(data.added) + len(new) > limit:
             raise InvalidArgumentError(
                 f"At most {limit} landmarks may be added (IMAGELENS_LANDMARKS__MAX_ENTRIES); "
-                f"{len(current)} are, {len(new)} more asked."
+                f"{len(data.added)} are, {len(new)} more asked."
             )
-        if new:
-            _write(additions_path(settings), current + new)
+        return AdditionsState((*data.added, *new)) if new else None
+
+    _additions(settings).change(edit)
     return new
 
 
 def remove_landmarks(settings: Settings, names: list[str]) -> list[str]:
     """Remove added names (case-insensitively); returns the names removed. Names of the file stay."""
     wanted = {_clean(n).casefold() for n in names}
-    with _WRITE_LOCK:
-        current = list_additions(settings)
-        kept = [n for n in current if n.casefold() not in wanted]
-        removed = [n for n in current if n.casefold() in wanted]
-        if removed:
-            _write(additions_path(settings), kept)
+    removed: list[str] = []
+
+    def edit(data: AdditionsState) -> AdditionsState | None:
+        removed[:] = [n for n in data.added if n.casefold() in wanted]
+        return AdditionsState(tuple(n for n in data.added if n.casefold() not in wanted)) if removed else None
+
+    _additions(settings).change(edit)
     return removed
 
 
@@ -196,15 +193,15 @@ def _stamp(path: Path | None) -> tuple[object, ...]:
 def load_landmark_list(settings: Settings) -> LandmarkList:
     """The file's entries then the additions (re-read when either file changes). NotSupportedVisualFeature (400)
     when neither exists; InvalidArgument (400) for a missing or unreadable file, or a list over the bound."""
-    file, additions = settings.landmarks.file, additions_path(settings)
-    key = (_stamp(file), _stamp(additions), settings.landmarks.max_entries)
+    file, additions = settings.landmarks.file, _additions(settings)
+    key = (_stamp(file), additions.revision(), settings.landmarks.max_entries)
     with _CACHE_LOCK:
         found = _CACHE.get(key)
     if found is not None:
         return found
     limit = settings.landmarks.max_entries
     entries = _read_file(file, limit) if file is not None else []
-    extra = list_additions(settings)
+    extra = [_clean(n) for n in additions.state().added]
     if not entries and not extra:
         if file is not None:
             raise InvalidArgumentError(f"The landmark list '{file}' holds no names.")
@@ -214,7 +211,7 @@ def load_landmark_list(settings: Settings) -> LandmarkList:
         merged.setdefault(entry.name.casefold(), entry)
     if len(merged) > limit:
         raise _too_many(limit)
-    source = ", ".join([*([str(file)] if file else []), *([str(additions)] if extra else [])])
+    source = ", ".join([*([str(file)] if file else []), *([additions.where] if extra else [])])
     from_file = len({e.name.casefold() for e in entries})
     result = LandmarkList(tuple(merged.values()), source, from_file)
     with _CACHE_LOCK:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imagelens.config import Settings
 from imagelens.operations import OperationStore
+from imagelens.store.additions import FileAdditions, VocabularyAdditions
 from imagelens.store.base import (
     CustomizationStore,
     DatasetRecord,
@@ -21,6 +23,9 @@ from imagelens.store.base import (
 from imagelens.store.feedback import FeedbackStore, SQLiteFeedbackStore
 from imagelens.store.sqlite import SQLiteStore
 
+if TYPE_CHECKING:
+    from imagelens.store.pg_additions import PostgresAdditions
+
 __all__ = [
     "CustomizationStore",
     "DatasetRecord",
@@ -29,8 +34,10 @@ __all__ = [
     "ModelRecord",
     "SQLiteStore",
     "check_name",
+    "VocabularyAdditions",
     "default_store_dir",
     "open_feedback",
+    "open_additions",
     "open_operations",
     "open_store",
     "store_dir",
@@ -82,3 +89,34 @@ def open_feedback(settings: Settings) -> FeedbackStore:
 
         return PostgresFeedbackStore(shared_database(settings.database_url), days, max_items)
     return SQLiteFeedbackStore(store_dir(settings), days, max_items)
+
+
+#: The vocabularies with user additions: list name -> (file in the store folder, its examples folder, the JSON field
+#: of a file without removals).
+_ADDITIONS: dict[str, tuple[str, str | None, str | None]] = {
+    "brands": ("brands/brands.json", "brands/examples", None),
+    "landmarks": ("landmarks.json", None, "landmarks"),
+}
+_shared_additions: dict[tuple[str, str, Path], PostgresAdditions] = {}
+
+
+def open_additions(settings: Settings, list_name: str) -> VocabularyAdditions:
+    """The user's additions to ``list_name`` (``brands`` or ``landmarks``): in PostgreSQL when
+    ``settings.database_url`` is set (every replica, on any host, sees one list; example crops are cached under
+    :func:`store_dir`), else files in :func:`store_dir`."""
+    file, examples, names_field = _ADDITIONS[list_name]
+    root = store_dir(settings)
+    if settings.database_url:
+        from imagelens.store.pg_additions import PostgresAdditions
+        from imagelens.store.pgdb import shared_database
+
+        key = (settings.database_url, list_name, root)
+        found = _shared_additions.get(key)
+        # one per process: it caches the list and when it last checked the revision
+        if found is None or found.db.pool.closed:
+            found = PostgresAdditions(
+                shared_database(settings.database_url), list_name, root / "db-cache" / list_name
+            )
+            _shared_additions[key] = found
+        return found
+    return FileAdditions(root / file, None if examples is None else root / examples, names_field=names_field)

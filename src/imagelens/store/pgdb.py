@@ -183,8 +183,28 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX feedback_by_age ON feedback (created);
         """,
     ),
+    (
+        7,
+        "vocabulary additions",
+        """
+        CREATE TABLE vocab_lists (
+            list text PRIMARY KEY,
+            revision bigint NOT NULL DEFAULT 0,
+            added jsonb NOT NULL DEFAULT '[]',
+            removed jsonb NOT NULL DEFAULT '[]'
+        );
+        CREATE TABLE vocab_examples (
+            list text NOT NULL,
+            key text NOT NULL,
+            number integer NOT NULL,
+            sha256 text NOT NULL,
+            data bytea NOT NULL,
+            PRIMARY KEY (list, key, number)
+        );
+        """,
+    ),
 )
-SCHEMA_VERSION = MIGRATIONS[-1][0]
+SCHEMA_VERSION = max(v for v, _, _ in MIGRATIONS)
 
 
 class DatabaseUnavailableError(ImageLensError):
