@@ -198,7 +198,7 @@ class Analyzer:
 
         def run_one(name: str) -> tuple[str, Any, float]:
             # torch's intra-op threads for this thread: the cores shared out among the workers (no oversubscription)
-            threads.apply(self.settings.workers, self.settings.torch_threads)
+            threads.apply(self.settings.torch_threads)
             t0 = time.perf_counter()
             value = instances[name].run(ctx)
             return name, value, (time.perf_counter() - t0) * 1000.0

@@ -318,8 +318,8 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         0,
         ge=0,
-        description="intra-op threads of each torch operation; 0: the CPU cores divided among the workers (at least "
-        "1), so that features running at once do not oversubscribe the cores (imagelens.models.threads)",
+        description="intra-op threads of each torch operation; 0: every core of the process (best on a machine of its "
+        "own); 1 on a busy shared machine, where waiting OpenMP threads waste CPU (imagelens.models.threads)",
     )
 
     data_dir: Path | None = Field(

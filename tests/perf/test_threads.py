@@ -1,4 +1,4 @@
-"""Torch's intra-op threads: the cores shared out among the analysis workers (imagelens.models.threads)."""
+"""Torch's intra-op threads: every core unless IMAGELENS_TORCH_THREADS says otherwise (imagelens.models.threads)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,9 @@ from imagelens.config import Settings
 from imagelens.models import threads
 
 
-def test_budget_shares_the_cores_among_the_workers() -> None:
-    n = threads.cores()
-    assert threads.budget(1) == n
-    assert threads.budget(2) == max(1, n // 2)
-    assert threads.budget(10 * n) == 1  # never 0
-    assert threads.budget(2, configured=3) == 3  # IMAGELENS_TORCH_THREADS wins
+def test_budget_is_every_core_unless_configured() -> None:
+    assert threads.budget() == threads.cores() >= 1
+    assert threads.budget(configured=3) == 3  # IMAGELENS_TORCH_THREADS wins
 
 
 def test_apply_sets_torch_threads_and_never_imports_torch() -> None:
@@ -24,9 +21,9 @@ def test_apply_sets_torch_threads_and_never_imports_torch() -> None:
     code = """
 import sys, threading
 from imagelens.models import threads
-assert threads.apply(2, configured=1) is None and "torch" not in sys.modules
+assert threads.apply(configured=1) is None and "torch" not in sys.modules
 import torch
-assert threads.apply(2, configured=1) == 1 and torch.get_num_threads() == 1
+assert threads.apply(configured=1) == 1 and torch.get_num_threads() == 1
 seen = []
 t = threading.Thread(target=lambda: seen.append(torch.get_num_threads()))
 t.start(); t.join()

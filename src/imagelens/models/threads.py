@@ -1,12 +1,12 @@
-"""How many threads each torch operation may use: the machine's cores shared out among the analysis workers.
+"""How many threads each torch operation may use.
 
-The Analyzer runs independent features on ``Settings.workers`` threads at once, and a server runs requests on as many.
-If every one of those threads also ran each torch operation on all the cores (torch's default), a 2-core machine
-would run 4 busy threads on 2 cores: OpenMP's threads then wait for each other at every operation's end, which on
-small operations (each decoded token is hundreds of them) costs far more than the operation. Measured on the
-full-size random Florence-2 (benchmarks/perf_targets.md): 20 decoded tokens took 5.9 CPU-s with 2 intra-op threads
-and 1.07 CPU-s with 1 on the shared 2-core machine. So torch gets ``cores // workers`` threads per operation (at
-least 1) unless ``IMAGELENS_TORCH_THREADS`` sets a number; the parallelism is across features and requests.
+The Analyzer runs independent features on ``Settings.workers`` threads at once. Torch's own default gives each
+operation every core; on a machine shared with other busy processes that oversubscribes it (OpenMP's threads wait for
+each other at every operation's end: 20 decoded Florence-2 tokens took 5.9 CPU-s with 2 intra-op threads and 1.07
+with 1 at load 10-13). On a machine of its own, the cores are better used by each operation: the all-features call
+took 9.33 s median with 2 threads against 11.81 s with 1 on 2 quiet cores (load 1.4-1.7, interleaved,
+benchmarks/perf_targets.md). So the default is every core this process may run on, and ``IMAGELENS_TORCH_THREADS``
+sets a number (1 for a busy, shared machine).
 
 Applied by the Analyzer in each thread that runs a feature (:func:`apply`; it never imports torch itself), so a
 process that never analyses (a training worker with its own ``training.torch_threads``) keeps its own setting.
@@ -30,21 +30,21 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def budget(workers: int, configured: int = 0) -> int:
-    """Intra-op threads per torch operation: ``configured`` when > 0, else the cores divided among ``workers``."""
+def budget(configured: int = 0) -> int:
+    """Intra-op threads per torch operation: ``configured`` when > 0, else every core this process may run on."""
     if configured > 0:
         return configured
-    return max(1, cores() // max(1, workers))
+    return cores()
 
 
-def apply(workers: int, configured: int = 0) -> int | None:
+def apply(configured: int = 0) -> int | None:
     """Set torch's intra-op threads to :func:`budget` if torch is imported (once per value); the value set, or
     ``None`` when torch is not imported."""
     global _applied
     torch = sys.modules.get("torch")
     if torch is None:
         return None
-    threads = budget(workers, configured)
+    threads = budget(configured)
     with _lock:
         if _applied != threads or torch.get_num_threads() != threads:
             torch.set_num_threads(threads)
