@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from imagelens.errors import InvalidArgumentError
+from imagelens.store.sqlite_tx import immediate
 
 VERDICTS = ("incorrect", "offensive", "missing", "correct")
 #: Route kinds that are not analysis features, accepted as ``feature`` too.
@@ -355,14 +356,8 @@ class SQLiteFeedbackStore(_Base):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._connect() as db, immediate(db):
+            yield db
 
     def _enforce(self, db: sqlite3.Connection, before: float | None = None) -> int:
         cutoff = self._cutoff() if before is None else max(self._cutoff(), before)

@@ -25,6 +25,7 @@ from imagelens.store.base import (
     ModelRecord,
     check_name,
 )
+from imagelens.store.sqlite_tx import immediate
 
 DB_FILE = "imagelens.sqlite3"
 SCHEMA_VERSION = 1
@@ -127,14 +128,8 @@ class SQLiteStore(ModelFiles):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        with self._connect() as db, immediate(db):
+            yield db
 
     # --- datasets -------------------------------------------------------------------------------------------------
 

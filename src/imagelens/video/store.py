@@ -25,6 +25,7 @@ from imagelens.config import Settings
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
 from imagelens.retrieval.base import EmbeddingModel, check_index_name
 from imagelens.retrieval.embedded import EmbeddedIndex
+from imagelens.store.sqlite_tx import immediate
 from imagelens.video.segments import Segment
 from imagelens.video.store_base import (
     FEATURE_KINDS,
@@ -110,14 +111,8 @@ class SQLiteVideoIndex(VideoIndex):
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.db() as con:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
+        with self.db() as con, immediate(con):
+            yield con
 
     # --- the index's description and its videos ------------------------------------------------------------------
 
