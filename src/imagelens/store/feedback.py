@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from imagelens.errors import InvalidArgumentError
-from imagelens.store.sqlite_tx import immediate
+from imagelens.store.sqlite_tx import connect, immediate
 
 VERDICTS = ("incorrect", "offensive", "missing", "correct")
 #: Route kinds that are not analysis features, accepted as ``feature`` too.
@@ -348,11 +348,8 @@ class SQLiteFeedbackStore(_Base):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
+        with connect(self.path) as db:
             yield db
-        finally:
-            db.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -25,7 +25,7 @@ from imagelens.store.base import (
     ModelRecord,
     check_name,
 )
-from imagelens.store.sqlite_tx import immediate
+from imagelens.store.sqlite_tx import connect, immediate
 
 DB_FILE = "imagelens.sqlite3"
 SCHEMA_VERSION = 1
@@ -120,11 +120,8 @@ class SQLiteStore(ModelFiles):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None)
-        try:
+        with connect(self.path, self._timeout) as db:
             yield db
-        finally:
-            db.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

@@ -173,6 +173,12 @@ def public_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if k != MODERATION_KEY}
 
 
+def server_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """What the server keeps in a video's metadata (its moderation verdicts): the part a user's update never
+    replaces."""
+    return {k: v for k, v in metadata.items() if k == MODERATION_KEY}
+
+
 def moderation_summary(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
     verdicts = metadata.get(MODERATION_KEY)
     if not isinstance(verdicts, Mapping):

@@ -25,7 +25,7 @@ from imagelens.config import Settings
 from imagelens.errors import ConflictError, InvalidArgumentError, NotFoundError
 from imagelens.retrieval.base import EmbeddingModel, check_index_name
 from imagelens.retrieval.embedded import EmbeddedIndex
-from imagelens.store.sqlite_tx import immediate
+from imagelens.store.sqlite_tx import connect, immediate
 from imagelens.video.segments import Segment
 from imagelens.video.store_base import (
     FEATURE_KINDS,
@@ -101,13 +101,10 @@ class SQLiteVideoIndex(VideoIndex):
 
     @contextmanager
     def db(self) -> Iterator[sqlite3.Connection]:
-        con = sqlite3.connect(self.root / VIDEO_DB, timeout=30.0, isolation_level=None)
-        try:
+        with connect(self.root / VIDEO_DB) as con:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")
             yield con
-        finally:
-            con.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

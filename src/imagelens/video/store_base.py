@@ -30,6 +30,7 @@ from imagelens.customize.job_state import owner_alive
 from imagelens.errors import InvalidArgumentError, NotFoundError
 from imagelens.retrieval.base import Document, Filters, Vector
 from imagelens.retrieval.pgvector import AnyIndex
+from imagelens.video.options import server_metadata
 from imagelens.video.segments import Segment
 from imagelens.video.speech import KIND_SPEECH, SpeechSegment
 
@@ -267,8 +268,8 @@ class VideoIndex(ABC):
         self, document_id: str, metadata: Mapping[str, Any], user_data: Any = None
     ) -> VideoRecord:
         """Azure's ingestion mode ``update``: replace a document's metadata (and user data, when given) without
-        reprocessing the video. Reserved keys the server keeps with the video (``imagelens:...``, e.g. moderation
-        verdicts) survive the update."""
+        reprocessing the video. What the server keeps there (:func:`~imagelens.video.options.server_metadata`, the
+        moderation verdicts) survives the update."""
         with self._lock:
             old = self.video(document_id)
             if old is None:
@@ -276,10 +277,9 @@ class VideoIndex(ABC):
                     f"The document '{document_id}' is not in index '{self.name}': mode 'update' changes the metadata "
                     "of an ingested video; use mode 'add' to ingest it."
                 )
-            kept = {k: v for k, v in old.metadata.items() if str(k).startswith("imagelens:")}
             record = replace(
                 old,
-                metadata={**dict(metadata), **kept},
+                metadata={**dict(metadata), **server_metadata(old.metadata)},
                 user_data=old.user_data if user_data is None else user_data,
                 updated=now(),
             )
