@@ -7,31 +7,22 @@ from typing import Annotated
 import typer
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+SERVE_MMAP_THRESHOLD_MIB = 16
 
 
-def _return_freed_tensor_memory() -> None:
-    """Pin glibc's mmap threshold at 16 MiB, as ``MALLOC_MMAP_THRESHOLD_=16777216`` does.
-
-    glibc raises the threshold after large frees, so later tensors come from the heap and freed memory stays with the
-    process: RSS grows from call to call. Measured for one analyze call with six features (benchmarks/
-    vision_pipeline.md and its notes): warm peak 2577 MB by default; 2.45-2.46 GB at 16 MiB with no measurable
-    slowdown; 2158 MB at 1 MiB but 10-20 % slower per call. Skipped when the variable is set or libc is not glibc.
-    """
-    import ctypes
-    import os
-
-    # Pillow allocates images in blocks of at most 16 MB, just under the threshold: they would come from the heap and
-    # stay with the process. 64 MiB blocks are mmapped and go back on free (a 9000^2 16-bit PNG: 430 MB kept -> 0).
+def _return_freed_memory() -> None:
+    """Make freed images and tensors go back to the system: Pillow allocates images in 64 MiB blocks (mmapped, so a
+    9000^2 16-bit PNG leaves 0 MB behind instead of 430 MB), and glibc's mmap threshold is pinned at 16 MiB before the
+    first request, as ``MALLOC_MMAP_THRESHOLD_=16777216`` would (:func:`imagelens.models.memory.cap_mmap_threshold`;
+    the model hub's 1 MiB does not replace it in a server: at 1 MiB the server kept 60 MB after that PNG, measured
+    by ``tests/hardening/test_serve_faults.py``). Measured for one analyze call with six features
+    (benchmarks/vision_pipeline.md): warm peak 2577 MB by glibc's default, 2.45-2.46 GB at 16 MiB."""
     from PIL import Image
 
+    from imagelens.models import memory
+
     Image.core.set_block_size(64 << 20)
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, 16 << 20)
-    except (OSError, AttributeError):
-        return
+    memory.cap_mmap_threshold(SERVE_MMAP_THRESHOLD_MIB, pin=True)
 
 
 def serve_command(
@@ -82,7 +73,7 @@ def serve_command(
             f"imagelens: {len(keys)} access key(s) configured; requests need Ocp-Apim-Subscription-Key.",
             err=True,
         )
-    _return_freed_tensor_memory()
+    _return_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run_server(settings, host, port, log_level)
 

@@ -19,10 +19,15 @@ import sys
 M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 
 
-def cap_mmap_threshold(mib: int) -> bool:
-    """Fix glibc's mmap threshold at ``mib`` MiB; ``False`` when not done (0, not Linux/glibc, or the environment
-    variable already set)."""
-    if mib <= 0 or not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+_pinned = False
+
+
+def cap_mmap_threshold(mib: int, pin: bool = False) -> bool:
+    """Fix glibc's mmap threshold at ``mib`` MiB; ``False`` when not done (0, not Linux/glibc, the environment
+    variable already set, or an earlier ``pin=True`` call: ``imagelens serve`` pins its own value before any request,
+    and a model hub created later does not change it under running requests)."""
+    global _pinned
+    if _pinned or mib <= 0 or not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
@@ -31,4 +36,6 @@ def cap_mmap_threshold(mib: int) -> bool:
     mallopt = getattr(libc, "mallopt", None)
     if mallopt is None:  # not glibc
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, int(mib) << 20))
+    done = bool(mallopt(M_MMAP_THRESHOLD, int(mib) << 20))
+    _pinned = done and pin
+    return done
