@@ -43,6 +43,11 @@ class UrlFetchSettings(BaseModel):
 #: SigLIP image tower (int8 activations are scaled per batch, so an image's embedding would depend on the images
 #: batched with it), the RT-DETR detector (its int8 scores collapsed).
 DEFAULT_QUANTIZED = ("florence-2-base", "florence-2-large")
+#: glibc's mmap threshold (MiB) for the library and the server alike (imagelens.models.memory). 16 MiB keeps the
+#: resident memory flat call after call and a server returns a huge decoded image's memory; 1 MiB (the default until
+#: 2026-12-03) made every mid-sized tensor an mmap + page faults: Florence-2's vision encoding took 3.5 s instead
+#: of 1.9 s (benchmarks/perf_targets.md).
+DEFAULT_MMAP_THRESHOLD_MIB = 16
 
 
 class HubSettings(BaseModel):
@@ -61,7 +66,7 @@ class HubSettings(BaseModel):
         "'default': the default list. Faster, outputs change slightly: benchmarks/perf_targets.md",
     )
     malloc_mmap_threshold_mib: int = Field(
-        1,
+        DEFAULT_MMAP_THRESHOLD_MIB,
         ge=0,
         description="glibc serves allocations of this many MiB and more from mmap, so freed tensor memory goes back "
         "to the OS (flat RSS); 0 leaves glibc's default (imagelens.models.memory)",

@@ -6,23 +6,23 @@ from typing import Annotated
 
 import typer
 
+from imagelens.config import DEFAULT_MMAP_THRESHOLD_MIB
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-SERVE_MMAP_THRESHOLD_MIB = 16
 
 
 def _return_freed_memory() -> None:
     """Make freed images and tensors go back to the system: Pillow allocates images in 64 MiB blocks (mmapped, so a
     9000^2 16-bit PNG leaves 0 MB behind instead of 430 MB), and glibc's mmap threshold is pinned at 16 MiB before the
     first request, as ``MALLOC_MMAP_THRESHOLD_=16777216`` would (:func:`imagelens.models.memory.cap_mmap_threshold`;
-    the model hub's 1 MiB does not replace it in a server: at 1 MiB the server kept 60 MB after that PNG, measured
-    by ``tests/hardening/test_serve_faults.py``). Measured for one analyze call with six features
-    (benchmarks/vision_pipeline.md): warm peak 2577 MB by glibc's default, 2.45-2.46 GB at 16 MiB."""
+    a hub made with another ``malloc_mmap_threshold_mib`` does not change it under running requests: at 1 MiB the
+    server kept 60 MB after that PNG, at 32 MiB 1 run in 4 failed ``tests/hardening/test_serve_faults.py``)."""
     from PIL import Image
 
     from imagelens.models import memory
 
     Image.core.set_block_size(64 << 20)
-    memory.cap_mmap_threshold(SERVE_MMAP_THRESHOLD_MIB, pin=True)
+    memory.cap_mmap_threshold(DEFAULT_MMAP_THRESHOLD_MIB, pin=True)
 
 
 def serve_command(

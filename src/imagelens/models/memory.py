@@ -3,9 +3,12 @@
 glibc serves an allocation from ``mmap`` only above its mmap threshold, and raises that threshold (up to 32 MiB)
 each time a large block is freed; later tensors then come from the heap, which keeps freed memory. A process that
 loads models and runs them grows call after call. Fixing the threshold (``mallopt(M_MMAP_THRESHOLD)``, the same as
-the ``MALLOC_MMAP_THRESHOLD_`` environment variable) keeps the resident memory flat: measured on the full-size random
-models (benchmarks/perf_targets.md), the six-feature process peaked at 3,093 MB without it and 2,397-2,492 MB with
-1 MiB, for about 10 % more CPU per call.
+the ``MALLOC_MMAP_THRESHOLD_`` environment variable) keeps the resident memory flat. The default, 16 MiB
+(:data:`imagelens.config.DEFAULT_MMAP_THRESHOLD_MIB`, the library and ``imagelens serve`` alike), measured on the
+full-size random models (benchmarks/perf_targets.md, 2026-12-03, 5 calls each, interleaved): six features 6.04-6.6 s
+median, peak 2,158-2,192 MB, RSS flat at 1.8 GB after each call; glibc's own behaviour 5.66-6.11 s, peak 2,240-2,356
+MB, RSS 2.0-2.2 GB and drifting; 1 MiB (the earlier default) 8.8 s: every tensor over 1 MiB was a new mapping whose
+pages fault in, and Florence-2's vision encoding alone took 3.5 s instead of 1.9 s.
 ``IMAGELENS_HUB__MALLOC_MMAP_THRESHOLD_MIB`` (0: leave glibc alone); an explicit ``MALLOC_MMAP_THRESHOLD_`` wins.
 """
 
