@@ -45,3 +45,28 @@ def test_writes_a_full_size_detector_the_hub_loads(tmp_path: Path) -> None:
 
     hub = ModelHub(Settings(model_dir=tmp_path, hub=HubSettings(offline=True)))
     assert hub.locate("rtdetr-v2-r18") == (folder, "model-dir")  # what IMAGELENS_MODEL_DIR=DIR serves
+
+
+def test_unnamed_ids_never_win_a_greedy_step(tmp_path: Path) -> None:
+    # the full-size Florence-2 keeps its 51,289-row output layer but its tokenizer names ~1,262 ids: the weights
+    # themselves keep the others from being decoded, at no cost per step (no logits processor)
+    import numpy as np
+
+    from imagelens.models.adapters.florence2 import CAPTION_TASK, Florence2Adapter
+    from imagelens.models.catalog import CATALOG
+    from imagelens.testing.tiny import write_tiny
+
+    spec = CATALOG["florence-2-base"]
+    write_tiny(spec, tmp_path / spec.id, seed=7)
+    image = (np.arange(64 * 80 * 3) % 251).astype(np.uint8).reshape(64, 80, 3)
+    named = 300  # fewer than the tiny tokenizer has, so that the control below decodes some of the others
+
+    def decode(ban: bool) -> tuple[int, ...]:
+        model = Florence2Adapter.load(tmp_path / spec.id, spec)
+        if ban:
+            fsm._ban_unnamed_ids(model.model, named)
+        return model.generate(model.encode(image), CAPTION_TASK, 16).token_ids
+
+    assert any(t >= named for t in decode(ban=False))  # the control: a random model decodes them
+    banned = decode(ban=True)
+    assert banned and all(t < named for t in banned)
