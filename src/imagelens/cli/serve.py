@@ -6,15 +6,13 @@ from typing import Annotated
 
 import typer
 
-from imagelens.config import DEFAULT_MMAP_THRESHOLD_MIB
-
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-def _return_freed_memory() -> None:
+def _return_freed_memory(mmap_threshold_mib: int) -> None:
     """Make freed images and tensors go back to the system: Pillow allocates images in 64 MiB blocks (mmapped, so a
-    9000^2 16-bit PNG leaves 0 MB behind instead of 430 MB), and glibc's mmap threshold is pinned at 16 MiB before the
-    first request, as ``MALLOC_MMAP_THRESHOLD_=16777216`` would (:func:`imagelens.models.memory.cap_mmap_threshold`;
+    9000^2 16-bit PNG leaves 0 MB behind instead of 430 MB), and glibc's mmap threshold is pinned at the configured
+    ``hub.malloc_mmap_threshold_mib`` (16 MiB by default) before the first request, as ``MALLOC_MMAP_THRESHOLD_`` would (:func:`imagelens.models.memory.cap_mmap_threshold`;
     a hub made with another ``malloc_mmap_threshold_mib`` does not change it under running requests: at 1 MiB the
     server kept 60 MB after that PNG, at 32 MiB 1 run in 4 failed ``tests/hardening/test_serve_faults.py``)."""
     from PIL import Image
@@ -22,7 +20,7 @@ def _return_freed_memory() -> None:
     from imagelens.models import memory
 
     Image.core.set_block_size(64 << 20)
-    memory.cap_mmap_threshold(DEFAULT_MMAP_THRESHOLD_MIB, pin=True)
+    memory.cap_mmap_threshold(mmap_threshold_mib, pin=True)
 
 
 def serve_command(
@@ -73,7 +71,7 @@ def serve_command(
             f"imagelens: {len(keys)} access key(s) configured; requests need Ocp-Apim-Subscription-Key.",
             err=True,
         )
-    _return_freed_memory()
+    _return_freed_memory(settings.hub.malloc_mmap_threshold_mib)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     run_server(settings, host, port, log_level)
 
