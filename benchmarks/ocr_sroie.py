@@ -17,7 +17,8 @@ Metrics, per system:
   median over images: on a shared machine it says what a call costs better than the wall time. The load average is
   printed before and after the run.
 
-Run: ``.venv/bin/python benchmarks/ocr_sroie.py [--n 25] [--ablations] [--spinning] [--only imagelens]``
+Run: ``.venv/bin/python benchmarks/ocr_sroie.py [--n 25] [--ablations] [--spinning] [--speed] [--runtimes]
+[--warm] [--only imagelens]``
 """
 
 from __future__ import annotations
@@ -154,25 +155,36 @@ def stock_rapidocr() -> Reader:
     return read
 
 
-def imagelens_read(*, spinning: bool = False, int8: str = "det", **changes: object) -> Reader:
-    """imagelens ``read``; ``spinning=True``: with onnxruntime's spinning thread pools, as before the sessions were
-    tuned (the "before" of ``benchmarks/ocr_sroie.md``; same results); ``int8``: which models run in int8
-    (``IMAGELENS_PPOCR_INT8``: "det", the default; "all", as ``IMAGELENS_HUB__QUANTIZE``; "none": fp32 as shipped)."""
-    from imagelens.models.adapters.ppocr import PPOCRAdapter, crops
+def imagelens_read(
+    *,
+    spinning: bool = False,
+    int8: str = "none",
+    runtime: str = "auto",
+    precision: str = "auto",
+    **changes: object,
+) -> Reader:
+    """imagelens ``read``, by default as shipped (OpenVINO when installed, bf16 where the CPU has it; fp32 files).
+    ``spinning=True``: onnxruntime sessions with spinning thread pools, as before the sessions were tuned (same
+    results); ``int8``: ``IMAGELENS_PPOCR_INT8`` ("none", the default; "det"; "all", as ``IMAGELENS_HUB__QUANTIZE``);
+    ``runtime`` / ``precision``: ``IMAGELENS_PPOCR_RUNTIME`` / ``IMAGELENS_PPOCR_PRECISION``."""
+    from imagelens.models.adapters.ppocr import PPOCRAdapter
+    from imagelens.models.adapters.ppocr import runtime as runtimes
     from imagelens.models.catalog import CATALOG
 
-    env = os.environ.get("IMAGELENS_PPOCR_INT8")
-    os.environ["IMAGELENS_PPOCR_INT8"] = int8
-    tuned = crops.SESSION_CONFIG
-    crops.SESSION_CONFIG = {} if spinning else tuned
+    envs = {"IMAGELENS_PPOCR_INT8": int8, runtimes.RUNTIME_ENV: runtime, runtimes.PRECISION_ENV: precision}
+    saved = {name: os.environ.get(name) for name in envs}
+    os.environ.update(envs)
+    tuned = runtimes.SESSION_CONFIG
+    runtimes.SESSION_CONFIG = {} if spinning else tuned
     try:
         adapter = PPOCRAdapter.load(None, CATALOG["ppocr-v6-small"])
     finally:
-        crops.SESSION_CONFIG = tuned
-        if env is None:
-            os.environ.pop("IMAGELENS_PPOCR_INT8")
-        else:
-            os.environ["IMAGELENS_PPOCR_INT8"] = env
+        runtimes.SESSION_CONFIG = tuned
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
     if changes:
         adapter = adapter.with_params(**changes)
 
@@ -224,25 +236,38 @@ ABLATIONS: dict[str, dict[str, object]] = {
 
 # the speed levers of issue 19 (target 5), each against the default in one interleaved run: see ocr_sroie.md
 SPEED: dict[str, dict[str, object]] = {
-    "imagelens, fp32 detector (IMAGELENS_PPOCR_INT8=none: before)": {"int8": "none"},
+    "imagelens, int8 detector (opt-in: IMAGELENS_PPOCR_INT8=det)": {"int8": "det"},
     "imagelens, int8 detector + recogniser (opt-in: =all)": {"int8": "all"},
-    "imagelens, int8 detector, input short side 640 (opt-in)": {"det_limit_side_len": 640},
+    "imagelens, int8 detector, input short side 640 (opt-in)": {"int8": "det", "det_limit_side_len": 640},
+}
+# where the models run (round 5): the default is OpenVINO with its own precision choice (bf16 on AVX512_BF16 / AMX)
+RUNTIMES: dict[str, dict[str, object]] = {
+    "imagelens, onnxruntime fp32 (IMAGELENS_PPOCR_RUNTIME=onnxruntime: before)": {"runtime": "onnxruntime"},
+    "imagelens, OpenVINO f32 (IMAGELENS_PPOCR_PRECISION=f32)": {"runtime": "openvino", "precision": "f32"},
 }
 
 
 def evaluate(
-    systems: dict[str, Reader], receipts: list[str], split: int
+    systems: dict[str, Reader], receipts: list[str], split: int, *, warm: bool = False
 ) -> dict[str, tuple[Score, Score, Score]]:
-    """Scores per system: (all receipts, first ``split`` receipts, the rest)."""
+    """Scores per system: (all receipts, first ``split`` receipts, the rest). ``warm``: every system reads every
+    receipt once, untimed, before the timed pass (a server's steady state: OpenVINO prepares its kernels for each
+    new input shape, so a first pass over unseen line widths costs more)."""
     from PIL import Image
 
     scores = {name: (Score(), Score(), Score()) for name in systems}
+    if warm:
+        for receipt in receipts:
+            path = DATA / "img" / f"{receipt}.jpg"
+            rgb = np.asarray(Image.open(path).convert("RGB"))
+            for reader in systems.values():
+                reader(rgb, path)
     for k, receipt in enumerate(receipts):
         path = DATA / "img" / f"{receipt}.jpg"
         rgb = np.asarray(Image.open(path).convert("RGB"))
         gt = gt_lines(receipt)
         for name, reader in systems.items():
-            if k == 0:
+            if k == 0 and not warm:
                 reader(rgb, path)  # warm-up
             c0, t0 = cpu_now(), time.perf_counter()
             pred = reader(rgb, path)
@@ -287,6 +312,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--speed", action="store_true", help="also run the speed levers (int8, smaller detector input)"
     )
+    parser.add_argument(
+        "--runtimes",
+        action="store_true",
+        help="also run onnxruntime fp32 and OpenVINO f32 (the default: OpenVINO auto)",
+    )
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="read every receipt once, untimed, before the timed pass (steady state)",
+    )
     parser.add_argument("--only", default="", help="comma-separated subset of: stock,imagelens,tesseract")
     args = parser.parse_args(argv)
     if not DATA.is_dir():
@@ -300,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     if "imagelens" in only:
         systems["imagelens read (ppocr-v6-small)"] = imagelens_read()
         if args.spinning:
-            systems["imagelens, spinning sessions (before)"] = imagelens_read(spinning=True)
+            systems["imagelens, spinning sessions (before)"] = imagelens_read(
+                spinning=True, runtime="onnxruntime"
+            )
     version = tesseract_version()
     if "tesseract" in only:
         if version is None:
@@ -309,10 +346,12 @@ def main(argv: list[str] | None = None) -> int:
             systems[f"{version} (eng, psm 3)"] = tesseract()
     if args.speed:
         systems.update({name: imagelens_read(**changes) for name, changes in SPEED.items()})  # type: ignore[arg-type]
+    if args.runtimes:
+        systems.update({name: imagelens_read(**changes) for name, changes in RUNTIMES.items()})  # type: ignore[arg-type]
     if args.ablations:
         systems.update({name: imagelens_read(**changes) for name, changes in ABLATIONS.items()})
     load_before = os.getloadavg()
-    scores = evaluate(systems, receipts, min(args.split, len(receipts)))
+    scores = evaluate(systems, receipts, min(args.split, len(receipts)), warm=args.warm)
     load_after = os.getloadavg()
     print(table(scores, min(args.split, len(receipts)), len(receipts)))
     print(f"\n{os.cpu_count()} CPUs; load average (1, 5, 15 min) before {load_before}, after {load_after}")

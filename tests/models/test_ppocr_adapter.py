@@ -261,33 +261,33 @@ def test_package_model_loads_the_real_weights_and_reads_text(monkeypatch: pytest
 
 
 @pytest.mark.parametrize("model_id", OCR_SPECS)
-def test_sessions_do_not_spin_and_read_as_rapidocrs_would(
+def test_onnxruntime_sessions_do_not_spin_and_read_as_rapidocrs_would(
     tiny_root: Path, model_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every onnxruntime session of the adapter is ours, on the spec's files, with sleeping (not spinning) intra-op
-    threads; that changes the CPU a read costs, never what it reads."""
-    from imagelens.models.adapters.ppocr import crops
+    """With IMAGELENS_PPOCR_RUNTIME=onnxruntime every session of the adapter is ours, on the spec's files, with
+    sleeping (not spinning) intra-op threads; that changes the CPU a read costs, never what it reads."""
+    from imagelens.models.adapters.ppocr import runtime
 
     monkeypatch.setenv("IMAGELENS_PPOCR_INT8", "none")  # the shipped fp32 files (int8: test_ppocr_int8.py)
+    monkeypatch.setenv(runtime.RUNTIME_ENV, "onnxruntime")
     spec, root = CATALOG[model_id], tiny_root / model_id
     adapter = PPOCRAdapter.load(root, spec)
-    sessions = {"det": adapter._det, "rec": adapter._rec, "cls": adapter._cls}
-    for key, session in sessions.items():
+    for key, session in adapter.sessions.items():
         if spec.options.get(key) is None:
             assert session is None
             continue
-        ort_session = session.session
-        assert Path(ort_session._model_path) == root / str(spec.options[key])
-        options = ort_session.get_session_options()
+        assert session is not None and session.runtime == "onnxruntime"
+        assert session.path == root / str(spec.options[key])
+        options = session._run.session.get_session_options()
         assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
         assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
     monkeypatch.setattr(
-        crops, "SESSION_CONFIG", {}
+        runtime, "SESSION_CONFIG", {}
     )  # onnxruntime's defaults, as rapidocr builds its sessions
     spinning = PPOCRAdapter.load(root, spec)
+    rec = spinning.sessions["rec"]
+    assert rec is not None
     with pytest.raises(RuntimeError, match="allow_spinning"):  # not set: onnxruntime's default (spinning)
-        spinning._rec.session.get_session_options().get_session_config_entry(
-            "session.intra_op.allow_spinning"
-        )
+        rec._run.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
     for image in (bars_image(), text_image("TOTAL 18.65")):
         assert adapter.read(image) == spinning.read(image)

@@ -62,7 +62,8 @@ def test_int8_copies_are_built_once_and_cached(tiny: tuple[Path, ModelSpec], sma
 
 
 def session_paths(adapter: PPOCRAdapter) -> dict[str, Path]:
-    return {key: Path(s.session._model_path) for key, s in (("det", adapter._det), ("rec", adapter._rec))}
+    sessions = adapter.sessions
+    return {key: session.path for key in ("det", "rec") if (session := sessions[key]) is not None}
 
 
 @pytest.mark.parametrize(
@@ -97,6 +98,8 @@ def test_which_models_run_in_int8(
         if key in parts:
             assert paths[key].parent == small_calibration and paths[key].name.startswith(f"{key}-")
             assert {"QuantizeLinear", "DequantizeLinear"} <= qdq_ops(paths[key])
+            session = adapter.sessions[key]
+            assert session is not None and (session.runtime, session.precision) == ("onnxruntime", "int8")
         else:
             assert paths[key] == root / str(spec.options[key])
     result = adapter.read(bars())

@@ -23,7 +23,6 @@ from imagelens.models.adapters.ppocr.charsets import (
 from imagelens.models.adapters.ppocr.crops import (
     clipped_polygon,
     crop_line,
-    ort_session,
     package_model_dir,
     rec_input,
 )
@@ -45,6 +44,7 @@ from imagelens.models.adapters.ppocr.pipeline import (
     RawLine,
     Recognised,
 )
+from imagelens.models.adapters.ppocr.runtime import Session, open_session
 from imagelens.models.adapters.ppocr.words import (
     WordChars,
     character_pitch,
@@ -67,14 +67,18 @@ class PPOCRAdapter:
     vocabulary: tuple[str, ...]
 
     def __init__(
-        self, spec: ModelSpec, engine: Any, vocabulary: Sequence[str], params: OcrParams | None = None
+        self,
+        spec: ModelSpec,
+        engine: Any,
+        vocabulary: Sequence[str],
+        sessions: dict[str, Session | None],
+        params: OcrParams | None = None,
     ):
         self.spec = spec
         self.params = params or OcrParams()
-        self._engine = engine
-        self._det = engine.text_det.session
-        self._cls = engine.text_cls.session if engine.text_cls is not None else None
-        self._rec = engine.text_rec.session
+        self._engine = engine  # rapidocr's: the classifier's resizing and batch size
+        # detector, direction classifier (None when the model has none), recogniser: see runtime.py
+        self._sessions = dict(sessions)
         self.vocabulary = tuple(vocabulary)
         self._ascii_classes = np.asarray(
             [i for i, t in enumerate(self.vocabulary) if i > 0 and all(is_ascii_text_char(c) for c in t)],
@@ -123,29 +127,51 @@ class PPOCRAdapter:
         engine._load_rec_model()
         if files["cls"] is not None:
             engine._load_cls_model()
-        # Our own onnxruntime sessions on the same files: rapidocr's leave the intra-op threads spinning while they wait.
-        # int8 copies (.int8): the detector by default, the recogniser too when asked (IMAGELENS_HUB__QUANTIZE)
+        # Our own sessions on the same files (runtime.py: OpenVINO by default, else onnxruntime with threads that
+        # sleep rather than spin); int8 copies (.int8) when asked (IMAGELENS_PPOCR_INT8, IMAGELENS_HUB__QUANTIZE).
+        quantised: set[str] = set()
         for key in int8_parts(spec):
             src = files[key]
             if src is not None:
                 # no onnx / quantisation tooling, an unwritable cache: the fp32 model reads instead
                 try:
                     files[key] = int8_model(src, key)
+                    quantised.add(key)
                 except Exception as exc:
                     logging.getLogger(__name__).warning(
                         "PP-OCR %s stays fp32: int8 build failed (%s)", key, exc
                     )
-        for part, key in ((engine.text_det, "det"), (engine.text_rec, "rec"), (engine.text_cls, "cls")):
-            if part is not None and files[key] is not None:
-                part.session.session = ort_session(files[key])
+        sessions: dict[str, Session | None] = {}
+        for key in ("det", "cls", "rec"):
+            file = files[key]
+            sessions[key] = None if file is None else open_session(file, spec.id, int8=key in quantised)
+        for part in (engine.text_det, engine.text_rec, engine.text_cls):
+            if part is not None:
+                part.session = (
+                    None  # rapidocr's own onnxruntime sessions: ours replace them, free their memory
+                )
         text_rec: Any = engine.text_rec
         characters = list(text_rec.postprocess_op.character)  # blank first, space last (rapidocr's layout)
         characters[0] = ""  # rapidocr names the CTC blank "blank": never let it pass for a letter
-        return cls(spec, engine, characters)
+        return cls(spec, engine, characters, sessions)
 
     def close(self) -> None:
-        """Drop the onnxruntime sessions (the hub calls this when it evicts the model)."""
-        self._engine = self._det = self._cls = self._rec = None
+        """Drop the sessions (the hub calls this when it evicts the model)."""
+        self._engine = None
+        self._sessions = {}
+
+    @property
+    def sessions(self) -> dict[str, Session | None]:
+        """The loaded models by part (``det``, ``cls``, ``rec``): where each runs and at what precision."""
+        return dict(self._sessions)
+
+    def _session(self, part: str) -> Session:
+        session = self._sessions.get(part)
+        if session is None:
+            raise ModelUnavailableError(
+                self.spec.id, "this adapter was closed (the hub unloaded it); get it again"
+            )
+        return session
 
     @property
     def closed(self) -> bool:
@@ -288,7 +314,7 @@ class PPOCRAdapter:
             use_dilation=True,
         )
         deadlines.check()
-        pred = np.asarray(self._det(prepared.det_input))
+        pred = np.asarray(self._session("det")(prepared.det_input))
         if pred.ndim != 4 or pred.shape[1] != 1:
             raise ValueError(f"the detector must return (N, 1, H, W), got {pred.shape}")
         boxes, _ = post(pred, prepared.padded_shape)
@@ -304,7 +330,8 @@ class PPOCRAdapter:
 
     def _classify(self, crops: list[npt.NDArray[np.uint8]]) -> list[bool]:
         """Which crops are upside down (PP-OCR's 0/180 degree classifier, when the model has one)."""
-        if self._cls is None or self._engine is None:
+        classifier = self._sessions.get("cls")
+        if classifier is None or self._engine is None:
             return [False] * len(crops)
         text_cls = self._engine.text_cls
         flips = [False] * len(crops)
@@ -314,7 +341,7 @@ class PPOCRAdapter:
             norm = np.stack([text_cls.resize_norm_img(c) for c in crops[beg : beg + batch]]).astype(
                 np.float32
             )
-            out = np.asarray(self._cls(norm))
+            out = np.asarray(classifier(norm))
             for k, row in enumerate(out):
                 flips[beg + k] = int(row.argmax()) == 1 and float(row[1]) > CLS_FLIP_THRESHOLD
         return flips
@@ -323,6 +350,7 @@ class PPOCRAdapter:
         """Per crop: probabilities on the kept classes, those classes, content frames, ink columns, pixels/frame."""
         ratios = np.asarray([c.shape[1] / max(1, c.shape[0]) for c in crops])
         order = np.argsort(ratios, kind="stable")  # similar widths in one batch: less padding
+        recogniser = self._session("rec")
         results: list[Recognised] = [None] * len(crops)  # type: ignore[list-item]
         for beg in range(0, len(crops), p.rec_batch_size):
             deadlines.check()
@@ -330,7 +358,7 @@ class PPOCRAdapter:
             max_ratio = max(REC_MIN_WIDTH / REC_HEIGHT, float(ratios[idx].max()))
             batch_w = int(REC_HEIGHT * max_ratio)
             inputs = [rec_input(crops[i], batch_w) for i in idx]
-            out = np.asarray(self._rec(np.stack([x for x, _ in inputs])), dtype=np.float32)
+            out = np.asarray(recogniser(np.stack([x for x, _ in inputs])), dtype=np.float32)
             if out.ndim != 3 or out.shape[2] != len(self.vocabulary):
                 raise ValueError(
                     f"the recogniser returned shape {out.shape}; expected (N, frames, {len(self.vocabulary)}) "
@@ -422,7 +450,9 @@ class PPOCRAdapter:
 
     def with_params(self, **changes: Any) -> PPOCRAdapter:
         """A view of this model with other tuning (shares the sessions)."""
-        return type(self)(self.spec, self._engine, self.vocabulary, replace(self.params, **changes))
+        return type(self)(
+            self.spec, self._engine, self.vocabulary, self._sessions, replace(self.params, **changes)
+        )
 
 
 if TYPE_CHECKING:  # mypy checks the adapter against its role's Protocol

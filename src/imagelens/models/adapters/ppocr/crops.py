@@ -6,13 +6,12 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from imagelens.geometry import quad_to_polygon
-from imagelens.models.adapters.ppocr.pipeline import REC_HEIGHT, SESSION_CONFIG, FloatArray
+from imagelens.models.adapters.ppocr.pipeline import REC_HEIGHT, FloatArray
 from imagelens.models.adapters.ppocr.words import ink_columns
 from imagelens.types import Point, Polygon
 
@@ -22,25 +21,6 @@ def package_model_dir() -> Path:
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError("rapidocr is not installed")
     return Path(spec.origin).parent / "models"
-
-
-def ort_session(path: Path) -> Any:
-    """An onnxruntime CPU session for one PP-OCR model, tuned for a small shared machine.
-
-    Same graph optimisation (all), same thread count (onnxruntime's default: one per physical core) and same
-    results as rapidocr's session, but the intra-op threads sleep instead of spinning between the many small
-    operators of a PP-OCR forward pass: on a loaded 2-core machine spinning burned ~30 % more CPU for no speed
-    (``benchmarks/ocr_sroie.md``).
-    """
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 4
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.enable_cpu_mem_arena = False  # as rapidocr: no arena growing to the largest batch ever seen
-    for key, value in SESSION_CONFIG.items():
-        options.add_session_config_entry(key, value)
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def crop_line(bgr: npt.NDArray[np.uint8], quad: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
