@@ -12,11 +12,24 @@ SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 SAMPLE_IMAGE = REPO / "samples" / "shop_receipt.png"
 
 
+@pytest.fixture(scope="session")
+def _openvino_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of exported Florence-2 encoders for the whole run (not the user's): each tiny model exports once."""
+    return tmp_path_factory.mktemp("florence-openvino")
+
+
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+def _offline(monkeypatch: pytest.MonkeyPatch, _openvino_cache: Path) -> None:
     """No test touches the network: the Hugging Face hub is offline and nothing leaks in from the environment."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    for var in ("IMAGELENS_MODEL_DIR", "IMAGELENS_API_KEYS", "IMAGELENS_ALLOW_PRIVATE_URLS"):
+    monkeypatch.setenv("IMAGELENS_FLORENCE_OPENVINO_DIR", str(_openvino_cache))
+    for var in (
+        "IMAGELENS_MODEL_DIR",
+        "IMAGELENS_API_KEYS",
+        "IMAGELENS_ALLOW_PRIVATE_URLS",
+        "IMAGELENS_FLORENCE_ENCODER",
+        "IMAGELENS_PPOCR_RUNTIME",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 

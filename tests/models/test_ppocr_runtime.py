@@ -114,7 +114,9 @@ def test_an_unknown_runtime_or_precision_is_refused(
 def test_without_openvino_auto_uses_onnxruntime_and_asking_for_it_is_refused(
     tiny: tuple[Path, ModelSpec], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runtime, "openvino_available", lambda: False)
+    from imagelens.models.adapters import openvino_runtime
+
+    monkeypatch.setattr(openvino_runtime, "openvino_available", lambda: False)
     adapter = PPOCRAdapter.load(*tiny)
     assert {s.runtime for s in adapter.sessions.values() if s} == {"onnxruntime"}
     monkeypatch.setenv(runtime.RUNTIME_ENV, "openvino")
@@ -127,10 +129,10 @@ def test_a_file_openvino_cannot_compile_falls_back_to_onnxruntime(
 ) -> None:
     real = runtime._openvino_session
 
-    def fails_on_rec(path: Path, precision: runtime.Precision) -> runtime.Session:
+    def fails_on_rec(path: Path, precision: str) -> runtime.Session:
         if "rec" in path.name:
             raise RuntimeError("unsupported operator")
-        return real(path, precision)
+        return real(path, precision)  # type: ignore[arg-type]
 
     monkeypatch.setattr(runtime, "_openvino_session", fails_on_rec)
     with caplog.at_level(logging.WARNING):

@@ -29,6 +29,12 @@ from imagelens.models.adapters.florence2.decoding import (
     parse_regions,
     token_log_scores,
 )
+from imagelens.models.adapters.florence2.openvino_encoder import (
+    OpenVinoEncoder,
+    chosen_encoder,
+    chosen_precision,
+    encoder_ir,
+)
 from imagelens.models.adapters.quantize import maybe_quantize
 from imagelens.models.spec import ModelSpec
 from imagelens.types import BoundingBox, Caption, DenseCaption
@@ -65,10 +71,19 @@ class Florence2Adapter:
     spec: ModelSpec
     options: dict[str, Any]
 
-    def __init__(self, spec: ModelSpec, processor: Any, model: Any, options: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        processor: Any,
+        model: Any,
+        options: Mapping[str, Any],
+        image_encoder: OpenVinoEncoder | None = None,
+    ) -> None:
         self.spec = spec
         self.processor = processor
         self.model = model
+        #: the image encoder in OpenVINO (openvino_encoder.py), or None: torch's vision tower
+        self.image_encoder = image_encoder
         self.options: dict[str, Any] = {**DEFAULT_OPTIONS, **options}
         tok = processor.tokenizer
         self._tokenizer = tok
@@ -102,6 +117,9 @@ class Florence2Adapter:
         )
         model.eval()
         model.requires_grad_(False)
+        image_encoder = _openvino_encoder(folder, spec, processor)
+        if image_encoder is not None:
+            model.model.vision_tower = None  # its weights live in OpenVINO now: not twice in memory
         model = maybe_quantize(model, spec)  # opt-in: options["quantize"] = "int8-dynamic"
         check_in_layers(model)  # the vision tower and each decoder step stop at the request's deadline
         options = dict(spec.options)
@@ -111,11 +129,12 @@ class Florence2Adapter:
             if not isinstance(extra, dict):
                 raise ValueError(f"{override} must hold a JSON object, got {type(extra).__name__}")
             options.update(extra)
-        return cls(spec, processor, model, options)
+        return cls(spec, processor, model, options, image_encoder)
 
     def close(self) -> None:
         self.model = None
         self.processor = None
+        self.image_encoder = None
 
     def _prompt(self, task: str) -> tuple[Any, Any]:
         """``(input_ids, attention_mask)`` for a task with image placeholders, built once by the processor itself."""
@@ -144,8 +163,15 @@ class Florence2Adapter:
         import torch
 
         pixel_values = self.preprocess(rgb)
-        with torch.inference_mode():
-            features = self.model.model.get_image_features(pixel_values=pixel_values)
+        if self.image_encoder is not None:
+            from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+            deadlines.check()  # OpenVINO runs the encoder in one call: the deadline is checked around it
+            features = BaseModelOutputWithPooling(pooler_output=self.image_encoder(pixel_values))
+            deadlines.check()
+        else:
+            with torch.inference_mode():
+                features = self.model.model.get_image_features(pixel_values=pixel_values)
         return FlorenceEncoding(features=features, width=int(rgb.shape[1]), height=int(rgb.shape[0]))
 
     def generate(
@@ -279,6 +305,21 @@ class Florence2Adapter:
             DenseCaption(text, confidence, BoundingBox.from_xyxy(*box))
             for text, confidence, box in ranked[:max_regions]
         )
+
+
+def _openvino_encoder(folder: Path, spec: ModelSpec, processor: Any) -> OpenVinoEncoder | None:
+    """The image encoder in OpenVINO when asked (``IMAGELENS_FLORENCE_ENCODER=openvino``); ``None`` keeps torch's."""
+    if chosen_encoder(spec.id) != "openvino":
+        return None
+    precision = chosen_precision()
+    size = (
+        processor.image_processor.size
+    )  # a SizeDict (height, width) in transformers 5, an int or a dict before
+    side = int(getattr(size, "height", None) or (size["height"] if isinstance(size, Mapping) else size))
+    try:
+        return OpenVinoEncoder(encoder_ir(folder, side), precision, side)
+    except Exception as exc:
+        raise ModelUnavailableError(spec.id, f"its image encoder could not run in OpenVINO: {exc}") from exc
 
 
 class _DeadlineCheck:

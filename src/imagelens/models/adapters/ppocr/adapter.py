@@ -183,7 +183,13 @@ class PPOCRAdapter:
         """Text in an RGB image (H x W x 3, uint8): one block, lines in reading order, pixels of ``rgb``."""
         p = params or self.params
         prepared = self.preprocess(rgb, p)
-        return self.postprocess(self.forward(prepared, p), p)
+        try:
+            forwarded = self.forward(prepared, p)
+        finally:
+            for session in self._sessions.values():
+                if session is not None:
+                    session.release_idle()  # a model between pages holds its weights, not its last page's buffers
+        return self.postprocess(forwarded, p)
 
     def preprocess(self, rgb: npt.NDArray[np.uint8], params: OcrParams | None = None) -> Prepared:
         import cv2

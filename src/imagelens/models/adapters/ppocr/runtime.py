@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,24 +23,16 @@ import numpy as np
 import numpy.typing as npt
 
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.models.adapters import openvino_runtime
+from imagelens.models.adapters.openvino_runtime import PRECISIONS, CompiledModel, Precision
 from imagelens.models.adapters.ppocr.pipeline import SESSION_CONFIG
 
 RUNTIME_ENV = "IMAGELENS_PPOCR_RUNTIME"
 PRECISION_ENV = "IMAGELENS_PPOCR_PRECISION"
 Runtime = Literal["openvino", "onnxruntime"]
-Precision = Literal["auto", "f32"]
 _RUNTIMES = ("auto", "openvino", "onnxruntime")
-_PRECISIONS: tuple[Precision, ...] = ("auto", "f32")
 
 log = logging.getLogger(__name__)
-
-
-def openvino_available() -> bool:
-    try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def chosen_runtime(model_id: str = "ppocr") -> Runtime:
@@ -51,7 +42,7 @@ def chosen_runtime(model_id: str = "ppocr") -> Runtime:
         raise InvalidArgumentError(f"{RUNTIME_ENV} must be one of {', '.join(_RUNTIMES)}, got {asked!r}")
     if asked == "onnxruntime":
         return "onnxruntime"
-    if openvino_available():
+    if openvino_runtime.openvino_available():
         return "openvino"
     if asked == "openvino":
         raise ModelUnavailableError(
@@ -64,8 +55,8 @@ def chosen_runtime(model_id: str = "ppocr") -> Runtime:
 
 def chosen_precision() -> Precision:
     asked = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
-    if asked not in _PRECISIONS:
-        raise InvalidArgumentError(f"{PRECISION_ENV} must be one of {', '.join(_PRECISIONS)}, got {asked!r}")
+    if asked not in PRECISIONS:
+        raise InvalidArgumentError(f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, got {asked!r}")
     return "f32" if asked == "f32" else "auto"
 
 
@@ -82,6 +73,11 @@ class Session:
     def __call__(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         return np.asarray(self._run(np.ascontiguousarray(x, dtype=np.float32)))
 
+    def release_idle(self) -> None:
+        """Hand back OpenVINO's intermediate buffers when no call is running (onnxruntime frees its own)."""
+        if isinstance(self._run, CompiledModel):
+            self._run.release_idle()
+
 
 def open_session(path: Path, model_id: str, *, int8: bool = False) -> Session:
     """A session on ``path`` (a file of model ``model_id``) in the configured runtime (onnxruntime for an int8
@@ -91,9 +87,8 @@ def open_session(path: Path, model_id: str, *, int8: bool = False) -> Session:
         precision = chosen_precision()
         try:
             return _openvino_session(path, precision)
-        except (
-            Exception
-        ) as exc:  # an operator OpenVINO cannot run: onnxruntime reads the file, unless told not to
+        # an operator OpenVINO cannot run: onnxruntime reads the file, unless told not to
+        except Exception as exc:
             if os.environ.get(RUNTIME_ENV, "").strip().lower() == "openvino":
                 raise ModelUnavailableError(
                     model_id, f"OpenVINO could not compile {path.name}: {exc}"
@@ -132,32 +127,5 @@ def _ort_runner(session: Any) -> Any:
 
 
 def _openvino_session(path: Path, precision: Precision) -> Session:
-    """An OpenVINO CPU model tuned for latency (one stream, all cores on one request). Infer requests are not
-    thread-safe, so each calling thread gets its own; the compiled model is shared."""
-    import openvino as ov
-
-    core = ov.Core()
-    config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1"}
-    if precision == "f32":
-        config["INFERENCE_PRECISION_HINT"] = "f32"
-    compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-    actual = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
-    output = compiled.output(0)
-    local = threading.local()
-
-    def run(x: npt.NDArray[np.float32]) -> Any:
-        request = getattr(local, "request", None)
-        if request is None:
-            request = local.request = compiled.create_infer_request()
-        # share_outputs=False (the default): the result is a copy, safe after the next call
-        return request.infer({0: x}, share_inputs=True)[output]
-
-    name = actual.lower()
-    kind = (
-        "bf16"
-        if ("bf16" in name or "bfloat16" in name)
-        else "f16"
-        if ("f16" in name or "float16" in name)
-        else "f32"
-    )
-    return Session(Path(path), "openvino", kind, run)
+    model = CompiledModel(path, precision)
+    return Session(Path(path), "openvino", model.kind, model)

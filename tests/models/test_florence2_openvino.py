@@ -1,0 +1,140 @@
+"""Florence-2's image encoder in OpenVINO (opt-in, IMAGELENS_FLORENCE_ENCODER=openvino), on the tiny random model
+through the real hub: exported once in a child process and cached, features as torch computes them, the torch
+vision tower dropped, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from imagelens import deadline as deadlines
+from imagelens.config import Settings
+from imagelens.errors import InvalidArgumentError, ModelUnavailableError, RequestTimeoutError
+from imagelens.models.adapters.florence2 import CAPTION_TASK, Florence2Adapter
+from imagelens.models.adapters.florence2 import openvino_encoder as ove
+from imagelens.models.hub import ModelHub
+
+pytest.importorskip("openvino")
+torch = pytest.importorskip("torch")
+
+
+def load(model_dir: Path, monkeypatch: pytest.MonkeyPatch, encoder: str, precision: str = "auto") -> Any:
+    """The captioner with its image encoder in ``encoder``; torch's is the fp32 reference (no int8)."""
+    monkeypatch.setenv(ove.ENCODER_ENV, encoder)
+    monkeypatch.setenv(ove.PRECISION_ENV, precision)
+    hub = {"offline": True, "quantize": "none"} if encoder == "torch" else {"offline": True}
+    adapter = ModelHub(Settings(model_dir=model_dir, hub=hub)).captioner()
+    assert isinstance(adapter, Florence2Adapter)
+    return adapter
+
+
+def image(seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random((50, 90, 3)) * 255).astype(np.uint8)
+
+
+def features(adapter: Any, rgb: np.ndarray) -> np.ndarray:
+    return adapter.encode(rgb).features.pooler_output.float().numpy().ravel()
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_by_default_the_encoder_runs_in_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ove.ENCODER_ENV, raising=False)
+    adapter: Any = ModelHub(Settings(model_dir=tiny_model_dir, hub={"offline": True})).captioner()
+    assert adapter.image_encoder is None and adapter.model.model.vision_tower is not None
+
+
+def test_openvino_f32_features_match_torch_and_the_tower_is_dropped(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = load(tiny_model_dir, monkeypatch, "torch")
+    ov = load(tiny_model_dir, monkeypatch, "openvino", "f32")
+    assert ov.image_encoder is not None and ov.image_encoder.precision == "f32"
+    assert ov.model.model.vision_tower is None, "the torch copy of the tower is not kept beside OpenVINO's"
+    for seed in (0, 1):
+        a, b = features(reference, image(seed)), features(ov, image(seed))
+        assert a.shape == b.shape
+        assert cosine(a, b) > 0.9999  # the IR stores fp16 weights: f32 arithmetic on them
+    generated = ov.generate(ov.encode(image()), CAPTION_TASK, max_new_tokens=6)
+    assert len(generated.token_ids) == len(generated.log_scores) >= 1
+
+
+def test_openvino_auto_precision_stays_close_to_torch(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = load(tiny_model_dir, monkeypatch, "torch")
+    ov = load(tiny_model_dir, monkeypatch, "openvino")
+    assert ov.image_encoder.precision in ("bf16", "f32", "f16")
+    assert cosine(features(reference, image()), features(ov, image())) > 0.99
+
+
+def test_the_export_is_cached_by_content(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tiny_model_dir / "florence-2-base"
+    first = ove.encoder_ir(folder, 64, cache_dir=tmp_path)
+    assert first.is_file() and first.with_suffix(".bin").is_file()
+    assert not list(tmp_path.glob(".export-*")), "the work folder is gone"
+
+    def no_export(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a cached encoder was exported again")
+
+    monkeypatch.setattr(ove.subprocess, "run", no_export)
+    assert ove.encoder_ir(folder, 64, cache_dir=tmp_path) == first
+    assert ove.fingerprint(folder, 64) != ove.fingerprint(folder, 96), "another input size is another entry"
+
+
+def test_a_failed_export_is_a_clear_error(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv(ove.CACHE_ENV, str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(ove, "RECIPE", "a-recipe-never-exported")
+    monkeypatch.setattr(ove, "__name__", "imagelens.no_such_module")  # the child cannot start its export
+    with pytest.raises(ModelUnavailableError, match="could not run in OpenVINO"):
+        load(tiny_model_dir, monkeypatch, "openvino")
+    assert not list((tmp_path / "empty-cache").glob("*/encoder.xml"))
+
+
+@pytest.mark.parametrize(("env", "value"), [(ove.ENCODER_ENV, "tensorrt"), (ove.PRECISION_ENV, "int4")])
+def test_unknown_settings_are_refused(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, env: str, value: str
+) -> None:
+    monkeypatch.setenv(ove.ENCODER_ENV, "openvino")
+    monkeypatch.setenv(env, value)
+    with pytest.raises((InvalidArgumentError, ModelUnavailableError), match=env):
+        ModelHub(Settings(model_dir=tiny_model_dir, hub={"offline": True})).captioner()
+
+
+def test_without_openvino_asking_for_it_is_refused(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imagelens.models.adapters import openvino_runtime
+
+    monkeypatch.setattr(openvino_runtime, "openvino_available", lambda: False)
+    monkeypatch.setenv(ove.ENCODER_ENV, "openvino")
+    with pytest.raises(ModelUnavailableError, match="pip install openvino"):
+        ove.chosen_encoder("florence-2-base")
+
+
+def test_the_deadline_is_checked_around_the_openvino_encoder(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ov = load(tiny_model_dir, monkeypatch, "openvino")
+
+    class AfterOneCheck(deadlines.Deadline):
+        def __init__(self) -> None:
+            super().__init__(3600.0)
+            self.checks = 0
+
+        def check(self) -> None:
+            self.checks += 1
+            if self.checks > 1:
+                raise self.timeout_error()
+
+    with pytest.raises(RequestTimeoutError), deadlines.bound(AfterOneCheck()):
+        ov.encode(image())  # the check after the OpenVINO call: its result is not used
