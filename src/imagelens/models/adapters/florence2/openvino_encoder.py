@@ -11,10 +11,9 @@ model for ~20 s: the serving process never does), then stored as OpenVINO IR wit
 about a second.
 
 Measured (``benchmarks/perf_targets.md``, full-size random Florence-2-base at 768 px, 2 cores, 2026-12-03): the
-six-feature call 3.81 s against 5.23 s with the torch int8 encoder (interleaved, same hour); features cosine 0.99985
-to fp32 torch (int8 torch: 0.9989). Why it is not the default: it holds ~250 MB more (bf16 weights and the mapped IR
-against int8 weights), and the process peak of the six-feature benchmark went over the 2.5 GB target in most runs
-(2.28-2.76 GB against 2.11-2.22 GB).
+six-feature call 4.38 s against 5.82 s with the torch int8 encoder; features cosine 0.9999 to fp32 torch (int8:
+0.9991). Why it is not the default: bf16 weights and the mapped IR hold ~250 MB more than int8 weights, and the
+process peak of that benchmark went over the 2.5 GB target in 3 of 8 runs (2,275-2,763 MB; the default 2,112-2,254).
 """
 
 from __future__ import annotations
