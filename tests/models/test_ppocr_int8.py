@@ -13,18 +13,13 @@ import pytest
 from imagelens.config import HubSettings, Settings
 from imagelens.errors import InvalidArgumentError
 from imagelens.models.adapters.ppocr import PPOCRAdapter, int8
-from imagelens.models.catalog import CATALOG
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import ModelSpec
-from imagelens.testing.tiny import tiny_variant, write_tiny
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelSpec]:
-    spec = tiny_variant(CATALOG["ppocr-v6-small"])
-    root = tmp_path_factory.mktemp("ppocr-int8") / spec.id
-    write_tiny(spec, root, seed=0)
-    return root, spec
+@pytest.fixture()
+def tiny(tiny_ppocr: tuple[Path, ModelSpec]) -> tuple[Path, ModelSpec]:
+    return tiny_ppocr
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.adapters.ppocr import PPOCRAdapter, crop_line, rec_input, runtime
 from imagelens.models.catalog import CATALOG
 from imagelens.models.spec import ModelSpec
-from imagelens.testing.tiny import tiny_variant, write_tiny
 
 openvino = pytest.importorskip("openvino")
 
@@ -36,12 +35,9 @@ def shipped_fp32_files(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(env, raising=False)
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModelSpec]:
-    spec = tiny_variant(CATALOG["ppocr-v6-small"])
-    root = tmp_path_factory.mktemp("ppocr-runtime") / spec.id
-    write_tiny(spec, root, seed=0)
-    return root, spec
+@pytest.fixture()
+def tiny(tiny_ppocr: tuple[Path, ModelSpec]) -> tuple[Path, ModelSpec]:
+    return tiny_ppocr
 
 
 def load_shipped(monkeypatch: pytest.MonkeyPatch, runtime_name: str, precision: str = "auto") -> PPOCRAdapter:
