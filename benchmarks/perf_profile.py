@@ -2,8 +2,8 @@
 
     python benchmarks/perf_profile.py --model-dir /tmp/full [--out benchmarks/perf_profile.txt]
 
-Starts a child that loads the models (the defaults: int8 Florence-2 and SigLIP image tower, torch threads = cores //
-workers), reads the tag-prompt cache (timed: the cold-start figure), makes one
+Starts a child that loads the models (the defaults: int8 Florence-2 in torch, SigLIP fp32, PP-OCR in OpenVINO,
+torch on every core), reads the tag-prompt cache (timed: the cold-start figure), makes one
 warm-up call, then one call that ``py-spy record --threads --format raw`` samples (all threads: the Analyzer runs
 features on worker threads, which pyinstrument does not see). The summary counts, for each frame of interest, the
 samples whose stack contains it (inclusive), as a share of the samples of working threads.
@@ -32,7 +32,7 @@ STAGES = {
     ),
     "SigLIP image tower": ("SiglipAdapter.embed_images", "siglip/adapter.py"),
     "RT-DETR detector": ("RTDetrAdapter.detect", "adapters/rtdetr.py"),
-    "PP-OCR read (onnxruntime + pipeline)": ("", "adapters/ppocr/"),
+    "PP-OCR read (OpenVINO + pipeline)": ("", "adapters/ppocr/"),
     "image decode (imagelens.io)": ("", "imagelens/io/"),
     "all torch Linear layers (fp32)": ("Linear.forward", "torch/nn/modules/linear.py"),
     "all int8 dynamic Linear layers": ("", "quantized/dynamic/modules/linear.py"),
