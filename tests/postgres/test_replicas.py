@@ -197,3 +197,36 @@ def test_a_running_replica_takes_over_a_dead_replicas_training(pg_url: str, tmp_
     finally:
         a.close()
         b.close()
+
+
+def test_a_handed_over_job_is_claimed_even_when_its_row_is_locked_for_an_instant(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """``claim_model`` skips a row another transaction holds (``SKIP LOCKED``): a lease watcher's losing
+    compare-and-set can hold it just when the winner's worker claims. The worker tries again, so the job runs
+    instead of staying "training" with no owner and nobody to run it."""
+    from imagelens.config import Settings
+    from imagelens.customize.jobs import JobManager
+    from imagelens.models.hub import ModelHub
+
+    settings = Settings(store_dir=tmp_path / "files", database_url=pg_url)
+    a, b = Database.connect(pg_url), Database.connect(pg_url)
+    try:
+        store_a = PostgresStore(a, tmp_path / "files")
+        store_a.create_model(_job("m", "2026-12-03T10:00:00Z"))
+        store_a.update_model("m", status="training", owner=None, attempts=1)  # handed over: nobody owns it
+        manager = JobManager(store_a, settings, ModelHub(settings), isolation="thread")
+        finished: list[ModelRecord] = []
+        with b.transaction() as other:
+            other.execute("SELECT 1 FROM models WHERE name = %s FOR UPDATE", ("m",))
+            worker = threading.Thread(target=lambda: finished.append(manager.run_training("m")))
+            worker.start()
+            time.sleep(0.2)  # the worker's first claim meets the lock
+        worker.join(30)
+        manager.close()
+        record = store_a.get_model("m")
+        assert record.status == "failed" and record.owner is None and record.attempts == 2
+        assert "ds" in (record.error or {}).get("message", "")
+    finally:
+        a.close()
+        b.close()

@@ -60,6 +60,8 @@ from imagelens.store.base import (
 
 log = logging.getLogger("imagelens.jobs")
 
+CLAIM_ATTEMPTS = 8  # a row locked by another transaction for an instant is claimed again after 0.05 ... 0.4 s
+
 
 # --- the manager ---------------------------------------------------------------------------------------------------
 
@@ -306,13 +308,23 @@ class JobManager:
     def run_training(self, name: str) -> ModelRecord:
         """Train ``name`` here and now (claiming it first); returns the final record, or the current one when
         another process owns the job or it is finished."""
-        try:
-            claimed = self.store.claim_model(
-                name, self.owner, frozenset({"notStarted", "training", "cancelling"})
-            )
-        except NotFoundError:
-            log.info("model %s was deleted before its job ran", name)
-            raise
+        claimable = frozenset({"notStarted", "training", "cancelling"})
+        claimed = None
+        for attempt in range(CLAIM_ATTEMPTS):
+            try:
+                claimed = self.store.claim_model(name, self.owner, claimable)
+            except NotFoundError:
+                log.info("model %s was deleted before its job ran", name)
+                raise
+            if claimed is not None:
+                break
+            # None: another process owns it, it is finished, or (PostgreSQL, SKIP LOCKED) another transaction held
+            # the row at that instant: a lease watcher's compare-and-set that lost. Only the last is worth a retry,
+            # else a job handed over with no owner would stay "training" with nobody to run it.
+            current = self.store.get_model(name)
+            if current.owner is not None or current.status not in claimable:
+                return current
+            time.sleep(0.05 * (attempt + 1))
         if claimed is None:
             return self.store.get_model(name)
         if claimed.cancel_requested or claimed.status == "cancelling":
