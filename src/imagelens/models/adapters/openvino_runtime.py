@@ -14,12 +14,15 @@ end of each image, so a model that is not working holds only its weights.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 
 Precision = Literal["auto", "f32"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "f32")
@@ -31,6 +34,23 @@ def openvino_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def precision_from_env(env: str) -> Precision:
+    """The precision an environment variable asks for (unset: ``auto``); anything else is refused."""
+    asked = os.environ.get(env, "").strip().lower() or "auto"
+    if asked not in PRECISIONS:
+        raise InvalidArgumentError(f"{env} must be one of {', '.join(PRECISIONS)}, got {asked!r}")
+    return "f32" if asked == "f32" else "auto"
+
+
+def missing(model_id: str, env: str, instead: str) -> ModelUnavailableError:
+    """The error for ``env=openvino`` without the openvino package."""
+    return ModelUnavailableError(
+        model_id,
+        f"{env}=openvino but the openvino package is not installed "
+        f"(pip install openvino, or unset {env} to use {instead})",
+    )
 
 
 class CompiledModel:

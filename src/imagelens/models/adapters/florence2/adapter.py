@@ -312,9 +312,8 @@ def _openvino_encoder(folder: Path, spec: ModelSpec, processor: Any) -> OpenVino
     if chosen_encoder(spec.id) != "openvino":
         return None
     precision = chosen_precision()
-    size = (
-        processor.image_processor.size
-    )  # a SizeDict (height, width) in transformers 5, an int or a dict before
+    # the processor's square input side: a SizeDict (height, width) in transformers 5, an int or a dict before
+    size = processor.image_processor.size
     side = int(getattr(size, "height", None) or (size["height"] if isinstance(size, Mapping) else size))
     try:
         return OpenVinoEncoder(encoder_ir(folder, side), precision, side)

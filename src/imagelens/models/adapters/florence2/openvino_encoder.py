@@ -28,9 +28,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.errors import InvalidArgumentError
 from imagelens.models.adapters import openvino_runtime
-from imagelens.models.adapters.openvino_runtime import PRECISIONS, Precision
+from imagelens.models.adapters.openvino_runtime import Precision
 
 ENCODER_ENV = "IMAGELENS_FLORENCE_ENCODER"
 PRECISION_ENV = "IMAGELENS_FLORENCE_PRECISION"
@@ -48,19 +48,12 @@ def chosen_encoder(model_id: str) -> Literal["openvino", "torch"]:
     if asked not in _ENCODERS:
         raise InvalidArgumentError(f"{ENCODER_ENV} must be one of {', '.join(_ENCODERS)}, got {asked!r}")
     if asked == "openvino" and not openvino_runtime.openvino_available():
-        raise ModelUnavailableError(
-            model_id,
-            f"{ENCODER_ENV}=openvino but the openvino package is not installed "
-            f"(pip install openvino, or unset {ENCODER_ENV} to use torch)",
-        )
+        raise openvino_runtime.missing(model_id, ENCODER_ENV, "torch")
     return "openvino" if asked == "openvino" else "torch"
 
 
 def chosen_precision() -> Precision:
-    asked = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
-    if asked not in PRECISIONS:
-        raise InvalidArgumentError(f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, got {asked!r}")
-    return "f32" if asked == "f32" else "auto"
+    return openvino_runtime.precision_from_env(PRECISION_ENV)
 
 
 def cache_root() -> Path:

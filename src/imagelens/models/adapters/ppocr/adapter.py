@@ -122,8 +122,8 @@ class PPOCRAdapter:
             params["Rec.rec_keys_path"] = str(files["keys"])
         engine = RapidOCR(params=params)
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)
-        # rapidocr loads its sessions on first use; load them now so errors surface here and reads share no lazy state.
-        engine._load_det_model()
+        # rapidocr's recogniser carries the character list and its classifier the crop resizing: load them now (no
+        # lazy state shared by reads). Its detector is not needed: our sessions below run every model.
         engine._load_rec_model()
         if files["cls"] is not None:
             engine._load_cls_model()
@@ -145,11 +145,10 @@ class PPOCRAdapter:
         for key in ("det", "cls", "rec"):
             file = files[key]
             sessions[key] = None if file is None else open_session(file, spec.id, int8=key in quantised)
-        for part in (engine.text_det, engine.text_rec, engine.text_cls):
+        # rapidocr's own onnxruntime sessions: ours replace them, so free their memory
+        for part in (engine.text_rec, engine.text_cls):
             if part is not None:
-                part.session = (
-                    None  # rapidocr's own onnxruntime sessions: ours replace them, free their memory
-                )
+                part.session = None
         text_rec: Any = engine.text_rec
         characters = list(text_rec.postprocess_op.character)  # blank first, space last (rapidocr's layout)
         characters[0] = ""  # rapidocr names the CTC blank "blank": never let it pass for a letter

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.adapters import openvino_runtime
-from imagelens.models.adapters.openvino_runtime import PRECISIONS, CompiledModel, Precision
+from imagelens.models.adapters.openvino_runtime import CompiledModel, Precision
 from imagelens.models.adapters.ppocr.pipeline import SESSION_CONFIG
 
 RUNTIME_ENV = "IMAGELENS_PPOCR_RUNTIME"
@@ -45,19 +45,12 @@ def chosen_runtime(model_id: str = "ppocr") -> Runtime:
     if openvino_runtime.openvino_available():
         return "openvino"
     if asked == "openvino":
-        raise ModelUnavailableError(
-            model_id,
-            f"{RUNTIME_ENV}=openvino but the openvino package is not installed "
-            f"(pip install openvino, or unset {RUNTIME_ENV} to use onnxruntime)",
-        )
+        raise openvino_runtime.missing(model_id, RUNTIME_ENV, "onnxruntime")
     return "onnxruntime"
 
 
 def chosen_precision() -> Precision:
-    asked = os.environ.get(PRECISION_ENV, "").strip().lower() or "auto"
-    if asked not in PRECISIONS:
-        raise InvalidArgumentError(f"{PRECISION_ENV} must be one of {', '.join(PRECISIONS)}, got {asked!r}")
-    return "f32" if asked == "f32" else "auto"
+    return openvino_runtime.precision_from_env(PRECISION_ENV)
 
 
 @dataclass(eq=False)
