@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from imagelens.config import DEFAULT_QUANTIZED
+from imagelens.config import DEFAULT_BF16, DEFAULT_QUANTIZED
 from imagelens.models.threads import cores
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +44,9 @@ QUANTISED = (
     DEFAULT_QUANTIZED  # "int8" is the defaults (until the second 2026-12-03 run it quantised SigLIP too)
 )
 CAPTION_TOKENS, DENSE_TOKENS = 20, 60
-MODES = ("before", "fp32", "int8", "openvino")  # openvino: the defaults + IMAGELENS_FLORENCE_ENCODER=openvino
+#: openvino: the defaults on a CPU with native bf16 (the image encoder in OpenVINO); int8: the same with the encoder in
+#: torch int8 (the defaults elsewhere); fp32: no int8, no bf16; before: fp32 with torch's own thread count
+MODES = ("before", "fp32", "int8", "openvino")
 
 
 def vm(field: str) -> float:
@@ -66,8 +68,9 @@ def child(  # noqa: PLR0915
     from imagelens.models.spec import Role
 
     quantize = [] if mode in ("fp32", "before") else list(QUANTISED)
-    if mode == "openvino":  # Florence-2's image encoder in OpenVINO (opt-in); everything else as the defaults
-        os.environ["IMAGELENS_FLORENCE_ENCODER"] = "openvino"
+    bf16 = [] if mode in ("fp32", "before") else list(DEFAULT_BF16)  # SigLIP's image tower, where the CPU has bf16
+    # Florence-2's image encoder: in OpenVINO for "openvino" (the default on CPUs with native bf16), torch otherwise
+    os.environ["IMAGELENS_FLORENCE_ENCODER"] = "openvino" if mode == "openvino" else "torch"
     # "before": fp32 with torch's own thread count (every core per operation, whatever runs beside it), the state
     # before int8 and the thread budget became the defaults; the others use the budget (cores // workers)
     torch_threads = cores() if mode == "before" else 0
@@ -75,7 +78,7 @@ def child(  # noqa: PLR0915
         Settings(
             model_dir=model_dir,
             torch_threads=torch_threads,
-            hub=HubSettings(offline=True, quantize=quantize),
+            hub=HubSettings(offline=True, quantize=quantize, bf16=bf16),
         )
     )
     hub = analyzer.hub

@@ -18,6 +18,18 @@ def _openvino_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("florence-openvino")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _same_arithmetic_on_every_cpu() -> Iterator[None]:
+    """What follows the CPU by default is pinned for the whole run (module fixtures too), in this process and in the
+    servers it starts: SigLIP's image tower stays fp32 ("auto" bf16 where the CPU has it natively) and Florence-2's
+    image encoder stays in torch (OpenVINO by default on such CPUs). Tests of those paths ask for them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("imagelens.models.adapters.quantize.native_bf16", lambda: False)
+        patch.setenv("IMAGELENS_HUB__BF16", "none")
+        patch.setenv("IMAGELENS_FLORENCE_ENCODER", "torch")
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch, _openvino_cache: Path) -> None:
     """No test touches the network: the Hugging Face hub is offline and nothing leaks in from the environment."""
@@ -27,7 +39,6 @@ def _offline(monkeypatch: pytest.MonkeyPatch, _openvino_cache: Path) -> None:
         "IMAGELENS_MODEL_DIR",
         "IMAGELENS_API_KEYS",
         "IMAGELENS_ALLOW_PRIVATE_URLS",
-        "IMAGELENS_FLORENCE_ENCODER",
         "IMAGELENS_PPOCR_RUNTIME",
     ):
         monkeypatch.delenv(var, raising=False)

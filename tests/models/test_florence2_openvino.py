@@ -1,6 +1,6 @@
-"""Florence-2's image encoder in OpenVINO (opt-in, IMAGELENS_FLORENCE_ENCODER=openvino), on the tiny random model
-through the real hub: exported once in a child process and cached, features as torch computes them, the torch
-vision tower dropped, clear errors."""
+"""Florence-2's image encoder in OpenVINO (the default where OpenVINO computes bf16 natively;
+IMAGELENS_FLORENCE_ENCODER), on the tiny random model through the real hub: exported once in a child process and
+cached, features as torch computes them, the torch vision tower dropped, a fallback or a clear error."""
 
 from __future__ import annotations
 
@@ -43,10 +43,42 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
-def test_by_default_the_encoder_runs_in_torch(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(ove.ENCODER_ENV, raising=False)
+@pytest.mark.parametrize(
+    ("native", "precision", "expected"),
+    [(True, "auto", "openvino"), (False, "auto", "torch"), (True, "f32", "torch")],
+)
+def test_by_default_the_encoder_runs_in_openvino_where_it_computes_bf16_natively(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, native: bool, precision: str, expected: str
+) -> None:
+    from imagelens.models.adapters import openvino_runtime
+
+    monkeypatch.delenv(ove.ENCODER_ENV)
+    monkeypatch.setenv(
+        ove.PRECISION_ENV, precision
+    )  # f32 arithmetic in OpenVINO would be slower than torch int8
+    monkeypatch.setattr(openvino_runtime, "native_bf16", lambda: native)
     adapter: Any = ModelHub(Settings(model_dir=tiny_model_dir, hub={"offline": True})).captioner()
+    assert (adapter.image_encoder is not None) == (expected == "openvino")
+    assert (adapter.model.model.vision_tower is None) == (expected == "openvino")
+    assert adapter.caption(adapter.encode(image())).text is not None
+
+
+def test_by_default_a_failed_export_falls_back_to_torch_with_a_warning(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from imagelens.models.adapters import openvino_runtime
+    from imagelens.models.adapters.florence2 import adapter as florence
+
+    def broken_export(*args: Any, **kwargs: Any) -> Path:
+        raise RuntimeError("the export process failed (exit code 1): no space left")
+
+    monkeypatch.delenv(ove.ENCODER_ENV)
+    monkeypatch.setattr(openvino_runtime, "native_bf16", lambda: True)
+    monkeypatch.setattr(florence, "encoder_ir", broken_export)
+    with caplog.at_level("WARNING"):
+        adapter: Any = ModelHub(Settings(model_dir=tiny_model_dir, hub={"offline": True})).captioner()
     assert adapter.image_encoder is None and adapter.model.model.vision_tower is not None
+    assert "OpenVINO could not run it: the export process failed" in caplog.text
 
 
 def test_openvino_f32_features_match_torch_and_the_tower_is_dropped(
@@ -86,7 +118,36 @@ def test_the_export_is_cached_by_content(
 
     monkeypatch.setattr(ove.subprocess, "run", no_export)
     assert ove.encoder_ir(folder, 64, cache_dir=tmp_path) == first
-    assert ove.fingerprint(folder, 64) != ove.fingerprint(folder, 96), "another input size is another entry"
+    assert ove.fingerprint(folder, 64, tmp_path) != ove.fingerprint(folder, 96, tmp_path), (
+        "another size, another entry"
+    )
+
+
+def test_weight_digests_are_remembered_until_a_file_changes(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import hashlib
+    import os
+    import shutil
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_dir / "florence-2-base", folder)
+    first = ove.fingerprint(folder, 64, tmp_path)
+    hashed: list[str] = []
+    real = hashlib.file_digest
+
+    def counting(handle: Any, name: str) -> Any:
+        hashed.append(Path(handle.name).name)
+        return real(handle, name)
+
+    monkeypatch.setattr(hashlib, "file_digest", counting)
+    assert ove.fingerprint(folder, 64, tmp_path) == first and hashed == []  # read from digests.json
+    config = folder / "config.json"
+    config.write_text(config.read_text(encoding="utf-8") + " ", encoding="utf-8")
+    os.utime(config, ns=(1, 1))
+    assert ove.fingerprint(folder, 64, tmp_path) != first and hashed == ["config.json"]
+    (tmp_path / ove.DIGESTS_FILE).write_text("{not json", encoding="utf-8")  # a damaged memo: hashed again
+    assert ove.fingerprint(folder, 64, tmp_path) != first
 
 
 def test_a_failed_export_is_a_clear_error(

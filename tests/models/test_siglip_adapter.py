@@ -271,3 +271,68 @@ def test_tiny_preprocessor_config_round_trips(tiny_model_dir: Path) -> None:
     prep = ImagePrep.from_config(cfg, "siglip")
     assert prep.size == (cfg["size"]["height"], cfg["size"]["width"])
     assert prep.resample == 2
+
+
+# --- the image tower in bf16 (IMAGELENS_HUB__BF16) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["siglip", "clip"])
+def test_an_image_tower_in_bf16_embeds_like_fp32_and_leaves_the_text_tower_alone(
+    family: str, tmp_path: Path
+) -> None:
+    import torch
+
+    spec = replace(SPEC, options={**SPEC.options, "family": family})
+    write_tiny(spec, tmp_path / MODEL_ID, seed=6)
+    plain = SiglipAdapter.load(tmp_path / MODEL_ID, spec)
+    half = SiglipAdapter.load(tmp_path / MODEL_ID, replace(spec, options={**spec.options, "bf16": "always"}))
+    assert plain.image_dtype == torch.float32 and half.image_dtype == torch.bfloat16
+    assert next(half._model.vision_model.parameters()).dtype == torch.bfloat16
+    assert next(half._model.text_model.parameters()).dtype == torch.float32
+    images = _images(5)
+    exact, approx = plain.embed_images(images), half.embed_images(images)
+    assert approx.dtype == np.float32
+    assert not np.array_equal(exact, approx)  # the control: it did compute in bf16
+    assert float((exact * approx).sum(axis=1).min()) > 0.999
+    np.testing.assert_allclose(approx, np.concatenate([half.embed_images([i]) for i in images]), atol=1e-6)
+    texts = ["a dog", "a photo of a harbour at night"]
+    np.testing.assert_array_equal(half.embed_texts(texts), plain.embed_texts(texts))
+
+
+def test_bf16_auto_follows_the_cpu_and_int8_wins(
+    monkeypatch: pytest.MonkeyPatch, private_model: Path
+) -> None:
+    import torch
+
+    from imagelens.models.adapters import quantize
+
+    folder = private_model / MODEL_ID
+    auto = replace(SPEC, options={**SPEC.options, "bf16": "auto"})
+    monkeypatch.setattr(quantize, "native_bf16", lambda: True)
+    assert SiglipAdapter.load(folder, auto).image_dtype == torch.bfloat16
+    both = replace(auto, options={**auto.options, "quantize": "int8-dynamic"})
+    assert SiglipAdapter.load(folder, both).image_dtype == torch.float32  # int8 Linear takes float32 only
+    monkeypatch.setattr(quantize, "native_bf16", lambda: False)  # emulated bf16 would be slower than fp32
+    assert SiglipAdapter.load(folder, auto).image_dtype == torch.float32
+    with pytest.raises(InvalidArgumentError, match="bf16 must be"):
+        SiglipAdapter.load(folder, replace(SPEC, options={**SPEC.options, "bf16": "fast"}))
+
+
+def test_the_hub_puts_the_default_embedder_in_bf16_unless_told_not_to(
+    monkeypatch: pytest.MonkeyPatch, private_model: Path
+) -> None:
+    import torch
+
+    from imagelens.config import DEFAULT_BF16
+    from imagelens.models.adapters import quantize
+
+    monkeypatch.delenv("IMAGELENS_HUB__BF16")
+    monkeypatch.setattr(quantize, "native_bf16", lambda: True)
+    assert MODEL_ID in DEFAULT_BF16 and HubSettings().bf16 == list(DEFAULT_BF16)
+    assert _hub(private_model).embedder(MODEL_ID).image_dtype == torch.bfloat16
+    monkeypatch.setenv("IMAGELENS_HUB__BF16", "none")
+    assert Settings().hub.bf16 == []
+    hub = ModelHub(Settings(model_dir=private_model, hub=HubSettings(offline=True, bf16=[])))
+    assert hub.embedder(MODEL_ID).image_dtype == torch.float32
+    monkeypatch.setenv("IMAGELENS_HUB__BF16", "default")
+    assert Settings().hub.bf16 == list(DEFAULT_BF16)

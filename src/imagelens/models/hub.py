@@ -47,7 +47,7 @@ from imagelens.models.availability import (
 )
 from imagelens.models.catalog import CATALOG, DEFAULT_FOR_ROLE
 from imagelens.models.load_guard import UseLoadGuard
-from imagelens.models.quantization import quantized_spec
+from imagelens.models.quantization import bf16_spec, quantized_spec
 from imagelens.models.roles import (
     ROLE_PROTOCOLS,
     Captioner,
@@ -405,6 +405,7 @@ class ModelHub:
 
     def _load(self, spec: ModelSpec) -> Any:
         spec = quantized_spec(spec, self.settings.hub.quantize)  # int8 or not: IMAGELENS_HUB__QUANTIZE
+        spec = bf16_spec(spec, self.settings.hub.bf16)  # an image tower in bf16 or not: IMAGELENS_HUB__BF16
         try:
             path, where = self.locate(spec.id)
         except ModelUnavailableError:

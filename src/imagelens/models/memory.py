@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+from pathlib import Path
 
 M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 
@@ -42,3 +43,52 @@ def cap_mmap_threshold(mib: int, pin: bool = False) -> bool:
     done = bool(mallopt(M_MMAP_THRESHOLD, int(mib) << 20))
     _pinned = done and pin
     return done
+
+
+MADV_DONTNEED = 4  # <sys/mman.h> on Linux
+
+
+def release_clean_file_pages(folder: Path) -> int:
+    """Drop from this process's resident set the pages of files under ``folder`` that are memory-mapped and unmodified
+    (a checkpoint transformers maps); returns the bytes released (0 where not Linux/glibc).
+
+    Read pages of a mapped file count in the process's RSS for as long as the mapping lives, even once nothing reads
+    them again: a model whose fp32 weights were cast or copied at load keeps them resident while any other tensor
+    still views the file (SigLIP's text tower, its image tower cast to bf16). ``madvise(MADV_DONTNEED)`` returns
+    them; a later read faults them back in from the page cache, so nothing is lost. A mapping with a written private
+    page (``Anonymous`` in smaps: a copy-on-write change that only lives in this process) is left alone, since
+    dropping it would lose that change.
+    """
+    if not sys.platform.startswith("linux"):
+        return 0
+    root = str(Path(folder).resolve())
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        smaps = Path("/proc/self/smaps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 0
+    madvise = libc.madvise
+    madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    released = 0
+    for start, end, changed in _file_mappings(smaps, root):
+        if changed == 0 and madvise(start, end - start, MADV_DONTNEED) == 0:
+            released += end - start
+    return released
+
+
+def _file_mappings(smaps: str, root: str) -> list[tuple[int, int, int]]:
+    """``(start, end, kB of copy-on-write changed pages)`` of each mapping in ``/proc/self/smaps`` text of a file under
+    ``root``."""
+    found: list[tuple[int, int, int]] = []
+    inside = False
+    for line in smaps.splitlines():
+        head = line.split(maxsplit=5)
+        if len(head) >= 5 and "-" in head[0] and not head[0].endswith(":"):  # a mapping's first line
+            path = head[5] if len(head) == 6 else ""
+            inside = path == root or path.startswith(root + os.sep)
+            if inside:
+                low, high = (int(x, 16) for x in head[0].split("-"))
+                found.append((low, high, 0))
+        elif inside and line.startswith("Anonymous:"):
+            found[-1] = (found[-1][0], found[-1][1], int(line.split()[1]))
+    return found

@@ -1,7 +1,10 @@
-"""Which int8 mode a model loads with (torch-free: the hub decides, :mod:`imagelens.models.adapters.quantize` applies).
+"""Which int8 mode and which bf16 parts a model loads with (torch-free: the hub decides,
+:mod:`imagelens.models.adapters.quantize` applies).
 
 ``IMAGELENS_HUB__QUANTIZE`` (``Settings.hub.quantize``) lists the ids loaded int8; by default the Florence-2
-captioners (:data:`imagelens.config.DEFAULT_QUANTIZED`); ``none`` turns it off.
+captioners (:data:`imagelens.config.DEFAULT_QUANTIZED`); ``none`` turns it off. ``IMAGELENS_HUB__BF16``
+(``Settings.hub.bf16``) lists the ids whose image tower computes in bfloat16 on CPUs that do so natively; by default
+the SigLIP embedder (:data:`imagelens.config.DEFAULT_BF16`); ``none`` turns it off.
 """
 
 from __future__ import annotations
@@ -37,3 +40,29 @@ def quantized_spec(spec: ModelSpec, quantized_ids: Collection[str]) -> ModelSpec
     if spec.id not in quantized_ids or quantize_mode(spec) is not None:
         return spec
     return replace(spec, options={**spec.options, QUANTIZE_OPTION: DEFAULT_MODE})
+
+
+BF16_OPTION = "bf16"
+#: ``options["bf16"]``: ``True`` / ``"auto"`` where the CPU computes bf16 natively (fp32 elsewhere, where bf16 would
+#: be emulated and slower); ``"always"`` whatever the CPU (tests use it to run the path on any machine).
+BF16_VALUES = (True, "auto", "always")
+
+
+def bf16_mode(spec: ModelSpec) -> str | None:
+    """``"auto"``, ``"always"`` or ``None`` (fp32) as the spec asks; an unknown value is refused, never ignored."""
+    value = spec.options.get(BF16_OPTION)
+    if value in (None, "", False, "none"):
+        return None
+    if value not in BF16_VALUES:
+        raise InvalidArgumentError(
+            f"model '{spec.id}': bf16 must be true, 'auto', 'always' or unset, got {value!r}"
+        )
+    return "always" if value == "always" else "auto"
+
+
+def bf16_spec(spec: ModelSpec, bf16_ids: Collection[str]) -> ModelSpec:
+    """``spec`` as the hub loads it: a model listed in ``IMAGELENS_HUB__BF16`` gets ``options["bf16"] = "auto"``
+    unless its spec says otherwise; others are left as their spec says."""
+    if spec.id not in bf16_ids or BF16_OPTION in spec.options:
+        return spec
+    return replace(spec, options={**spec.options, BF16_OPTION: "auto"})

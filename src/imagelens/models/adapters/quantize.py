@@ -15,26 +15,32 @@ from __future__ import annotations
 
 import gc
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from imagelens.models.quantization import (
+    BF16_OPTION,
     DEFAULT_MODE,
     INT8_DYNAMIC,
     INT8_DYNAMIC_PER_CHANNEL,
     MODES,
     QUANTIZE_OPTION,
+    bf16_mode,
     quantize_mode,
     quantized_spec,
 )
 from imagelens.models.spec import ModelSpec
 
 __all__ = [
+    "BF16_OPTION",
     "DEFAULT_MODE",
     "INT8_DYNAMIC",
     "INT8_DYNAMIC_PER_CHANNEL",
     "MODES",
     "QUANTIZE_OPTION",
+    "maybe_bf16",
     "maybe_quantize",
+    "native_bf16",
     "quantize_mode",
     "quantized_spec",
 ]
@@ -88,3 +94,28 @@ def own_memory(module: Any) -> Any:
                 if bias is not None:
                     packed.set_weight_bias(weight, bias.clone())
     return module
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (AVX512_BF16 or AMX tiles, as torch's CPU probes report): elsewhere
+    bf16 arithmetic is emulated and slower than fp32."""
+    import torch
+
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
+
+
+def maybe_bf16(modules: Sequence[Any], spec: ModelSpec) -> bool:
+    """Cast ``modules`` to bfloat16 in place when the spec asks for it (``options["bf16"]``) and the CPU computes bf16
+    natively (or the spec says ``"always"``); ``True`` when cast. The caller feeds them bf16 inputs and reads their
+    outputs back as float32."""
+    mode = bf16_mode(spec)
+    if mode is None or (mode == "auto" and not native_bf16()):
+        return False
+    if quantize_mode(spec) is not None:  # int8 Linear layers take float32 inputs only: int8 wins
+        return False
+    import torch
+
+    for module in modules:
+        module.to(torch.bfloat16)
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from imagelens.models.adapters.florence2.decoding import (
 )
 from imagelens.models.adapters.florence2.openvino_encoder import (
     OpenVinoEncoder,
+    asked_encoder,
     chosen_encoder,
     chosen_precision,
     encoder_ir,
@@ -38,6 +40,8 @@ from imagelens.models.adapters.florence2.openvino_encoder import (
 from imagelens.models.adapters.quantize import maybe_quantize
 from imagelens.models.spec import ModelSpec
 from imagelens.types import BoundingBox, Caption, DenseCaption
+
+log = logging.getLogger(__name__)
 
 #: Per-folder overrides of ``spec.options`` (JSON object), read by :meth:`Florence2Adapter.load`.
 OPTIONS_FILE = "imagelens_options.json"
@@ -308,7 +312,9 @@ class Florence2Adapter:
 
 
 def _openvino_encoder(folder: Path, spec: ModelSpec, processor: Any) -> OpenVinoEncoder | None:
-    """The image encoder in OpenVINO when asked (``IMAGELENS_FLORENCE_ENCODER=openvino``); ``None`` keeps torch's."""
+    """The image encoder in OpenVINO (``IMAGELENS_FLORENCE_ENCODER``: by default where OpenVINO computes bf16
+    natively); ``None`` keeps torch's. Asked for explicitly, a failure is an error; by default it falls back to torch
+    with a warning."""
     if chosen_encoder(spec.id) != "openvino":
         return None
     precision = chosen_precision()
@@ -318,7 +324,12 @@ def _openvino_encoder(folder: Path, spec: ModelSpec, processor: Any) -> OpenVino
     try:
         return OpenVinoEncoder(encoder_ir(folder, side), precision, side)
     except Exception as exc:
-        raise ModelUnavailableError(spec.id, f"its image encoder could not run in OpenVINO: {exc}") from exc
+        if asked_encoder() == "openvino":
+            raise ModelUnavailableError(
+                spec.id, f"its image encoder could not run in OpenVINO: {exc}"
+            ) from exc
+        log.warning("%s: image encoder in torch, OpenVINO could not run it: %s", spec.id, exc)
+        return None
 
 
 class _DeadlineCheck:

@@ -1,30 +1,36 @@
-"""Florence-2's image encoder (DaViT vision tower + projector) in OpenVINO, opt-in: bf16 where the CPU has it.
+"""Florence-2's image encoder (DaViT vision tower + projector) in OpenVINO: by default on CPUs with native bf16.
 
-``IMAGELENS_FLORENCE_ENCODER``: ``torch`` (the default: the vision tower in torch, int8 with the rest of the model)
-or ``openvino``. ``IMAGELENS_FLORENCE_PRECISION`` (OpenVINO only): ``auto`` (OpenVINO's choice: bf16 on AVX512_BF16
-/ AMX CPUs, f32 elsewhere) or ``f32``. The language model (BART encoder and decoder) stays in torch either way.
+``IMAGELENS_FLORENCE_ENCODER``: ``auto`` (the default: OpenVINO where it computes bf16 natively, AVX512_BF16 or AMX,
+and the export works; torch int8 elsewhere, where OpenVINO's f32 would be slower than torch's int8, or when the
+export fails, with a warning), ``openvino`` (required: an error when it cannot run) or ``torch`` (the vision tower in
+torch, int8 with the rest of the model). ``IMAGELENS_FLORENCE_PRECISION`` (OpenVINO only): ``auto`` (OpenVINO's
+choice: bf16 on AVX512_BF16 / AMX CPUs, f32 elsewhere) or ``f32`` (then ``auto`` keeps torch). The language model
+(BART encoder and decoder) stays in torch either way.
 
 The encoder is exported once per model (its files' sha256, the input size, the OpenVINO version and the recipe name
 the cache entry) to ONNX by ``torch.onnx.export`` in a child Python process (it holds a second fp32 copy of the
 model for ~20 s: the serving process never does), then stored as OpenVINO IR with fp16 weights under
 ``$XDG_CACHE_HOME/imagelens/florence-openvino`` (``IMAGELENS_FLORENCE_OPENVINO_DIR``). Later loads read the IR in
-about a second.
+about a second; the weight files' digests are kept beside it (``digests.json``, keyed by path, size and mtime), so
+they are not hashed again at each load.
 
 Measured (``benchmarks/perf_targets.md``, full-size random Florence-2-base at 768 px, 2 cores, 2026-12-03): the
 six-feature call 4.38 s against 5.82 s with the torch int8 encoder; features cosine 0.9999 to fp32 torch (int8:
-0.9991). Why it is not the default: bf16 weights and the mapped IR hold ~250 MB more than int8 weights, and the
-process peak of that benchmark went over the 2.5 GB target in 3 of 8 runs (2,275-2,763 MB; the default 2,112-2,254).
+0.9991). It was opt-in until the process peak fit the 2.5 GB target: 2,275-2,763 MB in 8 runs then; 2,103 MB once
+the int8 load freed the fp32 layers it replaced and SigLIP's image tower went bf16 (``benchmarks/perf_targets.md``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,19 +43,30 @@ PRECISION_ENV = "IMAGELENS_FLORENCE_PRECISION"
 CACHE_ENV = "IMAGELENS_FLORENCE_OPENVINO_DIR"
 RECIPE = "onnx17-fp16ir-v1"  # bump when the export changes: old cache entries are then never read
 EXPORT_TIMEOUT_S = 1800.0
-_ENCODERS = ("torch", "openvino")
+_ENCODERS = ("auto", "torch", "openvino")
+DIGESTS_FILE = "digests.json"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 
 log = logging.getLogger(__name__)
 
 
-def chosen_encoder(model_id: str) -> Literal["openvino", "torch"]:
-    asked = os.environ.get(ENCODER_ENV, "").strip().lower() or "torch"
+def asked_encoder() -> Literal["auto", "openvino", "torch"]:
+    """What ``IMAGELENS_FLORENCE_ENCODER`` asks for (unset: ``auto``); anything else is refused."""
+    asked = os.environ.get(ENCODER_ENV, "").strip().lower() or "auto"
     if asked not in _ENCODERS:
         raise InvalidArgumentError(f"{ENCODER_ENV} must be one of {', '.join(_ENCODERS)}, got {asked!r}")
+    return "openvino" if asked == "openvino" else "torch" if asked == "torch" else "auto"
+
+
+def chosen_encoder(model_id: str) -> Literal["openvino", "torch"]:
+    """Where the image encoder runs: ``auto`` is OpenVINO when it is installed and computes bf16 natively here."""
+    asked = asked_encoder()
     if asked == "openvino" and not openvino_runtime.openvino_available():
         raise openvino_runtime.missing(model_id, ENCODER_ENV, "torch")
-    return "openvino" if asked == "openvino" else "torch"
+    if asked == "auto":
+        native = chosen_precision() == "auto" and openvino_runtime.native_bf16()
+        return "openvino" if native else "torch"
+    return asked
 
 
 def chosen_precision() -> Precision:
@@ -64,24 +81,64 @@ def cache_root() -> Path:
     return Path(base) / "imagelens" / "florence-openvino"
 
 
-def fingerprint(folder: Path, size: int) -> str:
+def fingerprint(folder: Path, size: int, cache_dir: Path | None = None) -> str:
     """What the exported encoder depends on: the model folder's weight and config files (contents), the input size,
     the OpenVINO version and the recipe."""
     import openvino as ov
 
+    digests = _Digests((cache_dir or cache_root()) / DIGESTS_FILE)
     digest = hashlib.sha256(f"{RECIPE}|{size}|{ov.get_version()}".encode())
     for file in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES):
         digest.update(file.name.encode())
-        with file.open("rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
+        digest.update(digests.of(file))
+    digests.save()
     return digest.hexdigest()[:32]
+
+
+class _Digests:
+    """sha256 of files, remembered by (resolved path, size, mtime): a changed file is hashed again."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            known = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            known = {}
+        self._known: dict[str, list[Any]] = known if isinstance(known, dict) else {}
+        self._changed = False
+
+    def of(self, file: Path) -> bytes:
+        stat = file.stat()
+        key, stamp = str(file.resolve()), [stat.st_size, stat.st_mtime_ns]
+        entry = self._known.get(key)
+        if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp:
+            try:
+                return bytes.fromhex(str(entry[2]))
+            except ValueError:
+                pass
+        with file.open("rb") as handle:
+            value = hashlib.file_digest(handle, "sha256").digest()
+        self._known[key] = [*stamp, value.hex()]
+        self._changed = True
+        return value
+
+    def save(self) -> None:
+        if not self._changed:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+            temporary.write_text(json.dumps(self._known), encoding="utf-8")
+            temporary.replace(self.path)  # atomic: a concurrent reader sees the old or the new file
+        except OSError as exc:  # a read-only cache: hashed again next time
+            log.debug("could not store the weight digests in %s: %s", self.path, exc)
 
 
 def encoder_ir(folder: Path, size: int, cache_dir: Path | None = None) -> Path:
     """The OpenVINO IR (``encoder.xml``) of the Florence-2 model in ``folder`` at ``size`` px: cached, or exported
     now in a child process and stored atomically."""
     root = cache_dir or cache_root()
-    target = root / fingerprint(folder, size)
+    target = root / fingerprint(folder, size, root)
     xml = target / "encoder.xml"
     if xml.is_file():
         return xml
