@@ -198,6 +198,12 @@ def test_box_count_stops_after_enough_location_tokens() -> None:
     stop = _BoxCount(loc_ids, boxes=1)
     ids = torch.tensor([[2, 10, 11, 5, 12], [2, 10, 11, 12, 13]])
     assert stop(ids, None).tolist() == [False, True]
+    # during generation it is called once per token, the sequence one column longer each time: it counts the new ones
+    growing = _BoxCount(loc_ids, boxes=1)
+    answers = [growing(ids[:, :end], None).tolist() for end in range(1, 6)]
+    assert answers == [[False, False]] * 4 + [[False, True]]
+    ids = torch.cat([ids, torch.tensor([[13], [5]])], dim=1)
+    assert growing(ids, None).tolist() == [True, True]
 
 
 # --- the tiny random model through the real hub ------------------------------------------------------------------------

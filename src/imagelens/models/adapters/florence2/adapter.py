@@ -344,19 +344,25 @@ class _DeadlineCheck:
 
 
 class _BoxCount:
-    """Stops decoding once ``boxes`` complete boxes (4 location tokens each) have been generated."""
+    """Stops decoding once ``boxes`` complete boxes (4 location tokens each) have been generated. One per ``generate``
+    call: it counts only the columns added since its last call (counting the whole sequence at every token cost 56
+    ms per 60-token dense decode)."""
 
     def __init__(self, loc_ids: npt.NDArray[np.int64], boxes: int) -> None:
         import torch
 
         self._loc_ids = torch.as_tensor(loc_ids)
         self._needed = 4 * boxes
+        self._seen = 0
+        self._count: Any = None
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
-        count = torch.isin(input_ids, self._loc_ids).sum(dim=1)
-        return count >= self._needed
+        new = torch.isin(input_ids[:, self._seen :], self._loc_ids).sum(dim=1)
+        self._count = new if self._count is None else self._count + new
+        self._seen = input_ids.shape[1]
+        return self._count >= self._needed
 
 
 if TYPE_CHECKING:  # mypy checks the adapter against its role's Protocol
