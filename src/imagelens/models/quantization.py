@@ -22,16 +22,20 @@ MODES = (INT8_DYNAMIC, INT8_DYNAMIC_PER_CHANNEL)
 QUANTIZE_OPTION = "quantize"
 
 
-def quantize_mode(spec: ModelSpec) -> str | None:
-    """The quantisation the spec asks for (``None``: none); an unknown mode is refused, never ignored."""
-    mode = spec.options.get(QUANTIZE_OPTION)
-    if mode in (None, "", False, "none"):
+def _asked(spec: ModelSpec, option: str, allowed: tuple[object, ...], expected: str) -> object | None:
+    """``spec.options[option]``, ``None`` when unset or off; a value outside ``allowed`` is refused, never ignored."""
+    value = spec.options.get(option)
+    if value in (None, "", False, "none"):
         return None
-    if mode not in MODES:
-        raise InvalidArgumentError(
-            f"model '{spec.id}': quantize must be one of {', '.join(MODES)} or unset, got {mode!r}"
-        )
-    return str(mode)
+    if value not in allowed:
+        raise InvalidArgumentError(f"model '{spec.id}': {option} must be {expected} or unset, got {value!r}")
+    return value
+
+
+def quantize_mode(spec: ModelSpec) -> str | None:
+    """The quantisation the spec asks for (``None``: none)."""
+    mode = _asked(spec, QUANTIZE_OPTION, MODES, f"one of {', '.join(MODES)}")
+    return None if mode is None else str(mode)
 
 
 def quantized_spec(spec: ModelSpec, quantized_ids: Collection[str]) -> ModelSpec:
@@ -49,15 +53,9 @@ BF16_VALUES = (True, "auto", "always")
 
 
 def bf16_mode(spec: ModelSpec) -> str | None:
-    """``"auto"``, ``"always"`` or ``None`` (fp32) as the spec asks; an unknown value is refused, never ignored."""
-    value = spec.options.get(BF16_OPTION)
-    if value in (None, "", False, "none"):
-        return None
-    if value not in BF16_VALUES:
-        raise InvalidArgumentError(
-            f"model '{spec.id}': bf16 must be true, 'auto', 'always' or unset, got {value!r}"
-        )
-    return "always" if value == "always" else "auto"
+    """``"auto"``, ``"always"`` or ``None`` (fp32) as the spec asks."""
+    value = _asked(spec, BF16_OPTION, BF16_VALUES, "true, 'auto' or 'always'")
+    return None if value is None else "always" if value == "always" else "auto"
 
 
 def bf16_spec(spec: ModelSpec, bf16_ids: Collection[str]) -> ModelSpec:
