@@ -59,9 +59,8 @@ def maybe_quantize(module: Any, spec: ModelSpec) -> Any:
     import torch
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    with (
-        warnings.catch_warnings()
-    ):  # torch marks the quantised-tensor constructors deprecated; they still work
+    # torch marks the quantised-tensor constructors deprecated; they still work
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
         if mode == INT8_DYNAMIC_PER_CHANNEL:  # one int8 scale per output row instead of per tensor

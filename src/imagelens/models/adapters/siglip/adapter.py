@@ -132,9 +132,8 @@ class SiglipAdapter:
             *([model.visual_projection] if hasattr(model, "visual_projection") else []),
         ]
         image_dtype = torch.bfloat16 if maybe_bf16(tower, spec) else torch.float32
-        if (
-            image_dtype == torch.bfloat16
-        ):  # the fp32 tower's file pages, read by the cast, are not needed again
+        if image_dtype == torch.bfloat16:
+            # the fp32 tower's file pages, read by the cast, are not needed again
             release_clean_file_pages(root)
         check_in_layers(model)  # a forward pass stops at the request's deadline
         tokenizer = AutoTokenizer.from_pretrained(root)
