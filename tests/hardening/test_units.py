@@ -41,6 +41,35 @@ def _spin(stop_after_s: float, seen: list[BaseException]) -> str:
     return "done"
 
 
+def test_the_pool_runs_its_idle_hook_when_its_last_work_ends(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+    pool = LocalPool(workers=2, max_queue=0, on_idle=lambda: calls.append(pool.pending))
+    release = threading.Event()
+
+    async def main() -> None:
+        slow = asyncio.ensure_future(pool.run(lambda: release.wait(5.0)))
+        await asyncio.sleep(0)  # the slow one takes its slot first
+        assert await pool.run(lambda: "quick") == "quick"
+        assert calls == []  # the slow one still runs: not idle
+        release.set()
+        assert await slow is True
+
+    asyncio.run(main())
+    time.sleep(0.05)
+    assert calls == [0]  # once, after the last one
+
+    def broken() -> None:
+        raise RuntimeError("no libc here")
+
+    failing = LocalPool(workers=1, max_queue=0, on_idle=broken)
+    with caplog.at_level("ERROR"):
+        assert asyncio.run(failing.run(lambda: 7)) == 7
+        assert asyncio.run(failing.run(lambda: 8)) == 8  # the pool goes on; its slot was released
+    assert "idle hook failed" in caplog.text and failing.pending == 0
+    pool.close()
+    failing.close()
+
+
 def test_the_pool_stops_work_at_the_deadline_and_frees_the_slot() -> None:
     pool = LocalPool(workers=1, max_queue=0)
     seen: list[BaseException] = []

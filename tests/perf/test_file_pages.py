@@ -71,3 +71,24 @@ def test_files_outside_the_folder_are_not_touched(tmp_path: Path) -> None:
         assert release_clean_file_pages(tmp_path / "a"[:0] / "aa") == 0  # a name that only starts like it
         assert _resident_kb(path) >= SIZE // 1024 - 4
         del view
+
+
+def _rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * 4096 / 2**20
+
+
+def test_free_heap_memory_goes_back_to_the_os() -> None:
+    from imagelens.models.memory import cap_mmap_threshold, release_free_heap
+
+    cap_mmap_threshold(16)  # as the hub and the server set it: 1 MiB blocks come from the heap
+    blocks = [bytearray(1 << 20) for _ in range(400)]
+    held = _rss_mb()
+    kept = blocks[
+        1::2
+    ]  # every other block lives on: the freed ones are holes inside the heap, not a top to trim
+    del blocks
+    if _rss_mb() < held - 150:
+        pytest.skip("this allocator returned the holes by itself")
+    assert release_free_heap()
+    assert _rss_mb() < held - 150
+    del kept

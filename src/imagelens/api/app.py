@@ -22,6 +22,7 @@ from imagelens.api import studio
 from imagelens.compute.local import LocalPool
 from imagelens.config import Settings
 from imagelens.errors import ImageLensError, InvalidRequestError, TooManyRequestsError
+from imagelens.models import memory
 
 log = logging.getLogger("imagelens.server")
 
@@ -58,7 +59,9 @@ def create_app(
             settings.model_copy(update={"hub": settings.hub.model_copy(update={"preload": []})})
         )
     analyzer = analyzer or Analyzer(settings)
-    pool = pool or LocalPool(workers=settings.workers, max_queue=settings.server.max_queue)
+    pool = pool or LocalPool(
+        workers=settings.workers, max_queue=settings.server.max_queue, on_idle=memory.release_free_heap
+    )
     fetch_pool = LocalPool(settings.server.fetch_workers, settings.server.fetch_queue, name="imagelens-fetch")
 
     app = new_app(

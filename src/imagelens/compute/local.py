@@ -3,6 +3,9 @@
 Bounding the queue keeps memory flat under load (each waiting request holds its image bytes). A slot stays taken until
 the work really ends, not when its caller stops waiting, so abandoned work still counts against the bound.
 
+Memory: ``on_idle`` (``imagelens serve``: :func:`imagelens.models.memory.release_free_heap`) runs in the worker
+thread each time the pool's last piece of work ends, so what a large request freed goes back to the OS.
+
 Deadlines: ``run`` carries the caller's context (its :mod:`imagelens.deadline`) into the worker thread and waits at
 most until that deadline; past it, or when the caller is cancelled (the client went away), the deadline is cancelled
 so the work stops at its next check, and work that has not started yet never starts.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,9 +26,18 @@ from imagelens.errors import TooManyRequestsError
 
 T = TypeVar("T")
 
+log = logging.getLogger(__name__)
+
 
 class LocalPool:
-    def __init__(self, workers: int = 2, max_queue: int = 16, *, name: str = "imagelens-work") -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        max_queue: int = 16,
+        *,
+        name: str = "imagelens-work",
+        on_idle: Callable[[], object] | None = None,
+    ) -> None:
         if workers < 1 or max_queue < 0:
             raise ValueError(f"workers must be >= 1 and max_queue >= 0, got {workers}, {max_queue}")
         self.workers = workers
@@ -32,6 +45,7 @@ class LocalPool:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._lock = threading.Lock()
         self._pending = 0
+        self._on_idle = on_idle
         self.rejected = 0
         """Requests answered 429 because the queue was full (read by the metrics)."""
 
@@ -56,6 +70,12 @@ class LocalPool:
     def _release(self, _future: object = None) -> None:
         with self._lock:
             self._pending -= 1
+            idle = self._pending == 0
+        if idle and self._on_idle is not None:
+            try:
+                self._on_idle()
+            except Exception:  # housekeeping never fails the work it follows
+                log.exception("the pool's idle hook failed")
 
     def _submit(self, fn: Callable[[], T], context: contextvars.Context) -> Future[T]:
         """Submit with a reserved slot; the slot is released when the work ends (or is cancelled unstarted)."""

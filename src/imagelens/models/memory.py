@@ -19,6 +19,7 @@ import ctypes.util
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 M_MMAP_THRESHOLD = -3  # glibc's <malloc.h>
 
@@ -31,18 +32,41 @@ def cap_mmap_threshold(mib: int, pin: bool = False) -> bool:
     variable already set, or an earlier ``pin=True`` call: ``imagelens serve`` pins its own value before any request,
     and a model hub created later does not change it under running requests)."""
     global _pinned
-    if _pinned or mib <= 0 or not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+    if _pinned or mib <= 0 or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return False
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:  # not glibc
+    mallopt = _libc_function("mallopt")
+    if mallopt is None:  # not Linux with glibc
         return False
     done = bool(mallopt(M_MMAP_THRESHOLD, int(mib) << 20))
     _pinned = done and pin
     return done
+
+
+def release_free_heap() -> bool:
+    """Hand the heap's free memory back to the OS now (glibc ``malloc_trim(0)``: every arena, and free pages in the
+    middle of a heap too); ``False`` where this is not glibc.
+
+    Memory freed below the mmap threshold otherwise stays in the heap: after decoding a 9000x9000 16-bit PNG (162 MB)
+    a server kept ~58 MB of it in about 1 run in 4 (tests/hardening); the worker pool of ``imagelens serve`` calls
+    this each time its last request ends. It costs ~0.25 ms after a cheap call and 12-15 ms after the six heavy
+    models ran (full-size random models, 2026-12-03).
+    """
+    trim = _libc_function("malloc_trim")
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+def _libc_function(name: str) -> Any:
+    """A glibc function, or ``None`` where this is not Linux with glibc."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+    return getattr(libc, name, None)
 
 
 MADV_DONTNEED = 4  # <sys/mman.h> on Linux
@@ -59,15 +83,14 @@ def release_clean_file_pages(folder: Path) -> int:
     page (``Anonymous`` in smaps: a copy-on-write change that only lives in this process) is left alone, since
     dropping it would lose that change.
     """
-    if not sys.platform.startswith("linux"):
+    madvise = _libc_function("madvise")
+    if madvise is None:
         return 0
     root = str(Path(folder).resolve())
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         smaps = Path("/proc/self/smaps").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return 0
-    madvise = libc.madvise
     madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
     released = 0
     for start, end, changed in _file_mappings(smaps, root):
