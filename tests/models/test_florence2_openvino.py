@@ -50,13 +50,12 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 def test_by_default_the_encoder_runs_in_openvino_where_it_computes_bf16_natively(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, native: bool, precision: str, expected: str
 ) -> None:
-    from imagelens.models.adapters import openvino_runtime
+    from imagelens.models.adapters import quantize
 
     monkeypatch.delenv(ove.ENCODER_ENV)
-    monkeypatch.setenv(
-        ove.PRECISION_ENV, precision
-    )  # f32 arithmetic in OpenVINO would be slower than torch int8
-    monkeypatch.setattr(openvino_runtime, "native_bf16", lambda: native)
+    # f32 arithmetic in OpenVINO would be slower than torch int8
+    monkeypatch.setenv(ove.PRECISION_ENV, precision)
+    monkeypatch.setattr(quantize, "native_bf16", lambda: native)
     adapter: Any = ModelHub(Settings(model_dir=tiny_model_dir, hub={"offline": True})).captioner()
     assert (adapter.image_encoder is not None) == (expected == "openvino")
     assert (adapter.model.model.vision_tower is None) == (expected == "openvino")
@@ -66,14 +65,14 @@ def test_by_default_the_encoder_runs_in_openvino_where_it_computes_bf16_natively
 def test_by_default_a_failed_export_falls_back_to_torch_with_a_warning(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from imagelens.models.adapters import openvino_runtime
+    from imagelens.models.adapters import quantize
     from imagelens.models.adapters.florence2 import adapter as florence
 
     def broken_export(*args: Any, **kwargs: Any) -> Path:
         raise RuntimeError("the export process failed (exit code 1): no space left")
 
     monkeypatch.delenv(ove.ENCODER_ENV)
-    monkeypatch.setattr(openvino_runtime, "native_bf16", lambda: True)
+    monkeypatch.setattr(quantize, "native_bf16", lambda: True)
     monkeypatch.setattr(florence, "encoder_ir", broken_export)
     with caplog.at_level("WARNING"):
         adapter: Any = ModelHub(Settings(model_dir=tiny_model_dir, hub={"offline": True})).captioner()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 from pathlib import Path
@@ -60,13 +61,19 @@ def release_free_heap() -> bool:
 
 def _libc_function(name: str) -> Any:
     """A glibc function, or ``None`` where this is not Linux with glibc."""
+    libc = _libc()
+    return None if libc is None else getattr(libc, name, None)
+
+
+@functools.cache
+def _libc() -> Any:
+    """The C library, loaded once: finding it runs ``ldconfig`` (~4 ms), too slow for the server's per-request trim."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
         return None
-    return getattr(libc, name, None)
 
 
 MADV_DONTNEED = 4  # <sys/mman.h> on Linux

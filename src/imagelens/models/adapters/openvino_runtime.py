@@ -36,19 +36,6 @@ def openvino_available() -> bool:
     return True
 
 
-def native_bf16() -> bool:
-    """Whether OpenVINO computes bf16 natively on this CPU (AVX512_BF16 or AMX): its ``auto`` precision is then bf16,
-    about twice f32's speed on the Florence-2 encoder."""
-    if not openvino_available():
-        return False
-    import openvino as ov
-
-    try:
-        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    except RuntimeError:  # no CPU plugin
-        return False
-
-
 def precision_from_env(env: str) -> Precision:
     """The precision an environment variable asks for (unset: ``auto``); anything else is refused."""
     asked = os.environ.get(env, "").strip().lower() or "auto"

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from imagelens.errors import InvalidArgumentError
-from imagelens.models.adapters import openvino_runtime
+from imagelens.models.adapters import openvino_runtime, quantize
 from imagelens.models.adapters.openvino_runtime import Precision
 
 ENCODER_ENV = "IMAGELENS_FLORENCE_ENCODER"
@@ -64,8 +64,8 @@ def chosen_encoder(model_id: str) -> Literal["openvino", "torch"]:
     if asked == "openvino" and not openvino_runtime.openvino_available():
         raise openvino_runtime.missing(model_id, ENCODER_ENV, "torch")
     if asked == "auto":
-        native = chosen_precision() == "auto" and openvino_runtime.native_bf16()
-        return "openvino" if native else "torch"
+        usable = chosen_precision() == "auto" and openvino_runtime.openvino_available()
+        return "openvino" if usable and quantize.native_bf16() else "torch"
     return asked
 
 
