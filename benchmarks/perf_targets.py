@@ -68,9 +68,13 @@ def child(  # noqa: PLR0915
     from imagelens.models.spec import Role
 
     quantize = [] if mode in ("fp32", "before") else list(QUANTISED)
-    bf16 = [] if mode in ("fp32", "before") else list(DEFAULT_BF16)  # SigLIP's image tower, where the CPU has bf16
+    # SigLIP's image tower, where the CPU has bf16
+    bf16 = [] if mode in ("fp32", "before") else list(DEFAULT_BF16)
     # Florence-2's image encoder: in OpenVINO for "openvino" (the default on CPUs with native bf16), torch otherwise
     os.environ["IMAGELENS_FLORENCE_ENCODER"] = "openvino" if mode == "openvino" else "torch"
+    # the detector: torch fp32 before (and in the fp32 reference), OpenVINO f32 (the default) in the others
+    if mode in ("fp32", "before"):
+        os.environ["IMAGELENS_DETECTOR_RUNTIME"] = "torch"
     # "before": fp32 with torch's own thread count (every core per operation, whatever runs beside it), the state
     # before int8 and the thread budget became the defaults; the others use the budget (cores // workers)
     torch_threads = cores() if mode == "before" else 0

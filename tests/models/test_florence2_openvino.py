@@ -13,6 +13,7 @@ import pytest
 from imagelens import deadline as deadlines
 from imagelens.config import Settings
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError, RequestTimeoutError
+from imagelens.models.adapters import openvino_export
 from imagelens.models.adapters.florence2 import CAPTION_TASK, Florence2Adapter
 from imagelens.models.adapters.florence2 import openvino_encoder as ove
 from imagelens.models.hub import ModelHub
@@ -115,7 +116,7 @@ def test_the_export_is_cached_by_content(
     def no_export(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a cached encoder was exported again")
 
-    monkeypatch.setattr(ove.subprocess, "run", no_export)
+    monkeypatch.setattr(openvino_export.subprocess, "run", no_export)
     assert ove.encoder_ir(folder, 64, cache_dir=tmp_path) == first
     assert ove.fingerprint(folder, 64, tmp_path) != ove.fingerprint(folder, 96, tmp_path), (
         "another size, another entry"
@@ -145,7 +146,8 @@ def test_weight_digests_are_remembered_until_a_file_changes(
     config.write_text(config.read_text(encoding="utf-8") + " ", encoding="utf-8")
     os.utime(config, ns=(1, 1))
     assert ove.fingerprint(folder, 64, tmp_path) != first and hashed == ["config.json"]
-    (tmp_path / ove.DIGESTS_FILE).write_text("{not json", encoding="utf-8")  # a damaged memo: hashed again
+    # a damaged memo: hashed again
+    (tmp_path / openvino_export.DIGESTS_FILE).write_text("{not json", encoding="utf-8")
     assert ove.fingerprint(folder, 64, tmp_path) != first
 
 
@@ -154,7 +156,7 @@ def test_a_failed_export_is_a_clear_error(
 ) -> None:
     monkeypatch.setenv(ove.CACHE_ENV, str(tmp_path / "empty-cache"))
     monkeypatch.setattr(ove, "RECIPE", "a-recipe-never-exported")
-    monkeypatch.setattr(ove, "__name__", "imagelens.no_such_module")  # the child cannot start its export
+    monkeypatch.setattr(ove, "EXPORTER", "imagelens.no_such_module:export")  # the child cannot run its export
     with pytest.raises(ModelUnavailableError, match="could not run in OpenVINO"):
         load(tiny_model_dir, monkeypatch, "openvino")
     assert not list((tmp_path / "empty-cache").glob("*/encoder.xml"))

@@ -218,6 +218,7 @@ def write_detector(root: Path, seed: int) -> None:
     )
 
     from imagelens.models.adapters.rtdetr import COCO_NAMES
+    from imagelens.testing.tiny.rtdetr import calibrate_batch_norms
 
     write_tiny(CATALOG[DETECTOR_ID], root, seed)  # marker (weights and processor replaced below)
     id2label = dict(enumerate(COCO_NAMES))
@@ -250,6 +251,9 @@ def write_detector(root: Path, seed: int) -> None:
     )
     torch.manual_seed(seed)
     model = RTDetrV2ForObjectDetection(config).eval()
+    # batch-norm statistics of (noise) images, so that scores do not tie: detector outputs can then be compared
+    noise = torch.rand(2, 3, 640, 640, generator=torch.Generator().manual_seed(seed))
+    calibrate_batch_norms(model, noise)
     model.save_pretrained(root)
     RTDetrImageProcessorPil(size={"height": 640, "width": 640}).save_pretrained(root)
     del model
@@ -309,6 +313,9 @@ FULL_SIZE: dict[str, Callable[[Path, int], None]] = {
 }
 #: default-catalog ids whose real model is so small (< 0.3 MB, milliseconds per call) that a tiny stand-in is written.
 TINY_STAND_IN = frozenset({"yunet-2023mar", "mediapipe-selfie-seg"})
+#: a writer's version where it changed since it was first written (its folders are then written again; the others,
+#: whose caches downstream are keyed by their weights, are kept): 2 = the detector's batch norms calibrated.
+WRITER_VERSION = {DETECTOR_ID: 2}
 #: each id's seed offset, fixed so a model is the same whichever ids are written together.
 SEED_OFFSET = {
     FLORENCE_ID: 0,
@@ -359,13 +366,15 @@ def write_full_size_models(root: Path, seed: int = 0, only: Iterable[str] | None
         if kind == "package":
             continue
         folder = root / model_id
-        if stamp.get(model_id) == wanted and folder.is_dir():
+        version = WRITER_VERSION.get(model_id, 1)
+        expected = {**wanted, "version": version} if version > 1 else wanted
+        if stamp.get(model_id) == expected and folder.is_dir():
             written[model_id] = folder
             continue
         shutil.rmtree(folder, ignore_errors=True)
         writer = FULL_SIZE.get(model_id) or _write_tiny_stand_in(model_id)
         writer(folder, seed + SEED_OFFSET.get(model_id, 0))
-        stamp[model_id] = wanted
+        stamp[model_id] = expected
         stamp_file.write_text(json.dumps(stamp, indent=2) + "\n", encoding="utf-8")
         written[model_id] = folder
     return written

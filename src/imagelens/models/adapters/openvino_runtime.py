@@ -9,15 +9,18 @@ AMX) and in f32 elsewhere; ``f32`` asks for f32 everywhere.
 
 Memory: a compiled model keeps the intermediate buffers of its largest input so far (PP-OCR: ~200 MB after a few
 receipts). :meth:`CompiledModel.release_idle` hands them back when no call is running; the adapters call it at the
-end of each image, so a model that is not working holds only its weights.
+end of each image, so a model that is not working holds only its weights. Those weights are repacked at the first
+inference, after which the mapped file's pages are dropped from the resident set (:meth:`release_weight_file`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +29,11 @@ from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 
 Precision = Literal["auto", "f32"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "f32")
+#: Where a model part runs: ``auto`` (the adapter's rule), ``openvino`` (required) or ``torch``.
+Runtime = Literal["auto", "openvino", "torch"]
+RUNTIMES: tuple[Runtime, ...] = ("auto", "torch", "openvino")
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def openvino_available() -> bool:
@@ -36,12 +44,32 @@ def openvino_available() -> bool:
     return True
 
 
-def precision_from_env(env: str) -> Precision:
-    """The precision an environment variable asks for (unset: ``auto``); anything else is refused."""
-    asked = os.environ.get(env, "").strip().lower() or "auto"
+def precision_from_env(env: str, default: Precision = "auto") -> Precision:
+    """The precision an environment variable asks for (unset: ``default``); anything else is refused."""
+    asked = os.environ.get(env, "").strip().lower() or default
     if asked not in PRECISIONS:
         raise InvalidArgumentError(f"{env} must be one of {', '.join(PRECISIONS)}, got {asked!r}")
     return "f32" if asked == "f32" else "auto"
+
+
+def runtime_from_env(env: str) -> Runtime:
+    """The runtime an environment variable asks for (unset: ``auto``); anything else is refused."""
+    asked = os.environ.get(env, "").strip().lower() or "auto"
+    if asked not in RUNTIMES:
+        raise InvalidArgumentError(f"{env} must be one of {', '.join(RUNTIMES)}, got {asked!r}")
+    return "openvino" if asked == "openvino" else "torch" if asked == "torch" else "auto"
+
+
+def built_or_torch(model_id: str, env: str, part: str, build: Callable[[], T]) -> T | None:
+    """``build()`` (the OpenVINO version of a model's ``part``); when it fails, a clear error if ``env`` asked for
+    OpenVINO, else a warning and ``None``: the caller keeps torch."""
+    try:
+        return build()
+    except Exception as exc:
+        if runtime_from_env(env) == "openvino":
+            raise ModelUnavailableError(model_id, f"its {part} could not run in OpenVINO: {exc}") from exc
+        log.warning("%s: %s in torch, OpenVINO could not run it: %s", model_id, part, exc)
+        return None
 
 
 def missing(model_id: str, env: str, instead: str) -> ModelUnavailableError:
@@ -54,7 +82,8 @@ def missing(model_id: str, env: str, instead: str) -> ModelUnavailableError:
 
 
 class CompiledModel:
-    """``model(x)`` feeds ``x`` to the model's single input and returns a copy of its first output.
+    """``model(x)`` feeds ``x`` to the model's single input and returns a copy of its first output
+    (:meth:`outputs`: all of them).
 
     Tuned for latency: one stream, every core on one request. Infer requests are not thread-safe, so each calling
     thread gets its own; the compiled model (weights, kernels) is shared.
@@ -69,7 +98,6 @@ class CompiledModel:
         core = ov.Core()
         self.path = Path(path)
         self._compiled = core.compile_model(core.read_model(str(path)), "CPU", config)
-        self._output = self._compiled.output(0)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._running = 0
@@ -84,18 +112,30 @@ class CompiledModel:
         )
 
     def __call__(self, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        return self.outputs(x)[0]
+
+    def outputs(self, x: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], ...]:
+        """Every output of the model for input ``x``, in the model's order (copies)."""
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
         with self._lock:  # no release_idle() while a call runs
             self._running += 1
         try:
-            # share_outputs=False (the default): the result is a copy, safe after the next call
+            # share_outputs=False (the default): the results are copies, safe after the next call
             out = request.infer({0: np.ascontiguousarray(x, dtype=np.float32)}, share_inputs=True)
-            return np.asarray(out[self._output])
+            return tuple(np.asarray(out[port]) for port in self._compiled.outputs)
         finally:
             with self._lock:
                 self._running -= 1
+
+    def release_weight_file(self) -> int:
+        """Drop the model file's mapped pages from this process's resident set (bytes released): OpenVINO reads the
+        weights from a mapping of the ``.bin`` file and, once an inference has repacked them into its own layout,
+        no longer needs them resident (Florence-2's encoder: 166 MB; a later read would fault them back in)."""
+        from imagelens.models.memory import release_clean_file_pages
+
+        return release_clean_file_pages(self.path.parent)
 
     def release_idle(self) -> bool:
         """Free the intermediate buffers if no call is running (True when it did); the next call allocates anew."""

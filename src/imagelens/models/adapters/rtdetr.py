@@ -11,8 +11,9 @@ Preprocessing is our own few lines of numpy/Pillow reading the checkpoint's ``pr
 with the configured Pillow filter, rescale, optional normalise) rather than transformers' image processor, so
 serving needs no torchvision; a test checks it matches ``RTDetrImageProcessorPil`` exactly.
 
-Stages: ``preprocess`` (pixels -> tensor input) -> ``forward`` (the only torch call, under ``inference_mode``) ->
-``postprocess`` (numpy). The module is read-only after loading, so one adapter serves the hub's threads.
+Stages: ``preprocess`` (pixels -> tensor input) -> ``forward`` (the network: in OpenVINO f32 where it is installed,
+see :mod:`.detr_openvino`, else torch under ``inference_mode``) -> ``postprocess`` (numpy). The network is read-only
+after loading, so one adapter serves the hub's threads.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from imagelens import deadline as deadlines
 from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.geometry import clip_xyxy
 from imagelens.models.adapters.deadline_hooks import check_in_layers
+from imagelens.models.adapters.detr_openvino import OpenVinoDetr, openvino_network
 from imagelens.models.roles import DetectorParams
 from imagelens.models.spec import ModelSpec
 from imagelens.numeric import sigmoid
@@ -180,12 +183,15 @@ class RTDetrAdapter:
         processing: ImageProcessing,
         class_names: tuple[str, ...],
         params: DetectorParams,
+        network: OpenVinoDetr | None = None,
     ) -> None:
         self.spec = spec
         self.params = params
         self.processing = processing
         self.class_names = class_names
-        self._model = model
+        self._model = model  # the torch model, or None when ``network`` (OpenVINO) runs instead
+        #: the network in OpenVINO (detr_openvino.py), or None: torch's
+        self.network = network
 
     @classmethod
     def load(cls, path: Path | None, spec: ModelSpec) -> Self:
@@ -201,12 +207,17 @@ class RTDetrAdapter:
         if not config_file.is_file():
             raise ModelUnavailableError(spec.id, f"{PREPROCESSOR_FILE} is missing from {root}")
         processing = ImageProcessing.from_config(json.loads(config_file.read_text(encoding="utf-8")))
+        params = DetectorParams.from_options(spec.options)
+        network = openvino_network(root, spec.id, processing.height, processing.width)
+        if network is not None:
+            config = json.loads((root / "config.json").read_text(encoding="utf-8"))
+            names = _class_names({int(k): str(v) for k, v in dict(config.get("id2label") or {}).items()})
+            return cls(spec, None, processing, names, params, network)
         model = AutoModelForObjectDetection.from_pretrained(str(root), dtype=torch.float32).eval()
         model.requires_grad_(False)
         check_in_layers(model)  # a forward pass stops at the request's deadline
-        id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
-        class_names = tuple(id2label.get(i, f"class_{i}") for i in range(len(id2label)))
-        return cls(spec, model, processing, class_names, DetectorParams.from_options(spec.options))
+        names = _class_names({int(k): str(v) for k, v in model.config.id2label.items()})
+        return cls(spec, model, processing, names, params)
 
     # --- stages ---------------------------------------------------------------------------------------------------
 
@@ -220,6 +231,11 @@ class RTDetrAdapter:
     def forward(self, pixel_values: npt.NDArray[np.float32], width: int, height: int) -> RawDetections:
         import torch
 
+        if self.network is not None:
+            deadlines.check()  # OpenVINO runs the network in one call: the deadline is checked around it
+            logits, boxes = self.network(pixel_values)
+            deadlines.check()
+            return RawDetections(logits=logits, boxes=boxes, width=width, height=height)
         with torch.inference_mode():
             out = self._model(pixel_values=torch.from_numpy(pixel_values))
         return RawDetections(
@@ -248,6 +264,12 @@ class RTDetrAdapter:
 
     def close(self) -> None:
         self._model = None
+        self.network = None
+
+
+def _class_names(id2label: Mapping[int, str]) -> tuple[str, ...]:
+    """A checkpoint's ``id2label`` as names in id order (a missing id is ``class_<id>``)."""
+    return tuple(id2label.get(i, f"class_{i}") for i in range(len(id2label)))
 
 
 if TYPE_CHECKING:  # mypy checks the adapter against its role's Protocol

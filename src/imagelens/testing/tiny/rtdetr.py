@@ -73,6 +73,24 @@ def write_custom(path: Path, spec: ModelSpec, seed: int = 0) -> None:
     mark_tiny(root, spec, seed)
 
 
+def calibrate_batch_norms(model: Any, pixel_values: Any) -> None:
+    """Give a random DETR the batch-norm statistics of ``pixel_values`` (a float tensor batch), as a trained one has
+    statistics of its training images. With the stock ones (mean 0, variance 1) its features shrink layer by layer
+    to ~1e-9, every query's score ties, and which queries the top-k keeps is decided by rounding: no two runtimes
+    (or precisions) could then be compared on it."""
+    import torch
+
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the batch
+        norm.train()
+    with torch.no_grad():
+        model.model(pixel_values=pixel_values)
+    for norm in norms:
+        norm.eval()
+
+
 def calibrate_scores(model: Any, generator: Any) -> None:
     """Shift the last class head's biases so that, on a grey image, "person" scores about 0.5 on average and the
     other classes draw mean logits from N(-3.5, 1): a random network otherwise ranks classes by chance, and a

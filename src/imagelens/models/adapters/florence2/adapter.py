@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy.typing as npt
 
 from imagelens import deadline as deadlines
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.models.adapters import openvino_runtime
 from imagelens.models.adapters.deadline_hooks import check_in_layers
 from imagelens.models.adapters.florence2.decoding import (
     CAPTION_TASK,
@@ -31,8 +31,8 @@ from imagelens.models.adapters.florence2.decoding import (
     token_log_scores,
 )
 from imagelens.models.adapters.florence2.openvino_encoder import (
+    ENCODER_ENV,
     OpenVinoEncoder,
-    asked_encoder,
     chosen_encoder,
     chosen_precision,
     encoder_ir,
@@ -40,8 +40,6 @@ from imagelens.models.adapters.florence2.openvino_encoder import (
 from imagelens.models.adapters.quantize import maybe_quantize
 from imagelens.models.spec import ModelSpec
 from imagelens.types import BoundingBox, Caption, DenseCaption
-
-log = logging.getLogger(__name__)
 
 #: Per-folder overrides of ``spec.options`` (JSON object), read by :meth:`Florence2Adapter.load`.
 OPTIONS_FILE = "imagelens_options.json"
@@ -321,15 +319,12 @@ def _openvino_encoder(folder: Path, spec: ModelSpec, processor: Any) -> OpenVino
     # the processor's square input side: a SizeDict (height, width) in transformers 5, an int or a dict before
     size = processor.image_processor.size
     side = int(getattr(size, "height", None) or (size["height"] if isinstance(size, Mapping) else size))
-    try:
-        return OpenVinoEncoder(encoder_ir(folder, side), precision, side)
-    except Exception as exc:
-        if asked_encoder() == "openvino":
-            raise ModelUnavailableError(
-                spec.id, f"its image encoder could not run in OpenVINO: {exc}"
-            ) from exc
-        log.warning("%s: image encoder in torch, OpenVINO could not run it: %s", spec.id, exc)
-        return None
+    return openvino_runtime.built_or_torch(
+        spec.id,
+        ENCODER_ENV,
+        "image encoder",
+        lambda: OpenVinoEncoder(encoder_ir(folder, side), precision, side),
+    )
 
 
 class _DeadlineCheck:

@@ -7,12 +7,9 @@ torch, int8 with the rest of the model). ``IMAGELENS_FLORENCE_PRECISION`` (OpenV
 choice: bf16 on AVX512_BF16 / AMX CPUs, f32 elsewhere) or ``f32`` (then ``auto`` keeps torch). The language model
 (BART encoder and decoder) stays in torch either way.
 
-The encoder is exported once per model (its files' sha256, the input size, the OpenVINO version and the recipe name
-the cache entry) to ONNX by ``torch.onnx.export`` in a child Python process (it holds a second fp32 copy of the
-model for ~20 s: the serving process never does), then stored as OpenVINO IR with fp16 weights under
-``$XDG_CACHE_HOME/imagelens/florence-openvino`` (``IMAGELENS_FLORENCE_OPENVINO_DIR``). Later loads read the IR in
-about a second; the weight files' digests are kept beside it (``digests.json``, keyed by path, size and mtime), so
-they are not hashed again at each load.
+The encoder is exported once per model by :mod:`..openvino_export` (in a child process, ~20 s at 768 px, cached by
+the weights' content) and stored as OpenVINO IR with fp16 weights under ``$XDG_CACHE_HOME/imagelens/florence-openvino``
+(``IMAGELENS_FLORENCE_OPENVINO_DIR``). Later loads read the IR in about a second.
 
 Measured (``benchmarks/perf_targets.md``, full-size random Florence-2-base at 768 px, 2 cores, 2026-12-03): the
 six-feature call 4.38 s against 5.82 s with the torch int8 encoder; features cosine 0.9999 to fp32 torch (int8:
@@ -22,40 +19,24 @@ the int8 load freed the fp32 layers it replaced and SigLIP's image tower went bf
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
-import threading
 from pathlib import Path
 from typing import Any, Literal
 
-from imagelens.errors import InvalidArgumentError
-from imagelens.models.adapters import openvino_runtime, quantize
+from imagelens.models.adapters import openvino_export, openvino_runtime, quantize
 from imagelens.models.adapters.openvino_runtime import Precision
 
 ENCODER_ENV = "IMAGELENS_FLORENCE_ENCODER"
 PRECISION_ENV = "IMAGELENS_FLORENCE_PRECISION"
 CACHE_ENV = "IMAGELENS_FLORENCE_OPENVINO_DIR"
 RECIPE = "onnx17-fp16ir-v1"  # bump when the export changes: old cache entries are then never read
-EXPORT_TIMEOUT_S = 1800.0
-_ENCODERS = ("auto", "torch", "openvino")
-DIGESTS_FILE = "digests.json"
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
-
-log = logging.getLogger(__name__)
+#: the function the export child runs (openvino_export.run_exporter)
+EXPORTER = f"{__name__}:export_encoder"
+IR_FILE = "encoder.xml"
 
 
-def asked_encoder() -> Literal["auto", "openvino", "torch"]:
+def asked_encoder() -> openvino_runtime.Runtime:
     """What ``IMAGELENS_FLORENCE_ENCODER`` asks for (unset: ``auto``); anything else is refused."""
-    asked = os.environ.get(ENCODER_ENV, "").strip().lower() or "auto"
-    if asked not in _ENCODERS:
-        raise InvalidArgumentError(f"{ENCODER_ENV} must be one of {', '.join(_ENCODERS)}, got {asked!r}")
-    return "openvino" if asked == "openvino" else "torch" if asked == "torch" else "auto"
+    return openvino_runtime.runtime_from_env(ENCODER_ENV)
 
 
 def chosen_encoder(model_id: str) -> Literal["openvino", "torch"]:
@@ -74,102 +55,24 @@ def chosen_precision() -> Precision:
 
 
 def cache_root() -> Path:
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "imagelens" / "florence-openvino"
+    return openvino_export.cache_root(CACHE_ENV, "florence-openvino")
 
 
 def fingerprint(folder: Path, size: int, cache_dir: Path | None = None) -> str:
-    """What the exported encoder depends on: the model folder's weight and config files (contents), the input size,
-    the OpenVINO version and the recipe."""
-    import openvino as ov
-
-    digests = _Digests((cache_dir or cache_root()) / DIGESTS_FILE)
-    digest = hashlib.sha256(f"{RECIPE}|{size}|{ov.get_version()}".encode())
-    for file in sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES):
-        digest.update(file.name.encode())
-        digest.update(digests.of(file))
-    digests.save()
-    return digest.hexdigest()[:32]
-
-
-class _Digests:
-    """sha256 of files, remembered by (resolved path, size, mtime): a changed file is hashed again."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            known = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            known = {}
-        self._known: dict[str, list[Any]] = known if isinstance(known, dict) else {}
-        self._changed = False
-
-    def of(self, file: Path) -> bytes:
-        stat = file.stat()
-        key, stamp = str(file.resolve()), [stat.st_size, stat.st_mtime_ns]
-        entry = self._known.get(key)
-        if isinstance(entry, list) and len(entry) == 3 and entry[:2] == stamp:
-            try:
-                return bytes.fromhex(str(entry[2]))
-            except ValueError:
-                pass
-        with file.open("rb") as handle:
-            value = hashlib.file_digest(handle, "sha256").digest()
-        self._known[key] = [*stamp, value.hex()]
-        self._changed = True
-        return value
-
-    def save(self) -> None:
-        if not self._changed:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
-            temporary.write_text(json.dumps(self._known), encoding="utf-8")
-            temporary.replace(self.path)  # atomic: a concurrent reader sees the old or the new file
-        except OSError as exc:  # a read-only cache: hashed again next time
-            log.debug("could not store the weight digests in %s: %s", self.path, exc)
+    """The cache entry's name: the model folder's weight and config files, the size, OpenVINO, the recipe."""
+    return openvino_export.fingerprint(folder, RECIPE, size, cache_dir or cache_root())
 
 
 def encoder_ir(folder: Path, size: int, cache_dir: Path | None = None) -> Path:
     """The OpenVINO IR (``encoder.xml``) of the Florence-2 model in ``folder`` at ``size`` px: cached, or exported
     now in a child process and stored atomically."""
     root = cache_dir or cache_root()
-    target = root / fingerprint(folder, size, root)
-    xml = target / "encoder.xml"
-    if xml.is_file():
-        return xml
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=root))
-    try:
-        # a fresh interpreter (not multiprocessing: it would re-run the caller's main script in the child)
-        command = [sys.executable, "-m", __name__, str(folder), str(work), str(size)]
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=EXPORT_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise TimeoutError(f"exporting the encoder took over {EXPORT_TIMEOUT_S:.0f} s") from exc
-        if done.returncode != 0 or not (work / "encoder.xml").is_file():
-            tail = done.stderr.strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"the export process failed (exit code {done.returncode}): {tail[0]}")
-        try:
-            work.rename(target)
-        except OSError:  # another process stored the same entry first: keep theirs
-            if not xml.is_file():
-                raise
-        return xml
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return openvino_export.exported_ir(EXPORTER, folder, size, root=root, recipe=RECIPE, file_name=IR_FILE)
 
 
-def export_encoder(folder: str, out: str, size: int) -> None:
-    """(In the child process.) Load the fp32 model, export its image encoder to ONNX, store it as IR with fp16
+def export_encoder(folder: str, out: str, size: str) -> None:
+    """(In the export child.) Load the fp32 model, export its image encoder to ONNX, store it as IR with fp16
     weights in ``out``."""
-    import openvino as ov
     import torch
     from transformers import Florence2ForConditionalGeneration
 
@@ -189,7 +92,8 @@ def export_encoder(folder: str, out: str, size: int) -> None:
     model.eval()
     encoder = ImageEncoder(model.model).eval()
     onnx_path = Path(out) / "encoder.onnx"
-    example = torch.zeros(1, 3, size, size)
+    side = int(size)
+    example = torch.zeros(1, 3, side, side)
     with torch.no_grad():
         torch.onnx.export(
             encoder,
@@ -201,10 +105,7 @@ def export_encoder(folder: str, out: str, size: int) -> None:
             output_names=["image_features"],
         )
     del model, encoder
-    ov.save_model(ov.Core().read_model(str(onnx_path)), str(Path(out) / "encoder.xml"), compress_to_fp16=True)
-    onnx_path.unlink()
-    for extra in Path(out).glob("*.data"):  # external ONNX tensors, if torch wrote any
-        extra.unlink()
+    openvino_export.onnx_to_ir(onnx_path, Path(out) / IR_FILE, compress_to_fp16=True)
 
 
 class OpenVinoEncoder:
@@ -222,6 +123,7 @@ class OpenVinoEncoder:
         # where every other model is already resident.
         self._model(np.zeros((1, 3, size, size), np.float32))
         self._model.release_idle()
+        self._model.release_weight_file()  # repacked: its pages are (mostly) not read again
 
     def __call__(self, pixel_values: Any) -> Any:
         import torch
@@ -230,7 +132,3 @@ class OpenVinoEncoder:
             return torch.from_numpy(self._model(pixel_values.numpy()))
         finally:
             self._model.release_idle()
-
-
-if __name__ == "__main__":  # the export child: FOLDER OUT SIZE
-    export_encoder(sys.argv[1], sys.argv[2], int(sys.argv[3]))
