@@ -163,3 +163,33 @@ def test_the_weight_file_is_not_held_resident_once_repacked(
     weights = ov.network.ir.with_suffix(".bin")
     assert _resident_kb(weights) == 0
     assert len(ov.detect(image(), threshold=0.0)) > 0  # reads what it needs back from the page cache
+
+
+def test_the_warm_up_prepares_the_exports_so_no_load_pays_them(
+    detectors: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from imagelens.config import HubSettings, Settings
+    from imagelens.features.warmup import Warmup
+    from imagelens.models.hub import ModelHub
+    from imagelens.models.preparation import prepare
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(detr_openvino.CACHE_ENV, str(cache))
+    hub = ModelHub(Settings(model_dir=detectors["rtdetr-v2-r18"].parent, hub=HubSettings(offline=True)))
+    monkeypatch.setenv(detr_openvino.RUNTIME_ENV, "torch")
+    assert prepare(hub, "rtdetr-v2-r18") is None, "nothing to prepare where torch runs the detector"
+    monkeypatch.setenv(detr_openvino.RUNTIME_ENV, "auto")
+    warm = Warmup(hub, prepare=["rtdetr-v2-r18", "florence-2-base"], vocabularies=[]).run()
+    steps = {s["name"]: s for s in warm.progress()["steps"]}
+    assert warm.state == "ready" and steps["rtdetr-v2-r18"]["state"] == "done"
+    assert "network in OpenVINO" in steps["rtdetr-v2-r18"]["detail"]
+    assert steps["florence-2-base"]["state"] == "skipped"  # not in this folder
+    assert list(cache.glob(f"*/{detr_openvino.IR_FILE}")), "the IR is in the cache"
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the load exported again")
+
+    from imagelens.models.adapters import openvino_export
+
+    monkeypatch.setattr(openvino_export.subprocess, "run", no_export)
+    assert hub.detector().network is not None  # loaded from the prepared export

@@ -200,3 +200,18 @@ def test_the_deadline_is_checked_around_the_openvino_encoder(
 
     with pytest.raises(RequestTimeoutError), deadlines.bound(AfterOneCheck()):
         ov.encode(image())  # the check after the OpenVINO call: its result is not used
+
+
+def test_prepare_exports_the_encoder_without_loading_the_model(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from imagelens.models.preparation import prepare
+
+    monkeypatch.setenv(ove.CACHE_ENV, str(tmp_path))
+    hub = ModelHub(Settings(model_dir=tiny_model_dir, hub={"offline": True}))
+    monkeypatch.setenv(ove.ENCODER_ENV, "torch")
+    assert prepare(hub, "florence-2-base") is None
+    monkeypatch.setenv(ove.ENCODER_ENV, "openvino")
+    done = prepare(hub, "florence-2-base")
+    assert done is not None and "image encoder in OpenVINO" in done
+    assert list(tmp_path.glob(f"*/{ove.IR_FILE}")) and hub.loaded_ids() == []

@@ -182,8 +182,10 @@ def create_app(
         customization.start(app)  # recover training jobs a restart interrupted
         if settings.server.warmup:  # a thread: model loading never blocks the event loop
             from imagelens.features.warmup import Warmup
+            from imagelens.models.preparation import role_defaults
 
-            app.state.warmup = Warmup(analyzer.hub, settings.hub.preload)
+            # the configured models' OpenVINO exports too: no request pays one
+            app.state.warmup = Warmup(analyzer.hub, settings.hub.preload, prepare=role_defaults(analyzer.hub))
             app.state.warmup.start()
 
     app.include_router(v32.router, prefix="/vision/v3.2")

@@ -180,15 +180,20 @@ def pull_command(
     force: Annotated[bool, typer.Option(help="download again even if present")] = False,
     warm_vocab: Annotated[
         bool,
-        typer.Option("--warm/--no-warm", help="then embed the vocabularies of the pulled image-text models"),
+        typer.Option(
+            "--warm/--no-warm",
+            help="then prepare the pulled models (OpenVINO exports) and embed the pulled image-text models' vocabularies",
+        ),
     ] = True,
 ) -> None:
-    """Download models' pinned revisions into the Hugging Face cache: every one it can, reporting each; then embed
-    the vocabularies (tags ...) of the image-text models pulled, so no request ever does.
+    """Download models' pinned revisions into the Hugging Face cache: every one it can, reporting each; then do
+    their one-time load work (OpenVINO exports) and embed the vocabularies (tags ...) of the image-text models
+    pulled, so no request ever does.
 
     Exits non-zero when any failed, with what to check and how to fetch them by hand."""
     from imagelens.errors import ImageLensError
     from imagelens.models.hub import ModelHub
+    from imagelens.models.preparation import role_defaults
 
     with cli_errors():
         hub = ModelHub()
@@ -197,7 +202,7 @@ def pull_command(
         elif all_models:
             targets = [spec.id for spec in hub.specs()]
         else:
-            targets = _default_ids(hub)
+            targets = role_defaults(hub)
     exit_code = EXIT_OK
     failed: list[str] = []
     total = len(targets)
@@ -220,7 +225,7 @@ def pull_command(
         typer.echo(f"pulled {total} of {total}")
     pulled = [m for m in targets if m not in failed]
     if warm_vocab:
-        exit_code = max(exit_code, _warm(hub, (), pulled))
+        exit_code = max(exit_code, _warm(hub, (), pulled, prepare=pulled))
     raise typer.Exit(exit_code)
 
 
@@ -229,23 +234,25 @@ def _warm(
     models: Sequence[str],
     embedders: Sequence[str] | None,
     vocabularies: Sequence[str] | None = None,
+    prepare: Sequence[str] = (),
 ) -> int:
-    """Run the warm-up (the vocabularies of ``embedders`` only, when given); print each step; the exit code."""
+    """Run the warm-up: prepare ``prepare`` (OpenVINO exports), load ``models``, embed the vocabularies (those of
+    ``embedders`` only, when given); print each step; the exit code."""
     from imagelens.errors import ImageLensError
     from imagelens.features.warmup import Step, Warmup, prompt_sets
     from imagelens.models.spec import Role
 
     if embedders is not None:
         embedders = [m for m in embedders if Role.IMAGE_TEXT_EMBEDDING in hub.spec(m).roles]
-        if not embedders:  # nothing to embed with: import and read no vocabulary
-            return EXIT_OK
+        vocabularies = []
         try:
-            default = hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
+            default = hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING) if embedders else None
         except ImageLensError:
-            return EXIT_OK
-        sets = prompt_sets(hub)
-        vocabularies = list(dict.fromkeys(p.name for p in sets if (p.model_id or default) in embedders))
-        if not vocabularies:
+            default = None
+        if default is not None:  # nothing to embed with: import and read no vocabulary
+            sets = prompt_sets(hub)
+            vocabularies = list(dict.fromkeys(p.name for p in sets if (p.model_id or default) in embedders))
+        if not vocabularies and not prepare and not models:
             return EXIT_OK
 
     def show(step: Step) -> None:
@@ -253,7 +260,7 @@ def _warm(
         detail = f" ({step.detail})" if step.detail else ""
         typer.echo(f"warm {step.kind} {step.name} [{step.model_id}]: {step.state}{seconds}{detail}")
 
-    warmup = Warmup(hub, models, vocabularies).run(show)
+    warmup = Warmup(hub, models, vocabularies, prepare=prepare).run(show)
     return EXIT_OK if warmup.state == "ready" else 3
 
 
@@ -264,30 +271,18 @@ def warm_command(
         list[str] | None, typer.Option("--vocabulary", "-v", help="only these vocabularies (default: all)")
     ] = None,
 ) -> None:
-    """Embed every vocabulary of the warm-up list (tags ...) into the on-disk cache, loading models as needed.
+    """Prepare the configured models (OpenVINO exports) and embed every vocabulary of the warm-up list (tags ...)
+    into the on-disk caches, loading models as needed.
 
-    What `imagelens serve` would otherwise do at start; a vocabulary already cached is read back in milliseconds."""
+    What `imagelens serve` would otherwise do at start; what is already cached is read back in milliseconds."""
     from imagelens.models.hub import ModelHub
+    from imagelens.models.preparation import role_defaults
 
     with cli_errors():
         hub = ModelHub()
-        code = _warm(hub, ids or (), None, vocabulary or None)
+        prepare = list(dict.fromkeys([*role_defaults(hub), *(ids or ())]))
+        code = _warm(hub, ids or (), None, vocabulary or None, prepare=prepare)
     raise typer.Exit(code)
-
-
-def _default_ids(hub: ModelHub) -> list[str]:
-    from imagelens.errors import ModelUnavailableError
-    from imagelens.models.spec import Role
-
-    out: list[str] = []
-    for role in Role:
-        try:
-            model_id = hub.model_for_role(role)
-        except ModelUnavailableError:
-            continue
-        if model_id not in out:
-            out.append(model_id)
-    return out
 
 
 def register(app: typer.Typer) -> None:

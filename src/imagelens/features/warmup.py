@@ -21,6 +21,7 @@ from typing import Any
 from imagelens.errors import ImageLensError
 from imagelens.features.zero_shot import VERBATIM
 from imagelens.features.zero_shot import PromptSet as ZeroShotSet
+from imagelens.models import preparation
 from imagelens.models.hub import ModelHub
 from imagelens.models.spec import Role
 
@@ -137,9 +138,10 @@ def prompt_sets(hub: ModelHub, names: Iterable[str] | None = None) -> list[Warmu
 
 @dataclass(slots=True)
 class Step:
-    """One unit of warm-up: load a model, or embed one prompt set."""
+    """One unit of warm-up: prepare a model (its one-time load work, e.g. an OpenVINO export), load one, or embed
+    one prompt set."""
 
-    kind: str  # "model" | "vocabulary"
+    kind: str  # "prepare" | "model" | "vocabulary"
     name: str
     model_id: str
     state: str = "pending"  # pending | running | done | skipped | failed
@@ -162,15 +164,18 @@ class Step:
 
 @dataclass(slots=True)
 class Warmup:
-    """Load ``models`` (pinned: never evicted) and embed the prompt sets; thread-safe progress for ``/ready``.
+    """Prepare ``prepare`` (:mod:`imagelens.models.preparation`: exports a first load would otherwise do), load
+    ``models`` (pinned: never evicted) and embed the prompt sets; thread-safe progress for ``/ready``.
 
-    A prompt set whose model is not on this machine is ``skipped`` (its feature fails on its own, with the
-    "imagelens models pull" advice); any other error marks the step and the warm-up ``failed``.
+    A step whose model is not on this machine is ``skipped`` (its feature fails on its own, with the
+    "imagelens models pull" advice), as is a model with nothing to prepare; any other error marks the step and the
+    warm-up ``failed``.
     """
 
     hub: ModelHub
     models: Sequence[str] = ()
     vocabularies: Sequence[str] | None = None  # None: the whole warm-up list
+    prepare: Sequence[str] = ()
     state: str = "idle"  # idle | warming | ready | failed
     steps: list[Step] = field(default_factory=list)
     started: float | None = None
@@ -197,7 +202,8 @@ class Warmup:
             }
 
     def _plan(self) -> list[Step]:
-        steps = [Step("model", model_id, model_id) for model_id in dict.fromkeys(self.models)]
+        steps = [Step("prepare", model_id, model_id) for model_id in dict.fromkeys(self.prepare)]
+        steps += [Step("model", model_id, model_id) for model_id in dict.fromkeys(self.models)]
         for ps in prompt_sets(self.hub, self.vocabularies):
             model_id = ps.model_id or self.hub.model_for_role(Role.IMAGE_TEXT_EMBEDDING)
             steps.append(Step("vocabulary", ps.name, model_id))
@@ -238,6 +244,9 @@ class Warmup:
                 self.hub.get(step.model_id, pin=True)
             elif not self.hub.is_present(step.model_id):  # never a surprise download at start
                 state, detail = "skipped", f"model {step.model_id} is not on this machine"
+            elif step.kind == "prepare":
+                done = preparation.prepare(self.hub, step.model_id)
+                state, detail = ("done", done) if done else ("skipped", "nothing to prepare here")
             else:
                 ps = sets[step.name]
                 array = self.hub.embedder(step.model_id).prompt_embeddings(ps.labels, ps.templates)
@@ -270,6 +279,7 @@ def warm(
     models: Sequence[str] = (),
     vocabularies: Sequence[str] | None = None,
     on_step: Callable[[Step], None] | None = None,
+    prepare: Sequence[str] = (),
 ) -> Warmup:
-    """Load ``models`` and embed the vocabularies now (``imagelens models pull`` / ``warm``)."""
-    return Warmup(hub, models, vocabularies).run(on_step)
+    """Prepare ``prepare``, load ``models`` and embed the vocabularies now (``imagelens models pull`` / ``warm``)."""
+    return Warmup(hub, models, vocabularies, prepare=prepare).run(on_step)

@@ -130,3 +130,13 @@ def openvino_network(folder: Path, model_id: str, height: int, width: int) -> Op
         "detector",
         lambda: OpenVinoDetr(detector_ir(folder, height, width), precision, height, width),
     )
+
+
+def prepare_network(folder: Path, model_id: str, height: int, width: int) -> Path | None:
+    """Export the network now where it will run in OpenVINO (what a first load would otherwise do); the IR, or
+    ``None`` (torch: nothing to do; or, by default, a failed export, with a warning)."""
+    if chosen_runtime(model_id) != "openvino":
+        return None
+    return openvino_runtime.built_or_torch(
+        model_id, RUNTIME_ENV, "detector", lambda: detector_ir(folder, height, width)
+    )

@@ -32,7 +32,7 @@ from imagelens.detections import Detections
 from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.geometry import clip_xyxy
 from imagelens.models.adapters.deadline_hooks import check_in_layers
-from imagelens.models.adapters.detr_openvino import OpenVinoDetr, openvino_network
+from imagelens.models.adapters.detr_openvino import OpenVinoDetr, openvino_network, prepare_network
 from imagelens.models.roles import DetectorParams
 from imagelens.models.spec import ModelSpec
 from imagelens.numeric import sigmoid
@@ -194,19 +194,19 @@ class RTDetrAdapter:
         self.network = network
 
     @classmethod
+    def prepare(cls, path: Path | None, spec: ModelSpec) -> str | None:
+        """Export the network to OpenVINO now, where it will run there (what a first load would otherwise do),
+        without loading the model; what was done, or ``None``."""
+        root, processing = _checkpoint(path, spec)
+        ir = prepare_network(root, spec.id, processing.height, processing.width)
+        return None if ir is None else f"network in OpenVINO: {ir.parent}"
+
+    @classmethod
     def load(cls, path: Path | None, spec: ModelSpec) -> Self:
         import torch
         from transformers import AutoModelForObjectDetection
 
-        if path is None:
-            raise ModelUnavailableError(
-                spec.id, "detector weights are not shipped in a package; no folder was given"
-            )
-        root = Path(path)
-        config_file = root / PREPROCESSOR_FILE
-        if not config_file.is_file():
-            raise ModelUnavailableError(spec.id, f"{PREPROCESSOR_FILE} is missing from {root}")
-        processing = ImageProcessing.from_config(json.loads(config_file.read_text(encoding="utf-8")))
+        root, processing = _checkpoint(path, spec)
         params = DetectorParams.from_options(spec.options)
         network = openvino_network(root, spec.id, processing.height, processing.width)
         if network is not None:
@@ -265,6 +265,19 @@ class RTDetrAdapter:
     def close(self) -> None:
         self._model = None
         self.network = None
+
+
+def _checkpoint(path: Path | None, spec: ModelSpec) -> tuple[Path, ImageProcessing]:
+    """The checkpoint's folder and its preprocessing; a clear error when they are missing."""
+    if path is None:
+        raise ModelUnavailableError(
+            spec.id, "detector weights are not shipped in a package; no folder was given"
+        )
+    root = Path(path)
+    config_file = root / PREPROCESSOR_FILE
+    if not config_file.is_file():
+        raise ModelUnavailableError(spec.id, f"{PREPROCESSOR_FILE} is missing from {root}")
+    return root, ImageProcessing.from_config(json.loads(config_file.read_text(encoding="utf-8")))
 
 
 def _class_names(id2label: Mapping[int, str]) -> tuple[str, ...]:

@@ -133,6 +133,21 @@ class Florence2Adapter:
             options.update(extra)
         return cls(spec, processor, model, options, image_encoder)
 
+    @classmethod
+    def prepare(cls, path: Path | None, spec: ModelSpec) -> str | None:
+        """Export the image encoder to OpenVINO now, where it will run there (what a first load would otherwise do,
+        ~20 s at 768 px), without loading the model; what was done, or ``None``."""
+        if path is None or chosen_encoder(spec.id) != "openvino":
+            return None
+        from transformers import Florence2Processor
+
+        folder = Path(path)
+        side = _encoder_side(Florence2Processor.from_pretrained(folder, local_files_only=True))
+        ir = openvino_runtime.built_or_torch(
+            spec.id, ENCODER_ENV, "image encoder", lambda: encoder_ir(folder, side)
+        )
+        return None if ir is None else f"image encoder in OpenVINO: {ir.parent}"
+
     def close(self) -> None:
         self.model = None
         self.processor = None
@@ -316,15 +331,19 @@ def _openvino_encoder(folder: Path, spec: ModelSpec, processor: Any) -> OpenVino
     if chosen_encoder(spec.id) != "openvino":
         return None
     precision = chosen_precision()
-    # the processor's square input side: a SizeDict (height, width) in transformers 5, an int or a dict before
-    size = processor.image_processor.size
-    side = int(getattr(size, "height", None) or (size["height"] if isinstance(size, Mapping) else size))
+    side = _encoder_side(processor)
     return openvino_runtime.built_or_torch(
         spec.id,
         ENCODER_ENV,
         "image encoder",
         lambda: OpenVinoEncoder(encoder_ir(folder, side), precision, side),
     )
+
+
+def _encoder_side(processor: Any) -> int:
+    """The processor's square input side: a SizeDict (height, width) in transformers 5, an int or a dict before."""
+    size = processor.image_processor.size
+    return int(getattr(size, "height", None) or (size["height"] if isinstance(size, Mapping) else size))
 
 
 class _DeadlineCheck:
