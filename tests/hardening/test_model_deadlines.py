@@ -15,27 +15,15 @@ from imagelens import deadline as deadlines
 from imagelens.config import HubSettings, Settings
 from imagelens.errors import CancelledRequestError, RequestTimeoutError
 from imagelens.models.hub import ModelHub
+from imagelens.testing.deadlines import ExpiresAtCheck
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 
-class CountingDeadline(deadlines.Deadline):
-    """A deadline that passes ``allowed`` checks, then is over (as if the clock had run out right there)."""
-
-    def __init__(self, allowed: int) -> None:
-        super().__init__(3600.0)
-        self.allowed = allowed
-        self.checks = 0
-
-    def check(self) -> None:
-        self.checks += 1
-        if self.checks > self.allowed:
-            raise self.timeout_error()
-
-
-def _run(allowed: int, fn: Any) -> tuple[CountingDeadline, Any]:
-    deadline = CountingDeadline(allowed)
+def _run(allowed: int, fn: Any) -> tuple[ExpiresAtCheck, Any]:
+    """``fn()`` under a deadline that passes ``allowed`` checks, then is over (as if the clock ran out right there)."""
+    deadline = ExpiresAtCheck(passing=allowed)
     with deadlines.bound(deadline):
         return deadline, fn()
 

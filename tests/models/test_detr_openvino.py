@@ -14,6 +14,7 @@ from imagelens.errors import InvalidArgumentError, ModelUnavailableError, Reques
 from imagelens.models.adapters import detr_openvino, openvino_runtime
 from imagelens.models.adapters.rtdetr import RTDetrAdapter
 from imagelens.models.catalog import CATALOG
+from imagelens.testing.deadlines import ExpiresAtCheck
 from imagelens.testing.tiny import write_tiny
 from imagelens.testing.tiny.rtdetr import calibrate_batch_norms
 
@@ -139,17 +140,7 @@ def test_the_deadline_is_checked_around_the_openvino_network(
 ) -> None:
     ov = load(detectors["rtdetr-v2-r18"], "rtdetr-v2-r18", monkeypatch, "openvino")
 
-    class AfterOneCheck(deadlines.Deadline):
-        def __init__(self) -> None:
-            super().__init__(3600.0)
-            self.checks = 0
-
-        def check(self) -> None:
-            self.checks += 1
-            if self.checks > 1:
-                raise self.timeout_error()
-
-    with pytest.raises(RequestTimeoutError), deadlines.bound(AfterOneCheck()):
+    with pytest.raises(RequestTimeoutError), deadlines.bound(ExpiresAtCheck(passing=1)):
         ov.detect(image())  # the check after the OpenVINO call: its result is not used
 
 

@@ -17,6 +17,7 @@ from imagelens.models.adapters import openvino_export
 from imagelens.models.adapters.florence2 import CAPTION_TASK, Florence2Adapter
 from imagelens.models.adapters.florence2 import openvino_encoder as ove
 from imagelens.models.hub import ModelHub
+from imagelens.testing.deadlines import ExpiresAtCheck
 
 pytest.importorskip("openvino")
 torch = pytest.importorskip("torch")
@@ -188,17 +189,7 @@ def test_the_deadline_is_checked_around_the_openvino_encoder(
 ) -> None:
     ov = load(tiny_model_dir, monkeypatch, "openvino")
 
-    class AfterOneCheck(deadlines.Deadline):
-        def __init__(self) -> None:
-            super().__init__(3600.0)
-            self.checks = 0
-
-        def check(self) -> None:
-            self.checks += 1
-            if self.checks > 1:
-                raise self.timeout_error()
-
-    with pytest.raises(RequestTimeoutError), deadlines.bound(AfterOneCheck()):
+    with pytest.raises(RequestTimeoutError), deadlines.bound(ExpiresAtCheck(passing=1)):
         ov.encode(image())  # the check after the OpenVINO call: its result is not used
 
 

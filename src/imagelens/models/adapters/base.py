@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from imagelens.errors import ModelUnavailableError
 from imagelens.models.roles import Model
 from imagelens.models.spec import ModelSpec
 
@@ -17,6 +18,19 @@ from imagelens.models.spec import ModelSpec
 Adapter = Model
 
 TINY_MARKER = "IMAGELENS_TINY_RANDOM_MODEL.txt"
+
+
+def checkpoint_folder(path: Path | None, spec: ModelSpec, kind: str, required: str) -> Path:
+    """``path`` as the folder of a checkpoint that must hold ``required`` (a file name); a clear error when no folder
+    was given (``kind`` weights never ship in a package) or the file is missing."""
+    if path is None:
+        raise ModelUnavailableError(
+            spec.id, f"{kind} weights are not shipped in a package; no folder was given"
+        )
+    root = Path(path)
+    if not (root / required).is_file():
+        raise ModelUnavailableError(spec.id, f"{required} is missing from {root}")
+    return root
 
 
 def mark_tiny(path: Path, spec: ModelSpec, seed: int) -> None:

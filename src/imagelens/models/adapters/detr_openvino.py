@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from imagelens.models.adapters import openvino_export, openvino_runtime
 from imagelens.models.adapters.openvino_runtime import Precision
+from imagelens.models.caches import user_cache_dir
 
 RUNTIME_ENV = "IMAGELENS_DETECTOR_RUNTIME"
 PRECISION_ENV = "IMAGELENS_DETECTOR_PRECISION"
@@ -45,7 +46,7 @@ def chosen_runtime(model_id: str) -> Literal["openvino", "torch"]:
         raise openvino_runtime.missing(model_id, RUNTIME_ENV, "torch")
     if asked == "auto":
         return "openvino" if available else "torch"
-    return asked
+    return "openvino" if asked == "openvino" else "torch"
 
 
 def chosen_precision() -> Precision:
@@ -54,7 +55,7 @@ def chosen_precision() -> Precision:
 
 def detector_ir(folder: Path, height: int, width: int, cache_dir: Path | None = None) -> Path:
     """The OpenVINO IR of the detector in ``folder`` for ``height`` x ``width`` inputs: cached, or exported now."""
-    root = cache_dir or openvino_export.cache_root(CACHE_ENV, "detector-openvino")
+    root = cache_dir or user_cache_dir("detector-openvino", CACHE_ENV)
     size = f"{height}x{width}"
     return openvino_export.exported_ir(EXPORTER, folder, size, root=root, recipe=RECIPE, file_name=IR_FILE)
 
@@ -103,10 +104,7 @@ class OpenVinoDetr:
         self._model = openvino_runtime.CompiledModel(ir, precision)
         #: the arithmetic OpenVINO chose: "bf16", "f16" or "f32"
         self.precision = self._model.kind
-        # the first inference repacks the weights: paid at load, not in a request
-        self._model(np.zeros((1, 3, height, width), np.float32))
-        self._model.release_idle()
-        self._model.release_weight_file()  # repacked: its pages are (mostly) not read again
+        self._model.warm_up((1, 3, height, width))
 
     def __call__(
         self, pixel_values: npt.NDArray[np.float32]
@@ -124,7 +122,7 @@ def openvino_network(folder: Path, model_id: str, height: int, width: int) -> Op
     if chosen_runtime(model_id) != "openvino":
         return None
     precision = chosen_precision()
-    return openvino_runtime.built_or_torch(
+    return openvino_runtime.built_or_fallback(
         model_id,
         RUNTIME_ENV,
         "detector",
@@ -137,6 +135,6 @@ def prepare_network(folder: Path, model_id: str, height: int, width: int) -> Pat
     ``None`` (torch: nothing to do; or, by default, a failed export, with a warning)."""
     if chosen_runtime(model_id) != "openvino":
         return None
-    return openvino_runtime.built_or_torch(
+    return openvino_runtime.built_or_fallback(
         model_id, RUNTIME_ENV, "detector", lambda: detector_ir(folder, height, width)
     )

@@ -35,15 +35,6 @@ _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".json")
 log = logging.getLogger(__name__)
 
 
-def cache_root(env: str, name: str) -> Path:
-    """``$env`` if set, else ``$XDG_CACHE_HOME/imagelens/<name>`` (``~/.cache`` without XDG)."""
-    explicit = os.environ.get(env)
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "imagelens" / name
-
-
 def fingerprint(folder: Path, recipe: str, size: int | str, cache_dir: Path) -> str:
     """What an export depends on: the model folder's weight and config files (contents), the input size, the
     OpenVINO version and the ``recipe``."""

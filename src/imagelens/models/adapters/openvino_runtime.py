@@ -29,9 +29,6 @@ from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 
 Precision = Literal["auto", "f32"]
 PRECISIONS: tuple[Precision, ...] = ("auto", "f32")
-#: Where a model part runs: ``auto`` (the adapter's rule), ``openvino`` (required) or ``torch``.
-Runtime = Literal["auto", "openvino", "torch"]
-RUNTIMES: tuple[Runtime, ...] = ("auto", "torch", "openvino")
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -52,23 +49,26 @@ def precision_from_env(env: str, default: Precision = "auto") -> Precision:
     return "f32" if asked == "f32" else "auto"
 
 
-def runtime_from_env(env: str) -> Runtime:
-    """The runtime an environment variable asks for (unset: ``auto``); anything else is refused."""
+def runtime_from_env(env: str, other: str = "torch") -> str:
+    """Where an environment variable asks a model part to run: ``auto`` (unset; the adapter's rule), ``openvino``
+    (required) or ``other`` (the adapter's own runtime); anything else is refused."""
     asked = os.environ.get(env, "").strip().lower() or "auto"
-    if asked not in RUNTIMES:
-        raise InvalidArgumentError(f"{env} must be one of {', '.join(RUNTIMES)}, got {asked!r}")
-    return "openvino" if asked == "openvino" else "torch" if asked == "torch" else "auto"
+    if asked not in ("auto", "openvino", other):
+        raise InvalidArgumentError(f"{env} must be one of auto, {other}, openvino, got {asked!r}")
+    return asked
 
 
-def built_or_torch(model_id: str, env: str, part: str, build: Callable[[], T]) -> T | None:
+def built_or_fallback(
+    model_id: str, env: str, part: str, build: Callable[[], T], fallback: str = "torch"
+) -> T | None:
     """``build()`` (the OpenVINO version of a model's ``part``); when it fails, a clear error if ``env`` asked for
-    OpenVINO, else a warning and ``None``: the caller keeps torch."""
+    OpenVINO, else a warning and ``None``: the caller keeps its ``fallback`` runtime."""
     try:
         return build()
     except Exception as exc:
-        if runtime_from_env(env) == "openvino":
+        if runtime_from_env(env, fallback) == "openvino":
             raise ModelUnavailableError(model_id, f"its {part} could not run in OpenVINO: {exc}") from exc
-        log.warning("%s: %s in torch, OpenVINO could not run it: %s", model_id, part, exc)
+        log.warning("%s: %s in %s, OpenVINO could not run it: %s", model_id, part, fallback, exc)
         return None
 
 
@@ -128,6 +128,14 @@ class CompiledModel:
         finally:
             with self._lock:
                 self._running -= 1
+
+    def warm_up(self, shape: tuple[int, ...]) -> None:
+        """Run one input of ``shape`` now: the first inference repacks the weights (a transient of up to ~0.5 GB
+        for Florence-2's encoder), paid at load rather than in a request where every other model is resident; then
+        hand back its buffers and the weight file's pages."""
+        self(np.zeros(shape, np.float32))
+        self.release_idle()
+        self.release_weight_file()
 
     def release_weight_file(self) -> int:
         """Drop the model file's mapped pages from this process's resident set (bytes released): OpenVINO reads the

@@ -29,8 +29,9 @@ import numpy.typing as npt
 
 from imagelens import deadline as deadlines
 from imagelens.detections import Detections
-from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.errors import InvalidArgumentError
 from imagelens.geometry import clip_xyxy
+from imagelens.models.adapters.base import checkpoint_folder
 from imagelens.models.adapters.deadline_hooks import check_in_layers
 from imagelens.models.adapters.detr_openvino import OpenVinoDetr, openvino_network, prepare_network
 from imagelens.models.roles import DetectorParams
@@ -269,15 +270,9 @@ class RTDetrAdapter:
 
 def _checkpoint(path: Path | None, spec: ModelSpec) -> tuple[Path, ImageProcessing]:
     """The checkpoint's folder and its preprocessing; a clear error when they are missing."""
-    if path is None:
-        raise ModelUnavailableError(
-            spec.id, "detector weights are not shipped in a package; no folder was given"
-        )
-    root = Path(path)
-    config_file = root / PREPROCESSOR_FILE
-    if not config_file.is_file():
-        raise ModelUnavailableError(spec.id, f"{PREPROCESSOR_FILE} is missing from {root}")
-    return root, ImageProcessing.from_config(json.loads(config_file.read_text(encoding="utf-8")))
+    root = checkpoint_folder(path, spec, "detector", PREPROCESSOR_FILE)
+    config = json.loads((root / PREPROCESSOR_FILE).read_text(encoding="utf-8"))
+    return root, ImageProcessing.from_config(config)
 
 
 def _class_names(id2label: Mapping[int, str]) -> tuple[str, ...]:

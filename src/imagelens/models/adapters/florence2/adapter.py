@@ -143,7 +143,7 @@ class Florence2Adapter:
 
         folder = Path(path)
         side = _encoder_side(Florence2Processor.from_pretrained(folder, local_files_only=True))
-        ir = openvino_runtime.built_or_torch(
+        ir = openvino_runtime.built_or_fallback(
             spec.id, ENCODER_ENV, "image encoder", lambda: encoder_ir(folder, side)
         )
         return None if ir is None else f"image encoder in OpenVINO: {ir.parent}"
@@ -332,7 +332,7 @@ def _openvino_encoder(folder: Path, spec: ModelSpec, processor: Any) -> OpenVino
         return None
     precision = chosen_precision()
     side = _encoder_side(processor)
-    return openvino_runtime.built_or_torch(
+    return openvino_runtime.built_or_fallback(
         spec.id,
         ENCODER_ENV,
         "image encoder",

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from imagelens.models.adapters import openvino_export, openvino_runtime, quantize
 from imagelens.models.adapters.openvino_runtime import Precision
+from imagelens.models.caches import user_cache_dir
 
 ENCODER_ENV = "IMAGELENS_FLORENCE_ENCODER"
 PRECISION_ENV = "IMAGELENS_FLORENCE_PRECISION"
@@ -34,9 +35,10 @@ EXPORTER = f"{__name__}:export_encoder"
 IR_FILE = "encoder.xml"
 
 
-def asked_encoder() -> openvino_runtime.Runtime:
+def asked_encoder() -> Literal["auto", "openvino", "torch"]:
     """What ``IMAGELENS_FLORENCE_ENCODER`` asks for (unset: ``auto``); anything else is refused."""
-    return openvino_runtime.runtime_from_env(ENCODER_ENV)
+    asked = openvino_runtime.runtime_from_env(ENCODER_ENV)
+    return "openvino" if asked == "openvino" else "torch" if asked == "torch" else "auto"
 
 
 def chosen_encoder(model_id: str) -> Literal["openvino", "torch"]:
@@ -55,7 +57,7 @@ def chosen_precision() -> Precision:
 
 
 def cache_root() -> Path:
-    return openvino_export.cache_root(CACHE_ENV, "florence-openvino")
+    return user_cache_dir("florence-openvino", CACHE_ENV)
 
 
 def fingerprint(folder: Path, size: int, cache_dir: Path | None = None) -> str:
@@ -113,17 +115,12 @@ class OpenVinoEncoder:
     intermediate buffers (activations at 768 px) are handed back after each image when no other image is encoding."""
 
     def __init__(self, ir: Path, precision: Precision, size: int) -> None:
-        import numpy as np
 
         self.ir = ir
         self._model = openvino_runtime.CompiledModel(ir, precision)
         #: the arithmetic OpenVINO chose: "bf16", "f16" or "f32"
         self.precision = self._model.kind
-        # The first inference repacks the weights (a transient of ~0.5 GB): pay it now, at load, not in a request
-        # where every other model is already resident.
-        self._model(np.zeros((1, 3, size, size), np.float32))
-        self._model.release_idle()
-        self._model.release_weight_file()  # repacked: its pages are (mostly) not read again
+        self._model.warm_up((1, 3, size, size))
 
     def __call__(self, pixel_values: Any) -> Any:
         import torch

@@ -17,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from imagelens.detections import Detections
-from imagelens.errors import InvalidArgumentError, ModelUnavailableError
+from imagelens.errors import InvalidArgumentError
+from imagelens.models.adapters.base import checkpoint_folder
 from imagelens.models.adapters.deadline_hooks import check_in_layers
 from imagelens.models.adapters.owlv2.processing import (
     PREPROCESSOR_FILE,
@@ -82,15 +83,9 @@ class Owlv2Adapter:
         import torch
         from transformers import AutoTokenizer, Owlv2ForObjectDetection
 
-        if path is None:
-            raise ModelUnavailableError(
-                spec.id, "OWLv2 weights are not shipped in a package; no folder was given"
-            )
-        root = Path(path)
-        config_file = root / PREPROCESSOR_FILE
-        if not config_file.is_file():
-            raise ModelUnavailableError(spec.id, f"{PREPROCESSOR_FILE} is missing from {root}")
-        processing = OwlImageProcessing.from_config(json.loads(config_file.read_text(encoding="utf-8")))
+        root = checkpoint_folder(path, spec, "OWLv2", PREPROCESSOR_FILE)
+        config = json.loads((root / PREPROCESSOR_FILE).read_text(encoding="utf-8"))
+        processing = OwlImageProcessing.from_config(config)
         model = Owlv2ForObjectDetection.from_pretrained(str(root), dtype=torch.float32).eval()
         model.requires_grad_(False)
         check_in_layers(model)  # a forward pass stops at the request's deadline

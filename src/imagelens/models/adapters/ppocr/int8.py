@@ -29,6 +29,7 @@ import numpy.typing as npt
 from imagelens.errors import InvalidArgumentError
 from imagelens.models.adapters.ppocr.pipeline import REC_HEIGHT, REC_MIN_WIDTH
 from imagelens.models.adapters.quantize import quantize_mode
+from imagelens.models.caches import user_cache_dir
 from imagelens.models.spec import ModelSpec
 
 Part = Literal["det", "rec"]
@@ -69,11 +70,7 @@ def int8_parts(spec: ModelSpec) -> tuple[Part, ...]:
 
 
 def cache_root() -> Path:
-    explicit = os.environ.get("IMAGELENS_PPOCR_INT8_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "imagelens" / "ppocr-int8"
+    return user_cache_dir("ppocr-int8", "IMAGELENS_PPOCR_INT8_DIR")
 
 
 def int8_model(src: Path, part: Part, cache_dir: Path | None = None) -> Path:

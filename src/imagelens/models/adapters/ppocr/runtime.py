@@ -13,8 +13,6 @@ On the 25 SROIE receipts (``benchmarks/ocr_sroie.md``, round 5) OpenVINO with bf
 
 from __future__ import annotations
 
-import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +20,6 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from imagelens.errors import InvalidArgumentError, ModelUnavailableError
 from imagelens.models.adapters import openvino_runtime
 from imagelens.models.adapters.openvino_runtime import CompiledModel, Precision
 from imagelens.models.adapters.ppocr.pipeline import SESSION_CONFIG
@@ -30,16 +27,11 @@ from imagelens.models.adapters.ppocr.pipeline import SESSION_CONFIG
 RUNTIME_ENV = "IMAGELENS_PPOCR_RUNTIME"
 PRECISION_ENV = "IMAGELENS_PPOCR_PRECISION"
 Runtime = Literal["openvino", "onnxruntime"]
-_RUNTIMES = ("auto", "openvino", "onnxruntime")
-
-log = logging.getLogger(__name__)
 
 
 def chosen_runtime(model_id: str = "ppocr") -> Runtime:
     """The runtime ``IMAGELENS_PPOCR_RUNTIME`` asks for (``auto``: OpenVINO when it is installed)."""
-    asked = os.environ.get(RUNTIME_ENV, "").strip().lower() or "auto"
-    if asked not in _RUNTIMES:
-        raise InvalidArgumentError(f"{RUNTIME_ENV} must be one of {', '.join(_RUNTIMES)}, got {asked!r}")
+    asked = openvino_runtime.runtime_from_env(RUNTIME_ENV, "onnxruntime")
     if asked == "onnxruntime":
         return "onnxruntime"
     if openvino_runtime.openvino_available():
@@ -78,15 +70,12 @@ def open_session(path: Path, model_id: str, *, int8: bool = False) -> Session:
     runtime = "onnxruntime" if int8 else chosen_runtime(model_id)
     if runtime == "openvino":
         precision = chosen_precision()
-        try:
-            return _openvino_session(path, precision)
         # an operator OpenVINO cannot run: onnxruntime reads the file, unless told not to
-        except Exception as exc:
-            if os.environ.get(RUNTIME_ENV, "").strip().lower() == "openvino":
-                raise ModelUnavailableError(
-                    model_id, f"OpenVINO could not compile {path.name}: {exc}"
-                ) from exc
-            log.warning("PP-OCR %s runs in onnxruntime: OpenVINO could not compile it (%s)", path.name, exc)
+        session = openvino_runtime.built_or_fallback(
+            model_id, RUNTIME_ENV, path.name, lambda: _openvino_session(path, precision), "onnxruntime"
+        )
+        if session is not None:
+            return session
     return Session(path, "onnxruntime", "int8" if int8 else "f32", _ort_runner(ort_session(path)))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from imagelens.models.caches import user_cache_dir
 from imagelens.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,7 @@ def default_cache_dir(path: Path, spec: ModelSpec) -> Path:
     (whose folders belong to huggingface_hub) or a read-only folder."""
     if path.parent.name != "snapshots" and os.access(path, os.W_OK):
         return path / TEXT_CACHE_FOLDER
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "imagelens" / TEXT_CACHE_FOLDER / spec.id
+    return user_cache_dir(TEXT_CACHE_FOLDER) / spec.id
 
 
 def read_npy(file: Path, shape: tuple[int, int]) -> FloatArray | None:
